@@ -1,0 +1,548 @@
+"""The reconciliation rules, as one in-process DuckDB pipeline.
+
+The rules are written once, here, in SQL over text columns; pandas is only the shape of
+what goes out. Reading happens in :mod:`recon.inputs`, writing in :mod:`recon.outputs`;
+nothing in this module touches the network or writes a file.
+
+Rule order for each external row (the first problem found is its outcome):
+unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
+future-date. Valid rows are collapsed per (userId, learningPathId); the survivor is
+compared with the LMS's progress. See the README for the full written rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import outcomes as oc
+from .config import Config, load_config
+from .errors import InputError
+from .inputs import ROW, InputInfo, load_table, run
+from .result import PAYLOAD_FIELDS, Result
+from .validation import _ISO_8601, STATUSES, validate_activity
+
+KEY_LENGTH = 20
+_SEP = "\x1f"
+
+
+def proposal_key(body: dict[str, str | None]) -> str:
+    """The stable key of a correction: the same payload always has the same key.
+
+    The SQL below computes the same value; a test holds the two together.
+    """
+    text = _SEP.join(body.get(f) or "" for f in PAYLOAD_FIELDS)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    if isinstance(as_of, str):
+        try:
+            as_of = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(f"--as-of {as_of!r} is not an ISO 8601 date or date-time") from None
+    if as_of.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        as_of = as_of.replace(tzinfo=ZoneInfo(tz))
+    return as_of.astimezone(UTC)
+
+
+def _connect(config: Config) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    # Values without an offset are in the configured zone: DuckDB's casts use TimeZone.
+    run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+    formats = ", ".join(_lit(f) for f in config.external.date_formats)
+    by_format = f"try_strptime(v, [{formats}])::TIMESTAMPTZ" if formats else "NULL"
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_date(v) AS CASE "
+        "WHEN v IS NULL THEN NULL "
+        f"WHEN regexp_full_match(v, {_lit(_ISO_8601.pattern)}) THEN try_cast(v AS TIMESTAMPTZ) "
+        f"ELSE {by_format} END",
+    )
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_rank(s) AS CASE s "
+        + " ".join(f"WHEN {_lit(s)} THEN {i}" for i, s in enumerate(STATUSES))
+        + " ELSE -1 END",
+    )
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_wire(t) AS "
+        "strftime(timezone('UTC', t), '%Y-%m-%dT%H:%M:%S.%gZ')",
+    )
+    return con
+
+
+def _load(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict[str, InputInfo], dict]:
+    ext, prog = config.external, config.progress
+    infos: dict[str, InputInfo] = {}
+    cols: dict[str, dict[str, str]] = {}
+    infos["external"], cols["external"] = load_table(
+        con,
+        "ext",
+        "external",
+        ext.file,
+        {
+            "learner": ext.learner,
+            "path": ext.path,
+            "status": ext.status,
+            "completion": ext.completion_date,
+            "activity": ext.activity_date,
+        },
+        sheet=ext.sheet,
+    )
+    infos["progress"], cols["progress"] = load_table(
+        con,
+        "progress",
+        "progress",
+        prog.file,
+        {
+            "user": prog.user_id,
+            "path": prog.path_id,
+            "status": prog.status,
+            "completion": prog.completion_date,
+        },
+        sheet=prog.sheet,
+        allow_no_rows=True,
+    )
+    if config.users is not None:
+        u = config.users
+        infos["users"], cols["users"] = load_table(
+            con, "users", "users", u.file, {"email": u.email, "id": u.user_id}, sheet=u.sheet
+        )
+    if config.paths is not None:
+        p = config.paths
+        infos["paths"], cols["paths"] = load_table(
+            con,
+            "paths",
+            "paths",
+            p.file,
+            {"code": p.external_code, "id": p.learning_path_id},
+            sheet=p.sheet,
+        )
+    return infos, cols
+
+
+def _lookup(con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, value: str) -> None:
+    """A lookup table key -> id, with ``n`` = how many distinct ids the key names."""
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE {name} AS "
+        f"SELECT lower(trim({key})) AS k, min(trim({value})) AS id, "
+        f"count(DISTINCT trim({value})) AS n FROM {table} "
+        f"WHERE nullif(trim({key}), '') IS NOT NULL AND nullif(trim({value}), '') IS NOT NULL "
+        "GROUP BY 1",
+    )
+
+
+def _identity(con: duckdb.DuckDBPyConnection, name: str, table: str, value: str) -> None:
+    """For ids given as ids: the directory/mapping only vets that they exist."""
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE {name} AS "
+        f"SELECT DISTINCT lower(trim({value})) AS k, trim({value}) AS id, 1 AS n FROM {table} "
+        f"WHERE nullif(trim({value}), '') IS NOT NULL",
+    )
+
+
+def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of: datetime) -> None:
+    """Table ``c``: every external row, normalised, with its row problem (or NULL)."""
+    ext = cols["external"]
+    status_map = pd.DataFrame(
+        list(config.status_map().items()), columns=["word", "status"], dtype=object
+    )
+    con.register("status_map_frame", status_map)
+    run(con, "CREATE OR REPLACE TEMP TABLE smap AS SELECT * FROM status_map_frame")
+    con.unregister("status_map_frame")
+
+    if config.users is not None:
+        u = cols["users"]
+        if config.external.learner_kind == "email":
+            _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
+        else:
+            _identity(con, "dir", "users", _q(u["id"]))
+        learner_join = "LEFT JOIN dir d ON d.k = lower(trim(e.{L}))"
+        learner_id, learner_n = "d.id", "d.n"
+    else:
+        learner_join = ""
+        learner_id, learner_n = "nullif(trim(e.{L}), '')", "1"
+    if config.paths is not None:
+        p = cols["paths"]
+        if config.external.path_kind == "code":
+            _lookup(con, "pmap", "paths", _q(p["code"]), _q(p["id"]))
+        else:
+            _identity(con, "pmap", "paths", _q(p["id"]))
+        path_join = "LEFT JOIN pmap p ON p.k = lower(trim(e.{P}))"
+        path_id, path_n = "p.id", "p.n"
+    else:
+        path_join = ""
+        path_id, path_n = "nullif(trim(e.{P}), '')", "1"
+
+    names = {
+        "L": _q(ext["learner"]),
+        "P": _q(ext["path"]),
+        "S": _q(ext["status"]),
+        "C": _q(ext["completion"]),
+    }
+    activity = f"nullif(trim(e.{_q(ext['activity'])}), '')" if "activity" in ext else "NULL"
+    learner_kind = "email" if config.external.learner_kind == "email" else "user id"
+    path_kind = "course code" if config.external.path_kind == "code" else "learning path id"
+    sql = f"""
+    CREATE OR REPLACE TEMP TABLE n AS
+    SELECT e.{ROW} AS row,
+           nullif(trim(e.{{L}}), '') AS learner,
+           nullif(trim(e.{{P}}), '') AS path,
+           nullif(trim(e.{{S}}), '') AS status_raw,
+           nullif(trim(e.{{C}}), '') AS completion_raw,
+           {activity} AS activity_raw,
+           s.status AS status,
+           {learner_id} AS user_id, {learner_n} AS user_n,
+           {path_id} AS path_id, {path_n} AS path_n
+    FROM ext e
+    LEFT JOIN smap s ON s.word = lower(trim(e.{{S}}))
+    {learner_join}
+    {path_join}
+    """.format(**names)
+    run(con, sql)
+    as_of_lit = _lit(as_of.isoformat())
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE c AS
+    WITH d AS (
+        SELECT *, recon_date(completion_raw) AS completion_ts,
+                  recon_date(activity_raw) AS activity_ts
+        FROM n
+    )
+    SELECT *,
+      CASE
+        WHEN status IS NULL THEN '{oc.UNKNOWN_STATUS}'
+        WHEN user_id IS NULL OR user_n > 1 THEN '{oc.UNKNOWN_LEARNER}'
+        WHEN path_id IS NULL OR path_n > 1 THEN '{oc.UNKNOWN_PATH}'
+        WHEN (completion_raw IS NOT NULL AND completion_ts IS NULL)
+          OR (activity_raw IS NOT NULL AND activity_ts IS NULL) THEN '{oc.BAD_DATE}'
+        WHEN status = 'completed' AND completion_ts IS NULL THEN '{oc.MISSING_COMPLETION_DATE}'
+        WHEN completion_ts > TIMESTAMPTZ {as_of_lit}
+          OR activity_ts > TIMESTAMPTZ {as_of_lit} THEN '{oc.FUTURE_DATE}'
+      END AS problem,
+      CASE
+        WHEN status IS NULL AND status_raw IS NULL THEN 'status is blank'
+        WHEN status IS NULL THEN 'status ''' || status_raw || ''' is not in [external.statuses]'
+        WHEN learner IS NULL THEN 'learner is blank'
+        WHEN user_n > 1 THEN '{learner_kind} ''' || learner || ''' names ' || user_n
+             || ' different user ids in the directory'
+        WHEN user_id IS NULL THEN '{learner_kind} ''' || learner || ''' is not in the directory'
+        WHEN path IS NULL THEN 'learning path is blank'
+        WHEN path_n > 1 THEN '{path_kind} ''' || path || ''' maps to ' || path_n
+             || ' learning paths'
+        WHEN path_id IS NULL THEN '{path_kind} ''' || path || ''' is not in the path mapping'
+        WHEN completion_raw IS NOT NULL AND completion_ts IS NULL
+             THEN 'completion date ''' || completion_raw || ''' is not a readable date'
+        WHEN activity_raw IS NOT NULL AND activity_ts IS NULL
+             THEN 'activity date ''' || activity_raw || ''' is not a readable date'
+        WHEN status = 'completed' AND completion_ts IS NULL THEN 'completed, but no completion date'
+        WHEN completion_ts > TIMESTAMPTZ {as_of_lit}
+             THEN 'completion date ' || recon_wire(completion_ts) || ' is after the as-of time'
+        WHEN activity_ts > TIMESTAMPTZ {as_of_lit}
+             THEN 'activity date ' || recon_wire(activity_ts) || ' is after the as-of time'
+      END AS problem_detail
+    FROM d
+    """,
+    )
+
+
+def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
+    """Collapse valid rows per pair (table ``v``) and compare survivors with the LMS
+    (table ``s``). Returns how many LMS progress rows were ignored."""
+    run(
+        con,
+        """
+    CREATE OR REPLACE TEMP TABLE v AS
+    SELECT row, user_id, path_id, status, recon_rank(status) AS rk, completion_ts, activity_ts,
+           row_number() OVER w AS rn,
+           first_value(row) OVER w AS survivor
+    FROM c WHERE problem IS NULL
+    WINDOW w AS (
+        PARTITION BY user_id, path_id
+        ORDER BY (status = 'completed') DESC,
+                 CASE WHEN status = 'completed' THEN completion_ts END ASC NULLS LAST,
+                 CASE WHEN status <> 'completed' THEN activity_ts END DESC NULLS LAST,
+                 recon_rank(status) DESC,
+                 row ASC)
+    """,
+    )
+    prog = cols["progress"]
+    completion = (
+        f"recon_date(nullif(trim({_q(prog['completion'])}), ''))"
+        if "completion" in prog
+        else "NULL::TIMESTAMPTZ"
+    )
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE lms_rows AS
+    SELECT nullif(trim({_q(prog["user"])}), '') AS user_id,
+           nullif(trim({_q(prog["path"])}), '') AS path_id,
+           recon_rank(lower(trim({_q(prog["status"])}))) AS rk,
+           {completion} AS completion_ts
+    FROM progress
+    """,
+    )
+    # The LMS may list a pair more than once: its furthest status counts, and the
+    # earliest completion date it holds.
+    run(
+        con,
+        """
+    CREATE OR REPLACE TEMP TABLE lms AS
+    SELECT user_id, path_id, max(rk) AS rk,
+           min(CASE WHEN rk = 3 THEN completion_ts END) AS completion_ts
+    FROM lms_rows WHERE user_id IS NOT NULL AND path_id IS NOT NULL AND rk >= 0
+    GROUP BY 1, 2
+    """,
+    )
+    ignored = run(
+        con, "SELECT count(*) FROM lms_rows WHERE user_id IS NULL OR path_id IS NULL OR rk < 0"
+    )[0][0]
+    statuses = ["not-started", "started", "not-completed", "completed"]
+    lms_word = "CASE l.rk " + " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(statuses))
+    lms_word += " END"
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE s AS
+    SELECT v.row, v.user_id, v.path_id, v.status, v.completion_ts, v.activity_ts,
+      CASE
+        -- a status the LMS does not know is proposed as is: validation turns it away
+        WHEN v.rk < 0 THEN '{oc.MISSING_PROGRESS}'
+        WHEN v.rk = 3 AND coalesce(l.rk, -1) < 3 THEN '{oc.MISSING_COMPLETION}'
+        WHEN v.rk = 3 AND (l.completion_ts IS NULL OR
+             timezone('UTC', l.completion_ts)::DATE = timezone('UTC', v.completion_ts)::DATE)
+             THEN '{oc.IN_SYNC}'
+        WHEN v.rk = 3 THEN '{oc.COMPLETION_DATE_DIFFERS}'
+        -- absent means nothing known: the same as not-started
+        WHEN v.rk > coalesce(l.rk, 0) THEN '{oc.MISSING_PROGRESS}'
+        WHEN v.rk = coalesce(l.rk, 0) THEN '{oc.IN_SYNC}'
+        ELSE '{oc.LMS_AHEAD}'
+      END AS verdict,
+      CASE
+        WHEN l.rk IS NULL THEN 'LMS has no record'
+        WHEN v.rk = 3 AND l.rk = 3 AND l.completion_ts IS NOT NULL AND
+             timezone('UTC', l.completion_ts)::DATE <> timezone('UTC', v.completion_ts)::DATE
+          THEN 'provider ' || strftime(timezone('UTC', v.completion_ts), '%Y-%m-%d')
+               || ', LMS ' || strftime(timezone('UTC', l.completion_ts), '%Y-%m-%d')
+        ELSE 'LMS: ' || {lms_word}
+      END AS verdict_detail
+    FROM v LEFT JOIN lms l ON l.user_id = v.user_id AND l.path_id = v.path_id
+    WHERE v.rn = 1
+    """,
+    )
+    return int(ignored)
+
+
+def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> None:
+    """Table ``p``: one proposal per pair that needs one, validated, keyed."""
+    key_sql = (
+        f"substr(sha256(concat_ws(chr(31), userId, learningPathId, status, "
+        f"coalesce(completionDate, ''), coalesce(timeStampDate, ''))), 1, {KEY_LENGTH})"
+    )
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE p0 AS
+    WITH base AS (
+        SELECT s.row, s.user_id AS userId, s.path_id AS learningPathId, s.status,
+               CASE WHEN s.verdict = '{oc.MISSING_COMPLETION}'
+                    THEN recon_wire(s.completion_ts) END AS completionDate,
+               CASE WHEN s.verdict = '{oc.MISSING_PROGRESS}'
+                    THEN recon_wire(s.activity_ts) END AS timeStampDate,
+               s.verdict AS category
+        FROM s WHERE s.verdict IN ('{oc.MISSING_COMPLETION}', '{oc.MISSING_PROGRESS}')
+    ), grouped AS (
+        SELECT user_id, path_id, string_agg(row::VARCHAR, ';' ORDER BY rn) AS rows
+        FROM v GROUP BY 1, 2
+    )
+    SELECT {key_sql} AS key, base.*, g.rows
+    FROM base JOIN grouped g ON g.user_id = base.userId AND g.path_id = base.learningPathId
+    """,
+    )
+    # The endpoint's messages depend only on each field's presence, the status word and
+    # whether each date is ISO 8601, so one check per distinct shape decides every row.
+    shapes = run(
+        con,
+        f"""
+        SELECT DISTINCT status,
+               userId IS NULL OR trim(userId) = '' AS no_user,
+               learningPathId IS NULL OR trim(learningPathId) = '' AS no_path,
+               CASE WHEN completionDate IS NULL THEN NULL
+                    ELSE regexp_full_match(completionDate, {_lit(_ISO_8601.pattern)}) END AS c_ok,
+               CASE WHEN timeStampDate IS NULL THEN NULL
+                    ELSE regexp_full_match(timeStampDate, {_lit(_ISO_8601.pattern)}) END AS t_ok
+        FROM p0
+        """,
+    )
+    verdicts = []
+    for status, no_user, no_path, c_ok, t_ok in shapes:
+        body = {
+            "userId": "" if no_user else "u",
+            "learningPathId": "" if no_path else "p",
+            "status": status,
+            "completionDate": None if c_ok is None else ("2026-01-01" if c_ok else "?"),
+            "timeStampDate": None if t_ok is None else ("2026-01-01" if t_ok else "?"),
+        }
+        messages = validate_activity({k: v for k, v in body.items() if v is not None})
+        verdicts.append((status, no_user, no_path, c_ok, t_ok, "; ".join(messages) or None))
+    checks = pd.DataFrame(
+        verdicts, columns=["status", "no_user", "no_path", "c_ok", "t_ok", "errors"]
+    ).astype(object)
+    con.register("shape_checks", checks)
+    accepted = pd.DataFrame({"key": sorted(set(accepted_keys))}, dtype=object)
+    con.register("accepted_keys", accepted)
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE p AS
+    SELECT p0.*, k.errors,
+           a.key IS NOT NULL AS accepted_before
+    FROM p0
+    LEFT JOIN shape_checks k
+      ON k.status IS NOT DISTINCT FROM p0.status
+     AND k.no_user = (p0.userId IS NULL OR trim(p0.userId) = '')
+     AND k.no_path = (p0.learningPathId IS NULL OR trim(p0.learningPathId) = '')
+     AND k.c_ok IS NOT DISTINCT FROM CASE WHEN p0.completionDate IS NULL THEN NULL
+         ELSE regexp_full_match(p0.completionDate, {_lit(_ISO_8601.pattern)}) END
+     AND k.t_ok IS NOT DISTINCT FROM CASE WHEN p0.timeStampDate IS NULL THEN NULL
+         ELSE regexp_full_match(p0.timeStampDate, {_lit(_ISO_8601.pattern)}) END
+    LEFT JOIN accepted_keys a ON a.key = p0.key
+    """,
+    )
+    con.unregister("shape_checks")
+    con.unregister("accepted_keys")
+
+
+def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    outcomes = con.execute(
+        f"""
+    SELECT c.row,
+      CASE
+        WHEN c.problem IS NOT NULL THEN c.problem
+        WHEN v.rn > 1 THEN '{oc.DUPLICATE}'
+        WHEN p.errors IS NOT NULL THEN '{oc.INVALID_PAYLOAD}'
+        WHEN p.accepted_before THEN '{oc.ALREADY_SUBMITTED}'
+        ELSE s.verdict
+      END AS outcome,
+      c.user_id AS userId, c.path_id AS learningPathId, c.status,
+      CASE
+        WHEN c.problem IS NOT NULL THEN c.problem_detail
+        WHEN v.rn > 1 THEN 'duplicate of row ' || v.survivor
+        WHEN p.errors IS NOT NULL THEN p.errors
+        WHEN p.accepted_before THEN 'accepted by the LMS earlier (key ' || p.key || ')'
+        ELSE s.verdict_detail
+      END AS detail,
+      c.learner, c.path
+    FROM c
+    LEFT JOIN v ON v.row = c.row
+    LEFT JOIN s ON s.row = c.row
+    LEFT JOIN p ON p.row = c.row
+    ORDER BY c.row
+    """
+    ).df()
+    proposals = con.execute(
+        """
+    SELECT p.key, p.userId, p.learningPathId, p.status, p.completionDate, p.timeStampDate,
+           p.category, p.rows, c.learner, c.path
+    FROM p JOIN c ON c.row = p.row
+    WHERE p.errors IS NULL AND NOT p.accepted_before
+    ORDER BY p.row
+    """
+    ).df()
+    problems = ", ".join(_lit(x) for x in oc.PROBLEMS)
+    con.register("outcomes_view", outcomes[["row", "outcome", "detail"]])
+    exceptions_frame = con.execute(
+        f"""
+    SELECT o.row, o.outcome, o.detail, e.* EXCLUDE ({ROW})
+    FROM outcomes_view o JOIN ext e ON e.{ROW} = o.row
+    WHERE o.outcome IN ({problems})
+    ORDER BY o.row
+    """
+    ).df()
+    con.unregister("outcomes_view")
+    completions = con.execute(
+        """
+    SELECT month, source, count(*) AS completions FROM (
+        SELECT date_trunc('month', timezone('UTC', completion_ts))::DATE AS month,
+               'provider' AS source
+        FROM v WHERE rn = 1 AND status = 'completed'
+        UNION ALL
+        SELECT date_trunc('month', timezone('UTC', completion_ts))::DATE, 'LMS'
+        FROM lms WHERE completion_ts IS NOT NULL
+    ) GROUP BY 1, 2 ORDER BY 1, 2
+    """
+    ).df()
+    return {
+        "outcomes": outcomes,
+        "proposals": proposals,
+        "exceptions": exceptions_frame,
+        "completions": completions,
+    }
+
+
+def reconcile(
+    config: Config | str | Path,
+    *,
+    as_of: datetime | str | None = None,
+    accepted_keys: Iterable[str] = (),
+) -> Result:
+    """Reconcile the provider's export with the LMS's progress, by the written rules.
+
+    ``config`` is a :class:`Config` or the path of a ``recon.toml``. ``as_of`` is the run's
+    time (default now); dates after it are ``future-date``. ``accepted_keys`` are proposal
+    keys the ledger shows as accepted by the API: they become ``already-submitted``.
+    Raises :class:`recon.errors.InputError` for an input that cannot be used.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    as_of_utc = _parse_as_of(as_of, config.external.timezone)
+    con = _connect(config)
+    try:
+        infos, cols = _load(con, config)
+        timings["read"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        _classify(con, config, cols, as_of_utc)
+        ignored = _compare(con, cols)
+        _propose(con, accepted_keys)
+        frames = _frames(con)
+        timings["rules"] = time.perf_counter() - mark
+    finally:
+        con.close()
+    timings["reconcile"] = time.perf_counter() - started
+    return Result(
+        outcomes=frames["outcomes"],
+        proposals=frames["proposals"],
+        exceptions=frames["exceptions"],
+        completions=frames["completions"],
+        inputs=infos,
+        as_of=as_of_utc,
+        timings=timings,
+        progress_ignored=ignored,
+        config_path=str(config.source) if config.source else None,
+    )

@@ -1,0 +1,141 @@
+"""The one result object of a reconciliation, read by every report.
+
+The CSV writer, summary.json, the CLI table, the HTML report, the charts, the review
+widget and the ledger all read a :class:`Result`; none of them recomputes a rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from . import outcomes as oc
+from .inputs import InputInfo
+
+OUTCOME_COLUMNS = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
+PROPOSAL_COLUMNS = [
+    "key",
+    "userId",
+    "learningPathId",
+    "status",
+    "completionDate",
+    "timeStampDate",
+    "category",
+    "rows",
+]
+PAYLOAD_FIELDS = ("userId", "learningPathId", "status", "completionDate", "timeStampDate")
+
+
+def payload(proposal: Any) -> dict[str, str]:
+    """The request body for one proposal (a row of ``Result.proposals`` or a mapping).
+
+    Only the fields that have a value: the endpoint must never see ``null``.
+    """
+    body: dict[str, str] = {}
+    for name in PAYLOAD_FIELDS:
+        value = proposal[name]
+        if value is not None and not (isinstance(value, float) and pd.isna(value)) and value != "":
+            body[name] = str(value)
+    return body
+
+
+@dataclass
+class Result:
+    """What a reconciliation found.
+
+    ``outcomes``: one row per external data row (``OUTCOME_COLUMNS`` plus ``learner`` and
+    ``path`` as the provider wrote them). ``proposals``: one corrective activity per
+    learner and path (``PROPOSAL_COLUMNS`` plus ``learner`` and ``path``).
+    ``exceptions``: the rows whose outcome is a problem, with the file's original values.
+    ``completions``: completions per month as the provider and the LMS see them.
+    """
+
+    outcomes: pd.DataFrame
+    proposals: pd.DataFrame
+    exceptions: pd.DataFrame
+    completions: pd.DataFrame
+    inputs: dict[str, InputInfo]
+    as_of: datetime
+    timings: dict[str, float] = field(default_factory=dict)
+    progress_ignored: int = 0
+    run_id: int | None = None
+    config_path: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, every known outcome listed (zeros included), in report order."""
+        found = self.outcomes["outcome"].value_counts()
+        return {name: int(found.get(name, 0)) for name in oc.ALL}
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def problems(self) -> int:
+        return sum(self.counts[name] for name in oc.PROBLEMS)
+
+    @property
+    def exit_code(self) -> int:
+        """0: nothing to propose and no exception; 1: something to do."""
+        return 1 if len(self.proposals) or self.problems else 0
+
+    def gap_by_path(self, top: int = 20) -> pd.DataFrame:
+        """Open proposals per learning path and category, the largest ``top`` paths."""
+        if self.proposals.empty:
+            return pd.DataFrame(columns=list(oc.PROPOSED))
+        table = (
+            self.proposals.groupby(["learningPathId", "category"], observed=True)
+            .size()
+            .unstack(fill_value=0)
+            .reindex(columns=list(oc.PROPOSED), fill_value=0)
+        )
+        order = table.sum(axis=1).sort_values(ascending=False).index[:top]
+        return table.loc[order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of summary.json."""
+        return {
+            "as_of": self.as_of.isoformat().replace("+00:00", "Z"),
+            "config": self.config_path,
+            "run_id": self.run_id,
+            "rows_read": self.rows_read,
+            "counts": self.counts,
+            "proposals": {
+                "total": len(self.proposals),
+                **{c: int((self.proposals["category"] == c).sum()) for c in oc.PROPOSED},
+            },
+            "problems": self.problems,
+            "progress_rows_ignored": self.progress_ignored,
+            "inputs": {role: info.to_dict() for role, info in self.inputs.items()},
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "exit_code": self.exit_code,
+        }
+
+    def render(self) -> str:
+        """A plain-text summary table for the terminal."""
+        counts = self.counts
+        width = max(len(n) for n in counts)
+        lines = [f"recon: {self.rows_read} external rows, as of {self.to_dict()['as_of']}"]
+        groups = (
+            ("to propose", oc.PROPOSED),
+            ("to review", oc.REVIEW),
+            ("to fix at the source", oc.PROBLEMS),
+            ("settled", oc.SETTLED),
+        )
+        for title, names in groups:
+            lines.append(f"  {title}:")
+            for name in names:
+                if counts[name] or title != "to fix at the source":
+                    lines.append(f"    {name:<{width}}  {counts[name]:>9,}")
+        lines.append(f"  {'total':<{width + 2}}  {sum(counts.values()):>9,}")
+        lines.append(f"  proposals: {len(self.proposals):,}")
+        if self.progress_ignored:
+            lines.append(
+                f"  LMS progress rows ignored (blank id or unknown status): "
+                f"{self.progress_ignored:,}"
+            )
+        return "\n".join(lines)
