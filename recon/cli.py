@@ -12,8 +12,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ReconError
+
+if TYPE_CHECKING:
+    from .client import ApiClient
+    from .ledger import Ledger
 
 EXIT_OK, EXIT_TODO, EXIT_ERROR = 0, 1, 2
 
@@ -23,14 +28,123 @@ Handler = Callable[[argparse.Namespace], int]
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .config import load_config
     from .engine import reconcile
+    from .ledger import Ledger, default_path
     from .outputs import write_result
 
     config = load_config(args.config)
-    result = reconcile(config, as_of=args.as_of)
+    ledger = None
+    if not args.no_ledger:
+        ledger = Ledger(args.ledger or default_path(args.config))
+    try:
+        result = reconcile(config, as_of=args.as_of, ledger=ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
     written = write_result(result, args.out)
     print(result.render())
     print(f"  written to {Path(args.out)}: " + ", ".join(p.name for p in written.values()))
+    if ledger is not None:
+        print(f"  recorded as run {result.run_id} in {ledger.path}")
     return result.exit_code
+
+
+def _open_ledger(args: argparse.Namespace) -> Ledger:
+    """The ledger named by --ledger, else the one beside --config, else ./recon-ledger.db."""
+    from .errors import LedgerError
+    from .ledger import DEFAULT_NAME, Ledger, default_path
+
+    if args.ledger:
+        path = Path(args.ledger)
+    elif getattr(args, "config", None):
+        path = default_path(args.config)
+    else:
+        path = Path(DEFAULT_NAME)
+    if not path.exists():
+        raise LedgerError(f"no ledger at {path}: run `recon reconcile` first (or give --ledger)")
+    return Ledger(path)
+
+
+def _decide(args: argparse.Namespace, decision: str) -> int:
+    with _open_ledger(args) as ledger:
+        keys = ledger.select(
+            args.run,
+            categories=args.category or (),
+            paths=args.path or (),
+            keys=args.key or (),
+            everything=args.all,
+        )
+        count = ledger.decide(keys, decision, run=args.run, by=args.by, note=args.note)
+        run_id = ledger.resolve_run(args.run)
+    print(f"{decision} {count} proposal(s) of run {run_id}")
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _decide(args, "approved")
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    return _decide(args, "rejected")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import render_status
+
+    with _open_ledger(args) as ledger:
+        print(render_status(ledger))
+    return EXIT_OK
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    from .client import ApiClient
+    from .errors import ApiError
+
+    base_url = args.base_url or env("TI_BASE_URL")
+    if not base_url:
+        raise ApiError("no base URL: give --base-url or set TI_BASE_URL")
+    key = env("TI_API_KEY")
+    if not key:
+        raise ApiError("no API key: set the environment variable TI_API_KEY")
+    return ApiClient(base_url, key, read_timeout=args.timeout)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .submit import Pace, submit
+
+    pace = Pace(rate=args.rate, burst=args.burst, concurrency=args.concurrency)
+    client = None if args.dry_run else _client(args)
+    with _open_ledger(args) as ledger:
+        try:
+            report = submit(
+                ledger, client, run=args.run, pace=pace, limit=args.limit, dry_run=args.dry_run
+            )
+        finally:
+            if client is not None:
+                client.close()
+    print(report.render())
+    return report.exit_code
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        answer = client.ping()
+    finally:
+        client.close()
+    print(f"{client.base_url}: the API answered {answer or 'OK'}; the key works")
+    return EXIT_OK
+
+
+def _ledger_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
+    p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
+
+
+def _api_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--base-url", help="e.g. https://yourcompany.thoughtindustries.com (default: $TI_BASE_URL)"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +165,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="the recon.toml to use")
     p.add_argument("--out", required=True, help="folder for the outputs (created if needed)")
     p.add_argument("--as-of", help="the run's time, ISO 8601 (default: now)")
+    p.add_argument(
+        "--ledger",
+        help="record the run in this ledger (default: recon-ledger.db beside the config)",
+    )
+    p.add_argument("--no-ledger", action="store_true", help="do not record the run in a ledger")
     p.set_defaults(handler=cmd_reconcile)
+
+    for name, handler, verb in (
+        ("approve", cmd_approve, "approve"),
+        ("reject", cmd_reject, "reject"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=f"{verb} proposals of a run (only approved ones are ever sent)",
+            description=f"{verb.capitalize()} the proposals of a run that match every "
+            "filter given (several values of one filter are alternatives). The decision is "
+            "written to the ledger at once.",
+        )
+        _ledger_args(p)
+        p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
+        p.add_argument("--category", action="append", help="missing-completion or missing-progress")
+        p.add_argument("--path", action="append", help="a learning path id")
+        p.add_argument("--key", action="append", help="a proposal key")
+        p.add_argument("--all", action="store_true", help="every proposal of the run")
+        p.add_argument(
+            "--by", default=env("USER") or "analyst", help="who decides (default: $USER)"
+        )
+        p.add_argument("--note", help="why, for the record")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser(
+        "status",
+        help="runs, decisions and submission results at a glance",
+        description="Show every run in the ledger, its decisions and submission results.",
+    )
+    _ledger_args(p)
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser(
+        "submit",
+        help="send the approved proposals to the LMS, paced, recorded and resumable",
+        description="Send a run's approved proposals to POST "
+        "/incoming/v2/learningPathExternalActivity. The key comes from TI_API_KEY, the base "
+        "URL from --base-url or TI_BASE_URL. Exit 0 when all sent were accepted, 1 when some "
+        "were rejected or failed, 2 on a fatal stop (key refused, wrong URL, feature off).",
+    )
+    _ledger_args(p)
+    p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
+    _api_args(p)
+    p.add_argument("--rate", type=float, default=2.0, help="requests per second (default 2)")
+    p.add_argument("--burst", type=int, default=20, help="requests allowed at once (default 20)")
+    p.add_argument(
+        "--concurrency", type=int, default=4, help="requests in flight at most (default 4)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate and estimate; send nothing")
+    p.add_argument("--limit", type=int, help="send at most this many proposals")
+    p.set_defaults(handler=cmd_submit)
+
+    p = sub.add_parser(
+        "ping",
+        help="check the base URL and API key (GET /incoming/v2/ping)",
+        description="Call GET /incoming/v2/ping to check the base URL and the key in TI_API_KEY.",
+    )
+    _api_args(p)
+    p.set_defaults(handler=cmd_ping)
 
     return parser
 

@@ -25,6 +25,7 @@ from . import outcomes as oc
 from .config import Config, load_config
 from .errors import InputError
 from .inputs import ROW, InputInfo, load_table, run
+from .ledger import Ledger
 from .result import PAYLOAD_FIELDS, Result
 from .validation import _ISO_8601, STATUSES, validate_activity
 
@@ -154,13 +155,12 @@ def _lookup(con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, val
 
 
 def _identity(con: duckdb.DuckDBPyConnection, name: str, table: str, value: str) -> None:
-    """For ids given as ids: the directory/mapping only vets that they exist."""
-    run(
-        con,
-        f"CREATE OR REPLACE TEMP TABLE {name} AS "
-        f"SELECT DISTINCT lower(trim({value})) AS k, trim({value}) AS id, 1 AS n FROM {table} "
-        f"WHERE nullif(trim({value}), '') IS NOT NULL",
-    )
+    """For ids given as ids: the directory/mapping only vets that they exist.
+
+    One line per key, like :func:`_lookup`: ids that differ only in case are ambiguous
+    (``n`` > 1) instead of joining an external row twice.
+    """
+    _lookup(con, name, table, value, value)
 
 
 def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of: datetime) -> None:
@@ -509,16 +509,24 @@ def reconcile(
     *,
     as_of: datetime | str | None = None,
     accepted_keys: Iterable[str] = (),
+    ledger: Ledger | str | Path | None = None,
 ) -> Result:
     """Reconcile the provider's export with the LMS's progress, by the written rules.
 
     ``config`` is a :class:`Config` or the path of a ``recon.toml``. ``as_of`` is the run's
     time (default now); dates after it are ``future-date``. ``accepted_keys`` are proposal
     keys the ledger shows as accepted by the API: they become ``already-submitted``.
+    With a ``ledger`` (a :class:`Ledger` or its path) its accepted keys are used too, and
+    the run is recorded in it (``result.run_id``).
     Raises :class:`recon.errors.InputError` for an input that cannot be used.
     """
     if not isinstance(config, Config):
         config = load_config(config)
+    if ledger is not None and not isinstance(ledger, Ledger):
+        with Ledger(ledger) as opened:
+            return reconcile(config, as_of=as_of, accepted_keys=accepted_keys, ledger=opened)
+    if ledger is not None:
+        accepted_keys = set(accepted_keys) | ledger.accepted_keys()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     as_of_utc = _parse_as_of(as_of, config.external.timezone)
@@ -535,7 +543,7 @@ def reconcile(
     finally:
         con.close()
     timings["reconcile"] = time.perf_counter() - started
-    return Result(
+    result = Result(
         outcomes=frames["outcomes"],
         proposals=frames["proposals"],
         exceptions=frames["exceptions"],
@@ -546,3 +554,8 @@ def reconcile(
         progress_ignored=ignored,
         config_path=str(config.source) if config.source else None,
     )
+    if ledger is not None:
+        mark = time.perf_counter()
+        ledger.record_run(result)
+        result.timings["ledger"] = time.perf_counter() - mark
+    return result

@@ -161,8 +161,8 @@ def resolve_columns(
     """
     resolved: dict[str, str] = {}
     folded: dict[str, list[str]] = {}
-    for name in found:
-        folded.setdefault(name.strip().lower(), []).append(name)
+    for column in found:
+        folded.setdefault(column.strip().lower(), []).append(column)
     for role, name in wanted.items():
         if name is None:
             continue
@@ -230,14 +230,18 @@ def load_table(
             ):
                 while block := src.read(_CHUNK):
                     dst.write(block)
+        read = (
+            f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM read_csv(?, '
+            "delim = ?, quote = '\"', escape = '\"', header = true, all_varchar = true, "
+            "auto_detect = true, null_padding = true, strict_mode = false{})"
+        )
         try:
-            run(
-                con,
-                f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM read_csv(?, '
-                "delim = ?, quote = '\"', escape = '\"', header = true, all_varchar = true, "
-                "auto_detect = true, null_padding = true, strict_mode = false)",
-                [str(source), delimiter],
-            )
+            try:
+                run(con, read.format(""), [str(source), delimiter])
+            except duckdb.Error:
+                # The parallel reader refuses null_padding with newlines inside quoted
+                # fields; the single-threaded one reads them (and is only a little slower).
+                run(con, read.format(", parallel = false"), [str(source), delimiter])
         except duckdb.Error as exc:
             raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
         finally:

@@ -37,8 +37,9 @@ def payload(proposal: Any) -> dict[str, str]:
     body: dict[str, str] = {}
     for name in PAYLOAD_FIELDS:
         value = proposal[name]
-        if value is not None and not (isinstance(value, float) and pd.isna(value)) and value != "":
-            body[name] = str(value)
+        if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+            continue
+        body[name] = str(value)
     return body
 
 
