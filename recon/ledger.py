@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import LedgerBusyError, LedgerError
+from .inputs import InputInfo
 from .result import PAYLOAD_FIELDS, Result, payload
 
 DEFAULT_NAME = "recon-ledger.db"
@@ -98,6 +99,25 @@ MIGRATIONS: tuple[str, ...] = (
         latency_ms   REAL
     );
     CREATE INDEX attempts_key ON attempts(key, id);
+    """,
+    # 2: keep what a report of an old run needs, so it never has to re-read the inputs.
+    """
+    ALTER TABLE runs ADD COLUMN progress_ignored INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN timings TEXT;
+    CREATE TABLE run_exceptions (
+        run_id    INTEGER NOT NULL REFERENCES runs(id),
+        row       INTEGER NOT NULL,
+        outcome   TEXT NOT NULL,
+        detail    TEXT,
+        original  TEXT NOT NULL,          -- JSON: the row's cells as the file had them
+        PRIMARY KEY (run_id, row)
+    );
+    CREATE TABLE run_completions (
+        run_id       INTEGER NOT NULL REFERENCES runs(id),
+        month        TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        completions  INTEGER NOT NULL
+    );
     """,
 )
 
@@ -222,7 +242,8 @@ class Ledger:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO runs (created_at, as_of, config, inputs, counts, rows_read, "
-                "proposals, problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "proposals, problems, progress_ignored, timings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     now_iso(),
                     summary["as_of"],
@@ -232,6 +253,8 @@ class Ledger:
                     result.rows_read,
                     len(props),
                     result.problems,
+                    result.progress_ignored,
+                    json.dumps(summary["timings_s"]),
                 ),
             )
             run_id = int(cur.lastrowid or 0)
@@ -254,6 +277,29 @@ class Ledger:
             )
             db.executemany(
                 "INSERT INTO proposals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records
+            )
+            exc = result.exceptions
+            fixed = ["row", "outcome", "detail"]
+            originals = [c for c in exc.columns if c not in fixed]
+            db.executemany(
+                "INSERT INTO run_exceptions VALUES (?, ?, ?, ?, ?)",
+                (
+                    (
+                        run_id,
+                        int(r["row"]),
+                        r["outcome"],
+                        _text(r["detail"]),
+                        json.dumps({c: _text(r[c]) for c in originals}),
+                    )
+                    for r in exc.to_dict("records")
+                ),
+            )
+            db.executemany(
+                "INSERT INTO run_completions VALUES (?, ?, ?, ?)",
+                (
+                    (run_id, str(r["month"])[:10], r["source"], int(r["completions"]))
+                    for r in result.completions.to_dict("records")
+                ),
             )
         result.run_id = run_id
         return run_id
@@ -302,6 +348,52 @@ class Ledger:
             frame["counts"] = frame["counts"].map(json.loads)
             frame["inputs"] = frame["inputs"].map(json.loads)
         return frame
+
+    def result(self, run: str | int | None = "latest") -> Result:
+        """A run as a :class:`Result` (counts, proposals, exceptions, completions), read
+        back from the ledger so a report of an old run needs no input file."""
+        run_id = self.resolve_run(run)
+        row = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0]
+        proposals = self.proposals(run_id)
+        exceptions = self._frame(
+            "SELECT row, outcome, detail, original FROM run_exceptions WHERE run_id = ? "
+            "ORDER BY row",
+            (run_id,),
+        )
+        originals = pd.DataFrame([json.loads(t) for t in exceptions.pop("original")])
+        exceptions = pd.concat([exceptions, originals], axis=1)
+        completions = self._frame(
+            "SELECT month, source, completions FROM run_completions WHERE run_id = ? "
+            "ORDER BY month, source",
+            (run_id,),
+        )
+        completions["month"] = pd.to_datetime(completions["month"])
+        inputs = {
+            role: InputInfo(
+                role=role,
+                path=info["path"],
+                sha256=info["sha256"],
+                rows=info["rows"],
+                columns=(),
+                encoding=info.get("encoding", ""),
+                delimiter=info.get("delimiter"),
+            )
+            for role, info in json.loads(row["inputs"]).items()
+        }
+        result = Result(
+            outcomes=pd.DataFrame(columns=["row", "outcome"]),
+            proposals=proposals,
+            exceptions=exceptions,
+            completions=completions,
+            inputs=inputs,
+            as_of=datetime.fromisoformat(row["as_of"].replace("Z", "+00:00")),
+            timings=json.loads(row["timings"] or "{}"),
+            progress_ignored=int(row["progress_ignored"]),
+            run_id=run_id,
+            config_path=row["config"],
+            recorded_counts=json.loads(row["counts"]),
+        )
+        return result
 
     def accepted_keys(self) -> set[str]:
         """Keys the API has accepted at some point: never to be sent or proposed again."""

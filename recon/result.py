@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -52,6 +53,10 @@ class Result:
     learner and path (``PROPOSAL_COLUMNS`` plus ``learner`` and ``path``).
     ``exceptions``: the rows whose outcome is a problem, with the file's original values.
     ``completions``: completions per month as the provider and the LMS see them.
+
+    A Result loaded back from the ledger (:meth:`recon.ledger.Ledger.result`) has the
+    run's ``recorded_counts`` and an empty ``outcomes`` frame: the ledger keeps counts,
+    proposals and exceptions, not every row.
     """
 
     outcomes: pd.DataFrame
@@ -64,15 +69,20 @@ class Result:
     progress_ignored: int = 0
     run_id: int | None = None
     config_path: str | None = None
+    recorded_counts: dict[str, int] | None = None
 
-    @property
+    @cached_property
     def counts(self) -> dict[str, int]:
         """Rows per outcome, every known outcome listed (zeros included), in report order."""
+        if self.recorded_counts is not None:
+            return {name: int(self.recorded_counts.get(name, 0)) for name in oc.ALL}
         found = self.outcomes["outcome"].value_counts()
         return {name: int(found.get(name, 0)) for name in oc.ALL}
 
     @property
     def rows_read(self) -> int:
+        if self.recorded_counts is not None:
+            return sum(self.counts.values())
         return len(self.outcomes)
 
     @property
