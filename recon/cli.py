@@ -135,6 +135,61 @@ def cmd_ping(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from .sandbox import DEFAULT_KEY, SandboxSettings, serve
+
+    settings = {
+        "rate": args.rate,
+        "burst": args.burst,
+        "latency_ms": args.latency_ms,
+        "fail_rate": args.fail_rate,
+        "fail_first": args.fail_first,
+        "drop_rate": args.drop_rate,
+        "drop_after_accept_rate": args.drop_after_accept_rate,
+        "stall_ms": args.stall_ms,
+        "stall_rate": args.stall_rate,
+        "feature_on": not args.feature_off,
+        "seed": args.seed,
+    }
+    try:
+        SandboxSettings(**settings)  # refuse a bad value before binding the port
+    except ValueError as exc:
+        raise ReconError(f"sandbox: {exc}") from None
+    serve(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        key=args.key or env("TI_API_KEY") or DEFAULT_KEY,
+        seed_progress=args.seed_progress,
+        **settings,
+    )
+    return EXIT_OK
+
+
+def cmd_sandbox_export(args: argparse.Namespace) -> int:
+    from .sandbox import export_progress
+
+    count = export_progress(args.db, args.out)
+    print(f"wrote {count} row(s) of LMS progress to {args.out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    with _open_ledger(args) as ledger:
+        path = write_report(ledger, args.out, run=args.run)
+    print(f"report written to {path}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.out)
+    return EXIT_OK if result.gap_closed else EXIT_TODO
+
+
 def _ledger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
     p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
@@ -230,6 +285,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _api_args(p)
     p.set_defaults(handler=cmd_ping)
+
+    p = sub.add_parser(
+        "report",
+        help="write one self-contained HTML report of a run",
+        description="Write one self-contained HTML file (charts inline, readable offline): "
+        "the run's summary, outcomes, exceptions, submissions and the trend over runs.",
+    )
+    _ledger_args(p)
+    p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
+    p.add_argument("--out", default="report.html", help="the HTML file to write")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole loop on the bundled sample against a local sandbox",
+        description="Reconcile the bundled sample, approve the missing-completion and "
+        "missing-progress proposals by policy, submit them to an in-process sandbox of the "
+        "API, export its progress, reconcile again and write report.html.",
+    )
+    p.add_argument("--out", default="out/demo", help="folder for everything the demo writes")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "sandbox",
+        help="a local stand-in for the LMS API, for demos and tests",
+        description="Run a local HTTP server that answers as the LMS API does (bearer key, "
+        "feature flag, validation messages, rate limit), and export what it received as "
+        "the LMS progress CSV.",
+    )
+    sandbox = p.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    p = sandbox.add_parser(
+        "serve",
+        help="serve the sandbox API until Ctrl-C",
+        description="Serve POST /incoming/v2/learningPathExternalActivity and GET "
+        "/incoming/v2/ping. Prints 'listening on http://HOST:PORT'. The key is "
+        "$TI_API_KEY when set, else 'sandbox-key'; it is never printed.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: a free one)")
+    p.add_argument(
+        "--db",
+        default="recon-sandbox.db",
+        help="SQLite file to store in (default recon-sandbox.db)",
+    )
+    p.add_argument(
+        "--key", help="the API key to require (default: $TI_API_KEY, else 'sandbox-key')"
+    )
+    p.add_argument(
+        "--rate", type=float, default=2.0, help="requests allowed per second (default 2)"
+    )
+    p.add_argument("--burst", type=int, default=20, help="requests allowed at once (default 20)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of POSTs answered 503")
+    p.add_argument("--fail-first", type=int, default=0, help="answer the first N POSTs with 503")
+    p.add_argument(
+        "--drop-rate", type=float, default=0.0, help="fraction of POSTs dropped without an answer"
+    )
+    p.add_argument(
+        "--drop-after-accept-rate",
+        type=float,
+        default=0.0,
+        help="fraction of POSTs stored, then dropped without an answer",
+    )
+    p.add_argument("--stall-ms", type=float, default=0.0, help="how long a stalled POST waits")
+    p.add_argument("--stall-rate", type=float, default=0.0, help="fraction of POSTs stalled")
+    p.add_argument(
+        "--feature-off", action="store_true", help="answer as if externalActivity were disabled"
+    )
+    p.add_argument("--seed", type=int, help="random seed, for reproducible faults")
+    p.add_argument(
+        "--seed-progress", help="an LMS progress CSV to start from (userId, learningPathId, ...)"
+    )
+    p.set_defaults(handler=cmd_sandbox_serve)
+    p = sandbox.add_parser(
+        "export-progress",
+        help="write the sandbox's LMS progress view as CSV",
+        description="Write userId, learningPathId, status (latest) and completionDate (of "
+        "the first completion) per learner and path, as the LMS progress export.",
+    )
+    p.add_argument("--db", required=True, help="the sandbox's SQLite file")
+    p.add_argument("--out", required=True, help="the CSV to write")
+    p.set_defaults(handler=cmd_sandbox_export)
 
     return parser
 

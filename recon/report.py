@@ -1,0 +1,276 @@
+"""`recon report`: one self-contained HTML file about a run.
+
+Everything is inline (CSS, charts as base64 PNG), so the file opens offline, from an
+e-mail attachment or a shared drive. It reads the same :class:`Result` the CLI and the
+notebooks use (loaded back from the ledger), plus the ledger's submissions and history.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import charts
+from . import outcomes as oc
+from .ledger import Ledger, now_iso
+from .result import Result
+
+MAX_TABLE_ROWS = 500
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       color: #1f2933; margin: 0; background: #f5f7fa; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+h1 { font-size: 24px; margin: 8px 0 4px; }
+h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 2px solid #e4e7eb; padding-bottom: 4px; }
+.meta { color: #616e7c; margin: 0 0 16px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
+.card { flex: 1 1 140px; border: 1px solid #e4e7eb; border-radius: 6px; padding: 10px 14px; }
+.card .n { font-size: 24px; font-weight: 600; }
+.card .l { color: #616e7c; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card.todo .n { color: #c2410c; } .card.ok .n { color: #15803d; } .card.bad .n { color: #b91c1c; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e4e7eb;
+         vertical-align: top; }
+th { background: #f5f7fa; font-weight: 600; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.note { color: #616e7c; font-size: 12px; }
+code { font-size: 12px; background: #f5f7fa; padding: 1px 4px; border-radius: 3px; }
+"""
+
+
+def _e(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return html.escape(str(value))
+
+
+def _figure(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.6)) -> str:
+    """Draw with ``draw(ax)`` and return an <img> with the PNG inline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=110)
+    try:
+        draw(ax)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="chart" src="data:image/png;base64,{data}">'
+
+
+def _table(
+    frame: pd.DataFrame, columns: Sequence[str] | None = None, numeric: Iterable[str] = ()
+) -> str:
+    columns = list(columns or frame.columns)
+    numeric = set(numeric)
+    head = "".join(f'<th class="{"n" if c in numeric else ""}">{_e(c)}</th>' for c in columns)
+    body = []
+    for row in frame[columns].head(MAX_TABLE_ROWS).itertuples(index=False):
+        cells = "".join(
+            f'<td class="{"n" if c in numeric else ""}">{_e(v)}</td>'
+            for c, v in zip(columns, row, strict=True)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    more = ""
+    if len(frame) > MAX_TABLE_ROWS:
+        more = (
+            f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(frame):,} rows; '
+            "the full list is in exceptions.csv.</p>"
+        )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _card(label: str, value: int, kind: str = "") -> str:
+    return (
+        f'<div class="card {kind}"><div class="n">{value:,}</div>'
+        f'<div class="l">{_e(label)}</div></div>'
+    )
+
+
+def _submissions(proposals: pd.DataFrame) -> tuple[dict[str, int], Counter[str]]:
+    states = proposals["submission"].value_counts().to_dict() if len(proposals) else {}
+    refused: Counter[str] = Counter()
+    if len(proposals):
+        for text in proposals.loc[proposals["submission"] == "rejected", "api_errors"].dropna():
+            for message in json.loads(text):
+                refused[message] += 1
+    return {str(k): int(v) for k, v in states.items()}, refused
+
+
+def render_report(result: Result, ledger: Ledger | None = None) -> str:
+    """The HTML report of ``result``; with a ``ledger``, also submissions and history."""
+    counts = result.counts
+    proposals = result.proposals
+    states, refused = _submissions(proposals) if "submission" in proposals else ({}, Counter())
+    title = f"recon report — run {result.run_id}" if result.run_id else "recon report"
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<meta name='viewport' content='width=device-width'><title>{_e(title)}</title>",
+        f"<style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">As of {_e(result.to_dict()["as_of"])} · config '
+        f"<code>{_e(result.config_path)}</code> · written {_e(now_iso())}</p>",
+        '<div class="cards">',
+        _card("external rows", result.rows_read),
+        _card("in sync", counts[oc.IN_SYNC], "ok"),
+        _card("proposed", len(proposals), "todo"),
+        _card("to fix at the source", result.problems, "bad" if result.problems else "ok"),
+        _card("accepted by the LMS", states.get("accepted", 0), "ok"),
+        _card("rejected by the LMS", states.get("rejected", 0), "bad" if refused else ""),
+        "</div>",
+        "<h2>Outcomes</h2>",
+        '<div class="grid">',
+        _figure(lambda ax: charts.outcomes_bar(result, ax=ax), (6.0, 4.2)),
+        _table(
+            pd.DataFrame(
+                [
+                    {"outcome": name, "rows": counts[name], "what to do": oc.ADVICE[name]}
+                    for name in oc.ALL
+                    if counts[name]
+                ]
+            ),
+            numeric=["rows"],
+        ),
+        "</div>",
+    ]
+    if len(proposals):
+        parts += [
+            "<h2>Open gap per learning path</h2>",
+            _figure(lambda ax: charts.gap_by_path(result, ax=ax), (9.0, 4.2)),
+        ]
+    if len(result.completions):
+        parts += [
+            "<h2>Completions over time: provider vs LMS</h2>",
+            _figure(lambda ax: charts.completions_over_time(result, ax=ax), (9.0, 3.4)),
+        ]
+    parts.append("<h2>Inputs</h2>")
+    parts.append(
+        _table(
+            pd.DataFrame(
+                [
+                    {"input": role, "file": i.path, "rows": i.rows, "sha256": i.sha256[:16] + "…"}
+                    for role, i in result.inputs.items()
+                ]
+            ),
+            numeric=["rows"],
+        )
+    )
+    if result.progress_ignored:
+        parts.append(
+            f'<p class="note">{result.progress_ignored:,} LMS progress row(s) were ignored '
+            "(blank id or a status the LMS does not use).</p>"
+        )
+    parts.append("<h2>Exceptions to fix at the source</h2>")
+    if result.exceptions.empty:
+        parts.append("<p>None: every external row could be read and matched.</p>")
+    else:
+        kinds = result.exceptions["outcome"].value_counts()
+        parts.append(
+            _table(
+                pd.DataFrame(
+                    {
+                        "outcome": kinds.index,
+                        "rows": kinds.values,
+                        "what to do": [oc.ADVICE[k] for k in kinds.index],
+                    }
+                ),
+                numeric=["rows"],
+            )
+        )
+        parts.append(_table(result.exceptions, numeric=["row"]))
+    parts.append("<h2>Submissions</h2>")
+    if not states:
+        parts.append("<p>No proposals in this run.</p>")
+    else:
+        parts.append(
+            _table(
+                pd.DataFrame(
+                    [{"submission": k, "proposals": v} for k, v in sorted(states.items())]
+                ),
+                numeric=["proposals"],
+            )
+        )
+        parts.append(
+            '<p class="note">accepted: the LMS took it · rejected: the LMS refused it (not '
+            "retried) · failed: retries ran out, a later <code>recon submit</code> tries again "
+            "· unknown: sent, answer lost; sent again next time · not-sent: undecided, "
+            "declined, or approved and waiting.</p>"
+        )
+        if refused:
+            parts.append("<h3>Rejected, by the API's message</h3>")
+            parts.append(
+                _table(
+                    pd.DataFrame(refused.most_common(), columns=["message", "proposals"]),
+                    numeric=["proposals"],
+                )
+            )
+            rejected = proposals[proposals["submission"] == "rejected"]
+            parts.append(
+                _table(
+                    rejected,
+                    ["key", "userId", "learningPathId", "status", "category", "api_errors"],
+                )
+            )
+    if ledger is not None:
+        runs = ledger.runs()
+        if len(runs) > 1:
+            parts.append("<h2>Trend over runs</h2>")
+            parts.append(_figure(lambda ax: charts.gap_per_run(runs, ax=ax), (9.0, 3.4)))
+        if len(runs):
+            parts.append(
+                _table(
+                    runs,
+                    [
+                        "run_id",
+                        "created_at",
+                        "as_of",
+                        "rows_read",
+                        "proposals",
+                        "approved",
+                        "accepted",
+                        "refused",
+                        "problems",
+                    ],
+                    numeric=[
+                        "run_id",
+                        "rows_read",
+                        "proposals",
+                        "approved",
+                        "accepted",
+                        "refused",
+                        "problems",
+                    ],
+                )
+            )
+    parts.append(
+        '<p class="note">Made by recon. Outcome names and what to do about each are in the '
+        "README.</p></main></body></html>"
+    )
+    return "\n".join(parts)
+
+
+def write_report(ledger: Ledger, out: str | Path, run: str | int | None = "latest") -> Path:
+    """Write the HTML report of a ledger run to ``out``; returns the path."""
+    result = ledger.result(run)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(render_report(result, ledger), encoding="utf-8")
+    tmp.replace(out)
+    return out
