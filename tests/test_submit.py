@@ -1,0 +1,458 @@
+"""`recon submit` against the local sandbox over real loopback HTTP: every answer of the
+API, pacing, crash safety, the one-submit lock, and the dry run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, PATHS, ext, write_case_in
+
+from recon import ledger as lg
+from recon.cli import main
+from recon.client import ApiClient, TokenBucket
+from recon.engine import reconcile
+from recon.errors import ApiError, LedgerBusyError
+from recon.ledger import Ledger
+from recon.sandbox import Sandbox
+from recon.submit import Pace, submit
+
+KEY = "test-key-not-secret"
+FAST = Pace(rate=500, burst=500, concurrency=4, backoff_base=0.01, backoff_cap=0.05)
+RECON = str(Path(sys.executable).with_name("recon"))
+
+
+def make_ledger(folder: Path, learners: int) -> tuple[Path, list[str]]:
+    """A ledger with one approved missing-completion proposal per learner."""
+    users = [{"email": f"l{i}@example.com", "userId": f"u-{i:04d}"} for i in range(learners)]
+    external = [
+        ext(f"l{i}@example.com", "SAFE-101", "Completed", "2026-03-01") for i in range(learners)
+    ]
+    config = write_case_in(folder / "inputs", external, (), users, PATHS)
+    path = folder / "ledger.db"
+    with Ledger(path) as ledger:
+        reconcile(config, as_of=AS_OF, ledger=ledger)
+        keys = ledger.select(everything=True)
+        ledger.decide(keys, "approved", by="test")
+    return path, keys
+
+
+@pytest.fixture
+def ledger_of(tmp_path: Path) -> Callable[[int], tuple[Ledger, list[str]]]:
+    opened: list[Ledger] = []
+
+    def build(learners: int) -> tuple[Ledger, list[str]]:
+        path, keys = make_ledger(tmp_path, learners)
+        ledger = Ledger(path)
+        opened.append(ledger)
+        return ledger, keys
+
+    yield build
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(key=KEY, rate=1000, burst=1000) as sb:
+        yield sb
+
+
+def states(ledger: Ledger) -> Counter[str]:
+    return Counter(ledger.proposals()["submission"])
+
+
+def test_all_accepted_once_each(ledger_of, sandbox: Sandbox) -> None:
+    ledger, keys = ledger_of(12)
+    client = ApiClient(sandbox.url, KEY)
+    report = submit(ledger, client, pace=FAST, progress=False)
+    assert (report.accepted, report.failed, report.rejected_total) == (12, 0, 0)
+    assert report.exit_code == 0 and report.remaining == 0
+    assert states(ledger) == {"accepted": 12}
+    assert sandbox.status_counts() == {200: 12}
+    assert max(sandbox.accept_counts().values()) == 1
+    # Accepted is final: a second submit has nothing to send.
+    again = submit(ledger, client, pace=FAST, progress=False)
+    assert again.planned == 0 and again.requests == 0
+    assert sum(sandbox.status_counts().values()) == 12
+    attempts = ledger.attempts()
+    assert set(attempts["http_status"]) == {200}
+    assert attempts["latency_ms"].notna().all()
+
+
+def test_only_approved_are_sent(ledger_of, sandbox: Sandbox) -> None:
+    ledger, keys = ledger_of(6)
+    ledger.decide(keys[:2], "rejected", by="ana", note="not ours")
+    submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
+    sent = {(a["userId"]) for a in sandbox.accepted()}
+    assert len(sent) == 4
+    props = ledger.proposals().set_index("key")
+    assert (props.loc[keys[:2], "submission"] == "not-sent").all()
+
+
+def test_dry_run_sends_nothing(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(30)
+    report = submit(ledger, None, pace=Pace(rate=2, burst=20), dry_run=True, progress=False)
+    assert report.planned == 30 and report.dry_run
+    assert report.estimate == pytest.approx(5.0)  # 20 at once, 10 more at 2/s
+    assert "Nothing was sent" in report.render()
+    assert sum(sandbox.status_counts().values()) == 0
+    assert ledger.attempts().empty
+
+
+def test_rejection_with_messages_is_stored_and_not_retried(ledger_of) -> None:
+    ledger, _ = ledger_of(3)
+    with ScriptedApi(lambda n: (400, {}, {"errors": ["learner is not enrolled"]})) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.requests == 3
+    assert report.rejected == {"learner is not enrolled": 3}
+    assert report.exit_code == 1
+    props = ledger.proposals()
+    assert set(props["submission"]) == {"rejected"}
+    assert json.loads(props["api_errors"].iloc[0]) == ["learner is not enrolled"]
+    assert ledger.to_send().empty  # rejected is final
+
+
+def test_feature_off_stops_the_run_at_once(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(40)
+    sandbox.settings.feature_on = False
+    pace = Pace(rate=500, burst=500, concurrency=4)
+    report = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
+    assert report.exit_code == 2
+    assert "externalActivity" in (report.fatal or "")
+    assert report.requests <= pace.concurrency + 1
+    assert states(ledger) == {"not-sent": 40}
+    sandbox.settings.feature_on = True
+    finished = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
+    assert finished.accepted == 40 and finished.exit_code == 0
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_key_stops_the_run(ledger_of, status: int) -> None:
+    ledger, _ = ledger_of(30)
+    with ScriptedApi(lambda n: (status, {}, None)) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+    assert report.exit_code == 2
+    assert report.fatal == f"the API key was refused (HTTP {status})"
+    assert report.requests <= FAST.concurrency + 1
+    assert states(ledger) == {"not-sent": 30}
+
+
+def test_wrong_key_against_the_sandbox(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(20)
+    report = submit(ledger, ApiClient(sandbox.url, "wrong-key"), pace=FAST, progress=False)
+    assert report.exit_code == 2 and "refused" in (report.fatal or "")
+    assert sandbox.status_counts()[401] <= FAST.concurrency + 1
+
+
+def test_wrong_base_url_stops_with_404(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(10)
+    report = submit(ledger, ApiClient(sandbox.url + "/lms", KEY), pace=FAST, progress=False)
+    assert report.exit_code == 2 and "404" in (report.fatal or "")
+    assert report.requests <= FAST.concurrency + 1
+
+
+def test_server_errors_are_retried_then_accepted(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(5)
+    sandbox.settings.fail_first = 6
+    report = submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
+    assert report.accepted == 5 and report.failed == 0
+    assert sandbox.status_counts()[503] == 6
+    results = Counter(ledger.attempts()["result"])
+    assert results == {lg.RETRY: 6, lg.ACCEPTED: 5}
+
+
+def test_retries_are_bounded_then_failed_and_a_later_submit_retries(
+    ledger_of, sandbox: Sandbox
+) -> None:
+    ledger, _ = ledger_of(3)
+    sandbox.settings.fail_rate = 1.0
+    pace = Pace(rate=500, burst=500, concurrency=3, max_tries=3, backoff_base=0.01)
+    report = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
+    assert report.failed == 3 and report.exit_code == 1
+    assert sandbox.status_counts()[503] == 9  # 3 tries each
+    assert states(ledger) == {"failed": 3}
+    sandbox.settings.fail_rate = 0.0
+    later = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
+    assert later.accepted == 3 and states(ledger) == {"accepted": 3}
+
+
+def test_dropped_connections_and_timeouts_are_retried(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(20)
+    sandbox.settings.update(drop_rate=0.2, stall_rate=0.1, stall_ms=800, seed=7)
+    client = ApiClient(sandbox.url, KEY, read_timeout=0.3)
+    pace = Pace(rate=500, burst=500, concurrency=4, max_tries=10, backoff_base=0.01)
+    report = submit(ledger, client, pace=pace, progress=False)
+    assert report.accepted == 20
+    errors = [e for e in ledger.attempts()["errors"].dropna()]
+    assert any("ConnectionError" in e or "ReadTimeout" in e for e in errors)
+
+
+def test_answer_lost_after_accept_is_resent_and_ends_accepted(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(10)
+    sandbox.settings.update(drop_after_accept_rate=0.5, seed=3)
+    pace = Pace(rate=500, burst=500, concurrency=2, max_tries=20, backoff_base=0.01)
+    report = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
+    assert report.accepted == 10
+    counts = sandbox.accept_counts()
+    assert len(counts) == 10 and max(counts.values()) >= 2  # unknown outcomes were resent
+    assert states(ledger) == {"accepted": 10}
+
+
+def test_429_waits_for_retry_after_and_everything_is_accepted(ledger_of) -> None:
+    ledger, _ = ledger_of(12)
+    with Sandbox(key=KEY, rate=10, burst=2) as sb:
+        pace = Pace(rate=1000, burst=1000, concurrency=4)
+        started = time.perf_counter()
+        report = submit(ledger, ApiClient(sb.url, KEY), pace=pace, progress=False)
+        took = time.perf_counter() - started
+        assert report.accepted == 12
+        assert report.throttled >= 1 and sb.status_counts()[429] == report.throttled
+        assert took >= 1.0  # Retry-After is at least one second: it was honoured
+    assert Counter(ledger.attempts()["http_status"])[429] == report.throttled
+
+
+def test_plain_http_is_refused_unless_loopback() -> None:
+    with pytest.raises(ApiError, match="refusing plain http"):
+        ApiClient("http://lms.example.com", KEY)
+    assert ApiClient("http://127.0.0.1:9", KEY).base_url == "http://127.0.0.1:9"
+    assert ApiClient("https://lms.example.com/", KEY).base_url == "https://lms.example.com"
+    assert KEY not in repr(ApiClient("https://lms.example.com", KEY))
+
+
+def test_token_bucket_paces_after_the_burst() -> None:
+    bucket = TokenBucket(rate=50, burst=5)
+    started = time.perf_counter()
+    for _ in range(15):
+        bucket.acquire()
+    took = time.perf_counter() - started
+    assert 0.18 <= took <= 0.5  # 5 at once, 10 more at 50/s = 0.2 s
+
+
+def test_cli_submit_ping_and_key_never_printed(tmp_path: Path, sandbox: Sandbox, capsys) -> None:
+    path, _ = make_ledger(tmp_path, 4)
+    env = {**os.environ, "TI_API_KEY": KEY, "TI_BASE_URL": sandbox.url}
+    done = subprocess.run([RECON, "ping"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [RECON, "submit", "--ledger", str(path), "--rate", "100", "--burst", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accepted" in done.stdout and "4" in done.stdout
+    assert KEY not in done.stdout + done.stderr
+    bad = subprocess.run(
+        [RECON, "submit", "--ledger", str(path), "--base-url", "http://lms.example.com"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "refusing plain http" in bad.stderr
+    assert KEY not in bad.stdout + bad.stderr
+    missing = subprocess.run(
+        [RECON, "submit", "--ledger", str(path)],
+        env={k: v for k, v in env.items() if k != "TI_API_KEY"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "TI_API_KEY" in missing.stderr
+    with Ledger(path) as ledger:
+        stored = json.dumps(ledger.attempts().astype(str).values.tolist())
+    assert KEY not in stored and KEY not in path.read_bytes().decode("latin-1")
+
+
+def test_kill_9_mid_run_then_rerun_completes_without_resending_confirmed(
+    tmp_path: Path,
+) -> None:
+    path, keys = make_ledger(tmp_path, 120)
+    with Sandbox(key=KEY, rate=1000, burst=1000, latency_ms=40) as sb:
+        env = {**os.environ, "TI_API_KEY": KEY}
+        args = [RECON, "submit", "--ledger", str(path), "--base-url", sb.url]
+        proc = subprocess.Popen(
+            [*args, "--rate", "40", "--burst", "1", "--concurrency", "4"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while len(sb.accepted()) < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        with Ledger(path) as ledger:
+            confirmed = ledger.accepted_keys()
+            middle = Counter(ledger.proposals()["submission"])
+        assert 0 < len(confirmed) < 120, middle
+        bodies_before = sb.accept_counts()
+        done = subprocess.run(
+            [*args, "--rate", "500", "--burst", "50"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with Ledger(path) as ledger:
+            assert Counter(ledger.proposals()["submission"]) == {"accepted": 120}
+            by_key = ledger.proposals().set_index("key")
+        after = sb.accept_counts()
+        # Every confirmed one was received exactly as often as before the rerun: never again.
+        for key in confirmed:
+            row = by_key.loc[key]
+            body = (row["userId"], row["learningPathId"], row["status"])
+            assert after[body] == bodies_before[body] == 1
+        assert len(after) == 120
+
+
+def test_a_second_submit_on_the_same_ledger_is_refused(tmp_path: Path) -> None:
+    path, _ = make_ledger(tmp_path, 40)
+    with Sandbox(key=KEY, rate=1000, burst=1000, latency_ms=100) as sb:
+        env = {**os.environ, "TI_API_KEY": KEY}
+        first = subprocess.Popen(
+            [
+                RECON,
+                "submit",
+                "--ledger",
+                str(path),
+                "--base-url",
+                sb.url,
+                "--rate",
+                "10",
+                "--burst",
+                "1",
+                "--concurrency",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not sb.accepted() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            second = subprocess.run(
+                [RECON, "submit", "--ledger", str(path), "--base-url", sb.url],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert second.returncode == 2
+            assert "another `recon submit` is running" in second.stderr
+            with Ledger(path) as ledger, pytest.raises(LedgerBusyError):
+                submit(ledger, ApiClient(sb.url, KEY), progress=False)
+        finally:
+            first.kill()
+            first.wait(timeout=10)
+
+
+def test_cli_approve_reject_status(tmp_path: Path, write_case, capsys) -> None:
+    config = write_case(
+        [
+            ext("ann@example.com", "SAFE-101", "Completed", "2026-01-10"),
+            ext("bob@example.com", "DATA-200", "In Progress", "", "2026-02-01"),
+        ]
+    )
+    ledger = str(tmp_path / "l.db")
+    assert (
+        main(
+            [
+                "reconcile",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / "o"),
+                "--ledger",
+                ledger,
+                "--as-of",
+                AS_OF,
+            ]
+        )
+        == 1
+    )
+    assert main(["approve", "--ledger", ledger]) == 2  # no filter: refused, nothing decided
+    assert (
+        main(
+            [
+                "approve",
+                "--ledger",
+                ledger,
+                "--category",
+                "missing-completion",
+                "--by",
+                "ana",
+                "--note",
+                "provider confirmed",
+            ]
+        )
+        == 0
+    )
+    assert main(["reject", "--ledger", ledger, "--path", "lp-data", "--by", "ana"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--ledger", ledger]) == 0
+    out = capsys.readouterr().out
+    assert "approved 1" in out and "rejected 1" in out
+    with Ledger(ledger) as opened:
+        decisions = opened.decisions()
+    assert decisions["decision"].tolist() == ["approved", "rejected"]
+    assert decisions["note"].tolist()[0] == "provider confirmed"
+    assert main(["status", "--ledger", str(tmp_path / "missing.db")]) == 2
+
+
+class ScriptedApi:
+    """A loopback HTTP server answering every POST with ``script(n)`` -> (status, headers,
+    JSON body or None): for answers the sandbox never gives (a record-level 400, 403)."""
+
+    def __init__(self, script: Callable[[int], tuple[int, dict[str, str], object]]) -> None:
+        self.script = script
+        self.requests = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer._lock:
+                    outer.requests += 1
+                    n = outer.requests
+                status, headers, body = outer.script(n)
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> ScriptedApi:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
