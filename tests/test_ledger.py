@@ -156,10 +156,12 @@ def test_decisions_survive_a_reopen(case: Path, tmp_path: Path) -> None:
 def test_only_one_submission_lock_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     with Ledger(path) as one, Ledger(path) as two:
-        with one.submission_lock():
-            with pytest.raises(LedgerBusyError, match="another `recon submit`"):
-                with two.submission_lock():
-                    pass
+        with (
+            one.submission_lock(),
+            pytest.raises(LedgerBusyError, match="another `recon submit`"),
+            two.submission_lock(),
+        ):
+            pass
         with two.submission_lock():  # released when the first one ended
             pass
 
