@@ -190,6 +190,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.gap_closed else EXIT_TODO
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_bench, run_bench
+
+    print(format_bench(run_bench(args.rows, seed=args.seed, keep=args.keep)))
+    return EXIT_OK
+
+
 def _ledger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
     p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
@@ -367,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, help="the sandbox's SQLite file")
     p.add_argument("--out", required=True, help="the CSV to write")
     p.set_defaults(handler=cmd_sandbox_export)
+
+    p = sub.add_parser(
+        "bench",
+        help="measure reconcile speed and memory on synthetic inputs",
+        description="Generate N synthetic external rows (about 0.8 N LMS progress rows, N/10 "
+        "learners, 200 paths, messy as real exports are), reconcile them in a fresh process "
+        "and print wall seconds, rows per second and peak memory. A benchmark, not a test.",
+    )
+    p.add_argument("--rows", type=int, required=True, help="external rows to generate")
+    p.add_argument("--seed", type=int, default=20261127, help="random seed (default 20261127)")
+    p.add_argument("--keep", help="keep the generated inputs and the outputs in this folder")
+    p.set_defaults(handler=cmd_bench)
 
     return parser
 
