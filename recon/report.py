@@ -136,7 +136,7 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         "</div>",
         "<h2>Outcomes</h2>",
         '<div class="grid">',
-        _figure(lambda ax: charts.outcomes_bar(result, ax=ax), (6.0, 4.2)),
+        _figure(lambda ax: charts.outcomes_by_kind(result, ax=ax), (6.0, 4.2)),
         _table(
             pd.DataFrame(
                 [

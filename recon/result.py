@@ -110,7 +110,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """The content of summary.json."""
         return {
-            "as_of": self.as_of.isoformat().replace("+00:00", "Z"),
+            "as_of": self.as_of.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "config": self.config_path,
             "run_id": self.run_id,
             "rows_read": self.rows_read,

@@ -61,7 +61,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .errors import InputError, ReconError
-from .validation import MSG_FEATURE_OFF, validate_activity
+from .validation import MSG_FEATURE_OFF, STATUS_RANK, validate_activity
 
 __all__ = [
     "ACTIVITY_PATH",
@@ -483,7 +483,29 @@ def _read_seed(path: str | Path) -> list[tuple[str, str, str, str | None]]:
         )
     finally:
         con.close()
-    return [(u, p, s, d) for u, p, s, d in rows if u and p]
+    return _fold_seed([(u, p, s, d) for u, p, s, d in rows if u and p])
+
+
+def _fold_seed(
+    rows: list[tuple[str, str, str, str | None]],
+) -> list[tuple[str, str, str, str | None]]:
+    """One row per learner and path, read exactly as recon reads an LMS export: statuses
+    the LMS does not use are ignored, the furthest status counts, and the earliest
+    completion date. Without this, a messy export listing a pair twice would make the
+    sandbox's view differ from what `recon reconcile` saw before anything was posted."""
+    folded: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for user, path_id, status, completion in rows:
+        if status not in STATUS_RANK:
+            continue
+        date = wire_date(completion) if status == "completed" and completion else None
+        held = folded.get((user, path_id))
+        if held is None:
+            folded[(user, path_id)] = (status, date)
+            continue
+        best = status if STATUS_RANK[status] > STATUS_RANK[held[0]] else held[0]
+        dates = [d for d in (held[1], date) if d]
+        folded[(user, path_id)] = (best, min(dates) if dates else None)
+    return [(u, p, s, d) for (u, p), (s, d) in folded.items()]
 
 
 def _progress_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
