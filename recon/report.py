@@ -196,7 +196,10 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         parts.append(_table(result.exceptions, numeric=["row"]))
     parts.append("<h2>Submissions</h2>")
     if not states:
-        parts.append("<p>No proposals in this run.</p>")
+        parts.append(
+            "<p>No proposals in this run: nothing to send. What earlier runs sent and what "
+            "the LMS accepted is in the trend below.</p>"
+        )
     else:
         parts.append(
             _table(
