@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import outcomes as oc
 from .config import Config, load_config
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .inputs import ROW, InputInfo, load_table, run
 from .ledger import Ledger
 from .result import PAYLOAD_FIELDS, Result
@@ -31,6 +31,12 @@ from .validation import _ISO_8601, STATUSES, validate_activity
 
 KEY_LENGTH = 20
 _SEP = "\x1f"
+# Dates read from the inputs: ISO 8601 as the endpoint takes it, plus the hour-only
+# offset (``+02``) that ISO 8601 allows as well.
+_ISO_INPUT = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+)
 
 
 def proposal_key(body: dict[str, str | None]) -> str:
@@ -68,15 +74,40 @@ def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
 def _connect(config: Config) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"preserve_insertion_order": True})
     # Values without an offset are in the configured zone: DuckDB's casts use TimeZone.
-    run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+    # A zone or format DuckDB refuses is a config error (exit 2), not a crash mid-run.
+    source = config.source
+    try:
+        run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+    except duckdb.Error:
+        con.close()
+        raise ConfigError(
+            f"{source}: unknown timezone {config.external.timezone!r} (use an IANA name)",
+            file=source,
+        ) from None
+    for fmt in config.external.date_formats:
+        try:
+            run(con, f"SELECT try_strptime('', {_lit(fmt)})")
+        except duckdb.Error as exc:
+            con.close()
+            raise ConfigError(f"{source}: date_formats entry {fmt!r}: {exc}", file=source) from None
     formats = ", ".join(_lit(f) for f in config.external.date_formats)
     by_format = f"try_strptime(v, [{formats}])::TIMESTAMPTZ" if formats else "NULL"
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_date(v) AS CASE "
         "WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, {_lit(_ISO_8601.pattern)}) THEN try_cast(v AS TIMESTAMPTZ) "
+        f"WHEN regexp_full_match(v, {_lit(_ISO_INPUT)}) THEN try_cast(v AS TIMESTAMPTZ) "
         f"ELSE {by_format} END",
+    )
+    # Trimmed means every kind of blank a spreadsheet leaves (tab, no-break space, ...),
+    # as Python's str.strip does for the config's status words. trim() with a character
+    # list is slow, so only cells that start or end with a blank take it.
+    blanks = " || ".join(f"chr({ord(c)})" for c in " \t\n\r\v\f\u00a0")
+    edge = r"[ \t\n\r\v\f\x{00A0}]"
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_trim(v) AS CASE "
+        f"WHEN regexp_matches(v, '^{edge}|{edge}$') THEN trim(v, {blanks}) ELSE v END",
     )
     run(
         con,
@@ -147,9 +178,10 @@ def _lookup(con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, val
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {name} AS "
-        f"SELECT lower(trim({key})) AS k, min(trim({value})) AS id, "
-        f"count(DISTINCT trim({value})) AS n FROM {table} "
-        f"WHERE nullif(trim({key}), '') IS NOT NULL AND nullif(trim({value}), '') IS NOT NULL "
+        f"SELECT lower(recon_trim({key})) AS k, min(recon_trim({value})) AS id, "
+        f"count(DISTINCT recon_trim({value})) AS n FROM {table} "
+        f"WHERE nullif(recon_trim({key}), '') IS NOT NULL "
+        f"AND nullif(recon_trim({value}), '') IS NOT NULL "
         "GROUP BY 1",
     )
 
@@ -179,22 +211,22 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
             _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
         else:
             _identity(con, "dir", "users", _q(u["id"]))
-        learner_join = "LEFT JOIN dir d ON d.k = lower(trim(e.{L}))"
+        learner_join = "LEFT JOIN dir d ON d.k = lower(recon_trim(e.{L}))"
         learner_id, learner_n = "d.id", "d.n"
     else:
         learner_join = ""
-        learner_id, learner_n = "nullif(trim(e.{L}), '')", "1"
+        learner_id, learner_n = "nullif(recon_trim(e.{L}), '')", "1"
     if config.paths is not None:
         p = cols["paths"]
         if config.external.path_kind == "code":
             _lookup(con, "pmap", "paths", _q(p["code"]), _q(p["id"]))
         else:
             _identity(con, "pmap", "paths", _q(p["id"]))
-        path_join = "LEFT JOIN pmap p ON p.k = lower(trim(e.{P}))"
+        path_join = "LEFT JOIN pmap p ON p.k = lower(recon_trim(e.{P}))"
         path_id, path_n = "p.id", "p.n"
     else:
         path_join = ""
-        path_id, path_n = "nullif(trim(e.{P}), '')", "1"
+        path_id, path_n = "nullif(recon_trim(e.{P}), '')", "1"
 
     names = {
         "L": _q(ext["learner"]),
@@ -202,22 +234,22 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         "S": _q(ext["status"]),
         "C": _q(ext["completion"]),
     }
-    activity = f"nullif(trim(e.{_q(ext['activity'])}), '')" if "activity" in ext else "NULL"
+    activity = f"nullif(recon_trim(e.{_q(ext['activity'])}), '')" if "activity" in ext else "NULL"
     learner_kind = "email" if config.external.learner_kind == "email" else "user id"
     path_kind = "course code" if config.external.path_kind == "code" else "learning path id"
     sql = f"""
     CREATE OR REPLACE TEMP TABLE n AS
     SELECT e.{ROW} AS row,
-           nullif(trim(e.{{L}}), '') AS learner,
-           nullif(trim(e.{{P}}), '') AS path,
-           nullif(trim(e.{{S}}), '') AS status_raw,
-           nullif(trim(e.{{C}}), '') AS completion_raw,
+           nullif(recon_trim(e.{{L}}), '') AS learner,
+           nullif(recon_trim(e.{{P}}), '') AS path,
+           nullif(recon_trim(e.{{S}}), '') AS status_raw,
+           nullif(recon_trim(e.{{C}}), '') AS completion_raw,
            {activity} AS activity_raw,
            s.status AS status,
            {learner_id} AS user_id, {learner_n} AS user_n,
            {path_id} AS path_id, {path_n} AS path_n
     FROM ext e
-    LEFT JOIN smap s ON s.word = lower(trim(e.{{S}}))
+    LEFT JOIN smap s ON s.word = lower(recon_trim(e.{{S}}))
     {learner_join}
     {path_join}
     """.format(**names)
@@ -291,7 +323,7 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
     )
     prog = cols["progress"]
     completion = (
-        f"recon_date(nullif(trim({_q(prog['completion'])}), ''))"
+        f"recon_date(nullif(recon_trim({_q(prog['completion'])}), ''))"
         if "completion" in prog
         else "NULL::TIMESTAMPTZ"
     )
@@ -299,9 +331,9 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE lms_rows AS
-    SELECT nullif(trim({_q(prog["user"])}), '') AS user_id,
-           nullif(trim({_q(prog["path"])}), '') AS path_id,
-           recon_rank(lower(trim({_q(prog["status"])}))) AS rk,
+    SELECT nullif(recon_trim({_q(prog["user"])}), '') AS user_id,
+           nullif(recon_trim({_q(prog["path"])}), '') AS path_id,
+           recon_rank(lower(recon_trim({_q(prog["status"])}))) AS rk,
            {completion} AS completion_ts
     FROM progress
     """,

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from .errors import ReconError
 from .inputs import run
 from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, Result
 
@@ -35,13 +36,15 @@ def _escaped_select(frame: pd.DataFrame) -> str:
     parts = []
     for name in frame.columns:
         col = '"' + str(name).replace('"', '""') + '"'
+        # Header cells are cells too: exceptions.csv repeats the provider's column names.
+        alias = '"' + str(escape_cell(str(name))).replace('"', '""') + '"'
         if pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]):
-            parts.append(col)
+            parts.append(f"{col} AS {alias}")
         else:
             parts.append(
                 f"CASE WHEN regexp_matches({col}::VARCHAR, '{_FORMULA_START}') AND NOT "
                 f"regexp_full_match({col}::VARCHAR, '{_NUMBER.pattern}') "
-                f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END AS {col}"
+                f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END AS {alias}"
             )
     return ", ".join(parts) if parts else "*"
 
@@ -56,12 +59,13 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".recon-", suffix=".csv", dir=path.parent)
     os.close(fd)
+    target = "'" + tmp.replace("'", "''") + "'"  # a folder may be named O'Brien
     con = duckdb.connect()
     try:
         con.register("frame", frame)
         run(
             con,
-            f"COPY (SELECT {_escaped_select(frame)} FROM frame) TO '{tmp}' "
+            f"COPY (SELECT {_escaped_select(frame)} FROM frame) TO {target} "
             "(HEADER, DELIMITER ',', QUOTE '\"')",
         )
         os.replace(tmp, path)
@@ -82,13 +86,18 @@ def write_json(data: object, path: str | Path) -> Path:
 
 
 def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
-    """Write outcomes.csv, proposals.csv, exceptions.csv and summary.json into ``out_dir``."""
+    """Write outcomes.csv, proposals.csv, exceptions.csv and summary.json into ``out_dir``.
+
+    Raises :class:`ReconError` when the folder cannot be written (the CLI's exit 2).
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    extra = ["learner", "path"]
-    return {
-        "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS + extra], out / "outcomes.csv"),
-        "proposals": write_csv(result.proposals[PROPOSAL_COLUMNS + extra], out / "proposals.csv"),
-        "exceptions": write_csv(result.exceptions, out / "exceptions.csv"),
-        "summary": write_json(result.to_dict(), out / "summary.json"),
-    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return {
+            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / "outcomes.csv"),
+            "proposals": write_csv(result.proposals[PROPOSAL_COLUMNS], out / "proposals.csv"),
+            "exceptions": write_csv(result.exceptions, out / "exceptions.csv"),
+            "summary": write_json(result.to_dict(), out / "summary.json"),
+        }
+    except (OSError, duckdb.IOException) as exc:
+        raise ReconError(f"cannot write the outputs into {out}: {exc}") from None
