@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import ReconError
 from .inputs import run
-from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, Result
+from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, SOURCE_COLUMNS, Result
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
 # (tab and carriage return too, per OWASP); numbers such as -5 or +3.2 are left alone.
@@ -94,8 +94,12 @@ def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         return {
-            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / "outcomes.csv"),
-            "proposals": write_csv(result.proposals[PROPOSAL_COLUMNS], out / "proposals.csv"),
+            "outcomes": write_csv(
+                result.outcomes[OUTCOME_COLUMNS + SOURCE_COLUMNS], out / "outcomes.csv"
+            ),
+            "proposals": write_csv(
+                result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / "proposals.csv"
+            ),
             "exceptions": write_csv(result.exceptions, out / "exceptions.csv"),
             "summary": write_json(result.to_dict(), out / "summary.json"),
         }

@@ -27,6 +27,8 @@ PROPOSAL_COLUMNS = [
     "category",
     "rows",
 ]
+SOURCE_COLUMNS = ["learner", "path"]
+"""After the contract columns: the learner and path as the provider wrote them."""
 PAYLOAD_FIELDS = ("userId", "learningPathId", "status", "completionDate", "timeStampDate")
 
 

@@ -16,7 +16,11 @@ from conftest import AS_OF, ext, lms
 from recon import outcomes as oc
 from recon.cli import main
 
+# The columns, in its order, then the learner and path as the provider wrote them
+# (added so an analyst can tell who a row is about without looking up a user id).
+SOURCE_COLUMNS = ["learner", "path"]
 OUTCOMES_HEADER = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
+OUTCOMES_HEADER += SOURCE_COLUMNS
 PROPOSALS_HEADER = [
     "key",
     "userId",
@@ -26,6 +30,7 @@ PROPOSALS_HEADER = [
     "timeStampDate",
     "category",
     "rows",
+    *SOURCE_COLUMNS,
 ]
 OUTPUTS = {"outcomes.csv", "proposals.csv", "exceptions.csv", "summary.json"}
 
