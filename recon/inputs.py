@@ -9,10 +9,10 @@ data row of the file, header not counted.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -58,33 +58,36 @@ def run(
     return con.execute(sql, params).fetchall()
 
 
-def _scan(path: Path) -> tuple[str, str]:
-    """One pass over the file: its sha256, and whether it is UTF-8 (else cp1252)."""
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            if utf8:
+            digest.update(chunk)  # releases the GIL: runs beside DuckDB's read
+    return digest.hexdigest()
+
+
+def _header_line(path: Path) -> tuple[str, str]:
+    """The first non-blank line and the file's likely encoding (UTF-8, else cp1252)."""
+    with path.open("rb") as fh:
+        for raw in fh:
+            if raw.strip():
                 try:
-                    decoder.decode(chunk)
+                    return raw.decode("utf-8-sig"), "utf-8"
                 except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
-    return digest.hexdigest(), "utf-8" if utf8 else "cp1252"
+                    return raw.decode("cp1252", errors="replace"), "cp1252"
+    return "", "utf-8"
 
 
-def _header_line(path: Path, encoding: str) -> str:
-    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding) as fh:
-        for line in fh:
-            if line.strip():
-                return line
-    return ""
+def _transcode(path: Path, folder: str) -> Path:
+    """A UTF-8 copy of a cp1252 file (DuckDB reads UTF-8; Latin-1 is not cp1252)."""
+    target = Path(folder) / "utf8.csv"
+    with (
+        path.open("r", encoding="cp1252", errors="replace", newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as dst,
+    ):
+        while block := src.read(_CHUNK):
+            dst.write(block)
+    return target
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -182,6 +185,65 @@ def resolve_columns(
     return resolved
 
 
+def _load_data(
+    con: duckdb.DuckDBPyConnection, table: str, role: str, path: Path, sheet: str | None
+) -> tuple[str, str | None]:
+    """Create ``table`` from the file; returns (encoding, delimiter)."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        frame = _read_xlsx(path, sheet)
+        frame.insert(0, ROW, range(1, len(frame) + 1))
+        con.register(f"{table}_frame", frame)
+        run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM "{table}_frame"')
+        con.unregister(f"{table}_frame")
+        # The same shape as a CSV's: a view named ``table`` over ``table_raw``.
+        run(con, f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "{table}_raw"')
+        return "xlsx", None
+    if suffix == ".xls":
+        raise InputError(f"{path}: old .xls workbooks are not supported; save as .xlsx", file=path)
+    header, encoding = _header_line(path)
+    if not header.strip():
+        raise InputError(f"{role} file is empty: {path}", file=path)
+    delimiter = _sniff_delimiter(header)
+    read = (
+        f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM read_csv(?, '
+        "delim = ?, quote = '\"', escape = '\"', header = true, all_varchar = true, "
+        "auto_detect = true, null_padding = true, strict_mode = false{})"
+    )
+
+    def read_csv(source: Path) -> None:
+        try:
+            run(con, read.format(""), [str(source), delimiter])
+        except duckdb.Error as exc:
+            if "unicode" in str(exc).lower():
+                raise
+            # The parallel reader refuses null_padding with newlines inside quoted
+            # fields; the single-threaded one reads them (and is only a little slower).
+            run(con, read.format(", parallel = false"), [str(source), delimiter])
+
+    with tempfile.TemporaryDirectory(prefix="recon-") as tmp:
+        try:
+            if encoding == "utf-8":
+                try:
+                    read_csv(path)
+                except duckdb.Error as exc:
+                    # DuckDB checks every byte: not UTF-8 after all, so it is cp1252.
+                    if "unicode" not in str(exc).lower():
+                        raise
+                    encoding = "cp1252"
+            if encoding == "cp1252":
+                read_csv(_transcode(path, tmp))
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
+    # preserve_insertion_order keeps file order, so rowid is the data row. A view
+    # rather than a copy: a million-row export is not held twice.
+    run(
+        con,
+        f'CREATE OR REPLACE VIEW "{table}" AS SELECT rowid + 1 AS "{ROW}", * FROM "{table}_raw"',
+    )
+    return encoding, delimiter
+
+
 def load_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -201,63 +263,16 @@ def load_table(
         raise InputError(f"{role} file not found: {path}", file=path)
     if path.stat().st_size == 0:
         raise InputError(f"{role} file is empty: {path}", file=path)
-    sha, encoding = _scan(path)
-    delimiter: str | None = None
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        frame = _read_xlsx(path, sheet)
-        frame.insert(0, ROW, range(1, len(frame) + 1))
-        con.register(f"{table}_frame", frame)
-        run(con, f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM "{table}_frame"')
-        con.unregister(f"{table}_frame")
-        encoding = "xlsx"
-    elif suffix == ".xls":
-        raise InputError(f"{path}: old .xls workbooks are not supported; save as .xlsx", file=path)
-    else:
-        header = _header_line(path, encoding)
-        if not header.strip():
-            raise InputError(f"{role} file is empty: {path}", file=path)
-        delimiter = _sniff_delimiter(header)
-        source = path
-        tmp: tempfile.TemporaryDirectory[str] | None = None
-        if encoding != "utf-8":
-            # DuckDB reads UTF-8 (and Latin-1, which is not cp1252): transcode once.
-            tmp = tempfile.TemporaryDirectory(prefix="recon-")
-            source = Path(tmp.name) / "utf8.csv"
-            with (
-                path.open("r", encoding="cp1252", errors="replace", newline="") as src,
-                source.open("w", encoding="utf-8", newline="") as dst,
-            ):
-                while block := src.read(_CHUNK):
-                    dst.write(block)
-        read = (
-            f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM read_csv(?, '
-            "delim = ?, quote = '\"', escape = '\"', header = true, all_varchar = true, "
-            "auto_detect = true, null_padding = true, strict_mode = false{})"
-        )
-        try:
-            try:
-                run(con, read.format(""), [str(source), delimiter])
-            except duckdb.Error:
-                # The parallel reader refuses null_padding with newlines inside quoted
-                # fields; the single-threaded one reads them (and is only a little slower).
-                run(con, read.format(", parallel = false"), [str(source), delimiter])
-        except duckdb.Error as exc:
-            raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
-        finally:
-            if tmp is not None:
-                tmp.cleanup()
-        # preserve_insertion_order keeps file order, so rowid is the data row.
-        run(
-            con,
-            f'CREATE OR REPLACE TABLE "{table}" AS '
-            f'SELECT rowid + 1 AS "{ROW}", * FROM "{table}_raw"',
-        )
-        run(con, f'DROP TABLE "{table}_raw"')
+    hashing = ThreadPoolExecutor(max_workers=1)
+    sha = hashing.submit(_sha256, path)
+    try:
+        encoding, delimiter = _load_data(con, table, role, path, sheet)
+    finally:
+        hashing.shutdown(wait=True)
     columns = [c for c in con.table(table).columns if c != ROW]
     mapping = resolve_columns(columns, wanted, path)
     rows = run(con, f'SELECT count(*) FROM "{table}"')[0][0]
     if rows == 0 and not allow_no_rows:
         raise InputError(f"{role} file has a header but no data rows: {path}", file=path)
-    info = InputInfo(role, str(path), sha, int(rows), tuple(columns), encoding, delimiter)
+    info = InputInfo(role, str(path), sha.result(), int(rows), tuple(columns), encoding, delimiter)
     return info, mapping

@@ -61,6 +61,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     os.close(fd)
     target = "'" + tmp.replace("'", "''") + "'"  # a folder may be named O'Brien
     con = duckdb.connect()
+    run(con, "SET enable_progress_bar = false")
     try:
         con.register("frame", frame)
         run(
@@ -94,9 +95,7 @@ def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
         return {
-            "outcomes": write_csv(
-                result.outcomes[OUTCOME_COLUMNS + SOURCE_COLUMNS], out / "outcomes.csv"
-            ),
+            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / "outcomes.csv"),
             "proposals": write_csv(
                 result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / "proposals.csv"
             ),

@@ -50,8 +50,9 @@ def payload(proposal: Any) -> dict[str, str]:
 class Result:
     """What a reconciliation found.
 
-    ``outcomes``: one row per external data row (``OUTCOME_COLUMNS`` plus ``learner`` and
-    ``path`` as the provider wrote them). ``proposals``: one corrective activity per
+    ``outcomes``: one row per external data row (``OUTCOME_COLUMNS``; ids, outcome, status
+    and detail are categoricals, so a million rows fit in a few dozen MB).
+    ``proposals``: one corrective activity per
     learner and path (``PROPOSAL_COLUMNS`` plus ``learner`` and ``path``).
     ``exceptions``: the rows whose outcome is a problem, with the file's original values.
     ``completions``: completions per month as the provider and the LMS see them.

@@ -16,11 +16,10 @@ from conftest import AS_OF, ext, lms
 from recon import outcomes as oc
 from recon.cli import main
 
-# The columns, in its order, then the learner and path as the provider wrote them
-# (added so an analyst can tell who a row is about without looking up a user id).
+# The columns, in its order; proposals.csv then adds the learner and path as the
+# provider wrote them, so an analyst reviewing it can tell who it is about.
 SOURCE_COLUMNS = ["learner", "path"]
 OUTCOMES_HEADER = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
-OUTCOMES_HEADER += SOURCE_COLUMNS
 PROPOSALS_HEADER = [
     "key",
     "userId",

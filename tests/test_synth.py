@@ -1,0 +1,167 @@
+"""Synthetic inputs (recon.synth), the bundled sample, and `recon bench`."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import re
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from recon import outcomes as oc
+from recon.cli import main
+from recon.engine import reconcile
+from recon.synth import AS_OF, EXTERNAL_COLUMNS, generate
+
+FILES = ("external.csv", "progress.csv", "users.csv", "paths.csv", "recon.toml")
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+FIXED_AS_OF = "2026-11-27T00:00:00Z"
+EXAMPLE_EMAIL = re.compile(r"^[^@\s]+@example\.(com|org|net)$")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _load_sample_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sample_generate", SAMPLE / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generation_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", 800, seed=7).parent
+    second = generate(tmp_path / "b", 800, seed=7).parent
+    other = generate(tmp_path / "c", 800, seed=8).parent
+    for name in FILES:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert (first / "external.csv").read_bytes() != (other / "external.csv").read_bytes()
+
+
+def test_generated_files_have_the_documented_shape(tmp_path: Path) -> None:
+    config = generate(tmp_path, 5_000, seed=3)
+    external = _rows(tmp_path / "external.csv")
+    progress = _rows(tmp_path / "progress.csv")
+    users = _rows(tmp_path / "users.csv")
+    paths = _rows(tmp_path / "paths.csv")
+    assert len(external) == 5_000
+    assert tuple(external[0]) == EXTERNAL_COLUMNS
+    assert list(progress[0]) == ["userId", "learningPathId", "status", "completionDate"]
+    assert list(users[0]) == ["email", "userId"]
+    assert list(paths[0]) == ["externalCode", "learningPathId"]
+    # The defaults: N/10 learners (a few listed twice), 200 paths, about 0.8 N LMS rows.
+    assert 500 <= len(users) <= 505
+    assert len(paths) == 200
+    assert 0.75 * 5_000 <= len(progress) <= 0.85 * 5_000
+    uuid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+    assert all(uuid.match(r["userId"]) for r in users)
+    assert all(uuid.match(r["learningPathId"]) for r in paths)
+    emails = [r["Email"].strip().lower() for r in external if r["Email"].strip()]
+    assert all(EXAMPLE_EMAIL.match(e) for e in emails)
+    assert all(EXAMPLE_EMAIL.match(r["email"].lower()) for r in users)
+    # The mess is there: stray spaces, other case, several date shapes.
+    assert any(r["Email"] != r["Email"].strip() for r in external)
+    assert any(r["Email"].strip() != r["Email"].strip().lower() for r in external)
+    dates = {r["Completed On"] for r in external if r["Completed On"]}
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d", d) for d in dates)
+    assert any(d.endswith("Z") for d in dates)
+    assert any(re.search(r"[+-]\d\d:\d\d$", d) for d in dates)
+    assert any(re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", d) for d in dates)
+    assert any(re.fullmatch(r"\d\d [A-Z][a-z]{2} \d{4}", d) for d in dates)
+    assert tomllib.loads(config.read_text(encoding="utf-8"))["external"]["file"] == "external.csv"
+
+
+def test_reconciling_generated_data_conserves_rows(tmp_path: Path) -> None:
+    rows = 6_000
+    result = reconcile(generate(tmp_path, rows, seed=11), as_of=FIXED_AS_OF)
+    counts = result.counts
+    assert result.rows_read == rows
+    assert sum(counts.values()) == rows
+    assert sorted(result.outcomes["row"]) == list(range(1, rows + 1))
+    # Realistic proportions: most rows in sync, a gap of roughly a fifth.
+    assert 0.65 <= counts[oc.IN_SYNC] / rows <= 0.85
+    for name in (*oc.PROPOSED, *oc.REVIEW, *oc.ROW_PROBLEMS, oc.LMS_AHEAD, oc.DUPLICATE):
+        assert counts[name] > 0, name
+
+
+@pytest.mark.parametrize("rows", [1, 7, 19, 20, 150])
+def test_tiny_inputs_still_reconcile(tmp_path: Path, rows: int) -> None:
+    result = reconcile(generate(tmp_path, rows, seed=rows), as_of=FIXED_AS_OF)
+    assert result.rows_read == rows == sum(result.counts.values())
+
+
+def test_only_the_injected_dates_are_in_the_future(tmp_path: Path) -> None:
+    # Ordinary dates end before AS_OF and future ones lie 13 to 25 months after it, so the
+    # count is the same at AS_OF and a year later: a demo run at the real "now" agrees.
+    config = generate(tmp_path, 3_000, seed=5)
+    at_as_of = reconcile(config, as_of=AS_OF).counts[oc.FUTURE_DATE]
+    a_year_later = reconcile(config, as_of="2027-11-27T00:00:00Z").counts[oc.FUTURE_DATE]
+    assert at_as_of == a_year_later > 0
+
+
+def test_bundled_sample_exercises_every_outcome() -> None:
+    result = reconcile(SAMPLE / "recon.toml", as_of=FIXED_AS_OF)
+    counts = result.counts
+    assert 1_900 <= result.rows_read <= 2_100
+    assert sum(counts.values()) == result.rows_read
+    missing = [n for n in oc.ALL if n != oc.ALREADY_SUBMITTED and counts[n] == 0]
+    assert missing == []
+    invalid = result.outcomes[result.outcomes["outcome"] == oc.INVALID_PAYLOAD]
+    assert set(invalid["status"]) == {"passed"}
+    assert set(invalid["detail"]) == {"invalid status"}
+
+
+def test_bundled_sample_looks_like_a_real_export() -> None:
+    external = _rows(SAMPLE / "external.csv")
+    users = _rows(SAMPLE / "users.csv")
+    paths = _rows(SAMPLE / "paths.csv")
+    assert len({r["Email"].strip().lower() for r in external if r["Email"].strip()}) >= 400
+    assert 500 <= len(users) <= 505
+    assert len(paths) == 50
+    assert all(EXAMPLE_EMAIL.match(r["email"].lower()) for r in users)
+    assert all(
+        EXAMPLE_EMAIL.match(r["Email"].strip().lower()) for r in external if r["Email"].strip()
+    )
+    raw = (SAMPLE / "external.csv").read_text(encoding="utf-8")
+    assert '"' in raw  # names and titles with commas are quoted
+    config = (SAMPLE / "recon.toml").read_text(encoding="utf-8")
+    assert tomllib.loads(config)["external"]["statuses"]["Passed"] == "passed"
+    assert "deliberate config mistake" in config
+
+
+def test_bundled_sample_is_what_its_generator_writes(tmp_path: Path) -> None:
+    config = _load_sample_generator().main(tmp_path)
+    assert config == tmp_path / "recon.toml"
+    for name in FILES:
+        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), (
+            f"data/sample/{name} is stale: run .venv/bin/python data/sample/generate.py"
+        )
+
+
+def test_generate_refuses_impossible_sizes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rows"):
+        generate(tmp_path, 0)
+    with pytest.raises(ValueError, match="too few distinct pairs"):
+        generate(tmp_path, 1_000, learners=2, paths=3)
+
+
+def test_bench_command_prints_its_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "bench"
+    assert main(["bench", "--rows", "2000", "--seed", "3", "--keep", str(keep)]) == 0
+    out = capsys.readouterr().out
+    for label in ("2,000 external rows", "reconcile()", "rows/s", "write outputs", "peak RSS"):
+        assert label in out
+    figures = json.loads((keep / "bench.json").read_text(encoding="utf-8"))
+    assert figures["rows_read"] == 2_000
+    assert sum(figures["counts"].values()) == 2_000
+    assert figures["rss_peak_mb"] >= figures["rss_baseline_mb"] > 0
+    assert (keep / "outputs" / "outcomes.csv").is_file()
