@@ -1,0 +1,753 @@
+"""The review widget: filter a run's proposals, approve or reject them, and submit.
+
+The notebook only displays a :class:`ReviewWidget`; everything it does is a method that
+tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
+``widget.submit()``), and the buttons call the same methods.
+
+Why it stays responsive with 100,000 proposals: the run's proposals are read from the
+ledger once into a DataFrame; a filter is a handful of vectorised comparisons over it,
+and only the current page (50 rows) is drawn, into row widgets created once and reused.
+
+Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
+moment it is made, before the screen changes, so a kernel restart or a second analyst
+(``Refresh``) sees it.
+
+The API key never passes through here: the widget holds an
+:class:`~recon.client.ApiClient`, whose ``repr`` hides the key, and shows only its base URL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import html
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from . import outcomes as oc
+from .client import ApiClient
+from .errors import ReconError
+from .ledger import Ledger, now_iso
+from .submit import Pace, SubmitReport, submit
+
+__all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
+
+PAGE_SIZE = 50
+DECISIONS = ("undecided", "approved", "rejected")
+# Submission states after which a decision no longer changes anything: the API has
+# answered for good.
+_FINAL = ("accepted", "rejected")
+# Column widths of the page table, shared by the header and every row so they line up.
+_COLUMNS = (
+    ("learner", "190px"),
+    ("learning path", "120px"),
+    ("status", "100px"),
+    ("date", "82px"),
+    ("kind", "128px"),
+    ("decision", "76px"),
+    ("sent", "70px"),
+)
+_TABLE_WIDTH = sum(int(width.removesuffix("px")) for _, width in _COLUMNS)
+_TOGGLE_PX, _EYE_PX = 84, 32
+_DECISION_COLOURS = {"approved": "#2e7d32", "rejected": "#c62828", "undecided": "#757575"}
+_SUBMISSION_COLOURS = {
+    "accepted": "#2e7d32",
+    "rejected": "#c62828",
+    "failed": "#ef6c00",
+    "unknown": "#ef6c00",
+}
+# The live summary is redrawn at most this often while sending: each redraw is a message
+# to the browser, and the workers call back once per record.
+_REDRAW_INTERVAL_S = 0.1
+
+
+def _esc(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return html.escape(str(value))
+
+
+def _cells(values: Sequence[str], header: bool = False) -> str:
+    """One table row with the fixed column widths (values already escaped HTML)."""
+    tag = "th" if header else "td"
+    style = (
+        "padding:2px 6px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:left;"
+    )
+    cells = "".join(
+        f'<{tag} style="width:{width};max-width:{width};{style}">{value}</{tag}>'
+        for (_, width), value in zip(_COLUMNS, values, strict=True)
+    )
+    weight = "font-weight:600;" if header else ""
+    return (
+        # table-layout:fixed only holds with an explicit table width.
+        f'<table style="table-layout:fixed;width:{_TABLE_WIDTH}px;border-collapse:collapse;'
+        f'font-size:12px;{weight}">'
+        f"<tr>{cells}</tr></table>"
+    )
+
+
+class _Row:
+    """The widgets of one table row, reused for whichever proposal sits in that slot."""
+
+    def __init__(self, slot: int, owner: ReviewWidget) -> None:
+        self.slot = slot
+        self.key: str | None = None
+        self.toggle = widgets.ToggleButtons(
+            options=[("✓", "approved"), ("✗", "rejected")],
+            value=None,
+            tooltips=["approve", "reject"],
+            style={"button_width": "38px"},
+            layout=widgets.Layout(width=f"{_TOGGLE_PX}px", margin="0", flex="0 0 auto"),
+        )
+        self.toggle.add_class("recon-row-decision")
+        self.toggle.observe(lambda change: owner._on_row_decision(self, change), "value")
+        self.show = widgets.Button(
+            icon="eye",
+            tooltip="show the payload",
+            layout=widgets.Layout(
+                width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
+            ),
+        )
+        self.show.add_class("recon-row-preview")
+        self.show.on_click(lambda _: owner.show_payload(self.slot))
+        self.cells = widgets.HTML()
+        self.box = widgets.HBox(
+            [self.toggle, self.show, self.cells],
+            layout=widgets.Layout(align_items="center", display="none"),
+        )
+        self.box.add_class("recon-row")
+
+
+class ReviewWidget(widgets.VBox):
+    """Review a run's proposals: filter, approve/reject, preview, dry run, submit.
+
+    ``ledger``: the open :class:`Ledger` (kept open while the widget lives).
+    ``client``: the :class:`ApiClient` to submit with (None: only dry runs).
+    ``run``: a run id or ``"latest"``. ``by``: who decides (default: the OS user name),
+    recorded with every decision. ``pace``: how fast to send (default :class:`Pace`).
+
+    Filters (all must hold): ``kind`` (category), ``path`` (learning path id),
+    ``learner`` (text in the learner's email or user id, case-insensitive), ``date_from``/
+    ``date_to`` (the completion date, or the activity date for progress), ``decision``.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: ApiClient | None = None,
+        *,
+        run: str | int | None = "latest",
+        by: str | None = None,
+        pace: Pace | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.run_id = ledger.resolve_run(run)
+        self.by = by if by is not None else _user_name()
+        self.pace = pace or Pace()
+        self.page_size = page_size
+        self.page = 0
+        self.last_report: SubmitReport | None = None
+        self._lock = threading.RLock()
+        self._syncing = False  # set while the code (not a person) moves the row toggles
+        self._thread: threading.Thread | None = None
+        self._search_cache: tuple[str, np.ndarray] | None = None
+        self.frame = pd.DataFrame()
+        self._matching = np.zeros(0, dtype=np.int64)
+        self._load()
+
+        # -- filters
+        self.kind = widgets.Dropdown(description="Kind", options=self._kind_options())
+        self.path = widgets.Dropdown(description="Path", options=self._path_options())
+        self.learner = widgets.Text(description="Learner", placeholder="email or user id")
+        self.date_from = widgets.DatePicker(description="From")
+        self.date_to = widgets.DatePicker(description="To")
+        self.decision = widgets.Dropdown(
+            description="Decision",
+            options=[("any", None)] + [(d, d) for d in DECISIONS],
+        )
+        filters = (
+            (self.kind, "kind"),
+            (self.path, "path"),
+            (self.learner, "learner"),
+            (self.date_from, "from"),
+            (self.date_to, "to"),
+            (self.decision, "decision"),
+        )
+        for control, name in filters:
+            control.add_class(f"recon-filter-{name}")
+            control.layout = widgets.Layout(width="260px")
+            control.style = {"description_width": "70px"}
+            control.observe(lambda _: self.apply_filters(), "value")
+
+        # -- actions
+        self.approve_button = self._button(
+            "Approve all matching", "recon-approve-matching", "success", self.approve_matching
+        )
+        self.reject_button = self._button(
+            "Reject all matching", "recon-reject-matching", "danger", self.reject_matching
+        )
+        self.refresh_button = self._button("Refresh", "recon-refresh", "", self.reload)
+        self.prev_button = self._button("◀ Previous", "recon-prev", "", self.previous_page)
+        self.next_button = self._button("Next ▶", "recon-next", "", self.next_page)
+        self.dry_run_button = self._button("Dry run", "recon-dry-run", "info", self.dry_run)
+        self.submit_button = self._button(
+            "Submit approved", "recon-submit", "warning", self.start_submit
+        )
+        self.counters = widgets.HTML()
+        self.counters.add_class("recon-counters")
+        self.status = widgets.HTML()
+        self.status.add_class("recon-status")
+
+        # -- the page
+        self.rows = [_Row(slot, self) for slot in range(page_size)]
+        header = widgets.HTML(_cells([name for name, _ in _COLUMNS], header=True))
+        # As wide as a row's toggle, eye and their margins, so the columns line up.
+        spacer = widgets.HTML(
+            "<b>decide</b>",
+            layout=widgets.Layout(
+                width=f"{_TOGGLE_PX + _EYE_PX + 8}px", margin="0", flex="0 0 auto"
+            ),
+        )
+        header_box = widgets.HBox([spacer, header])
+        self.table = widgets.VBox([header_box] + [r.box for r in self.rows])
+        self.table.add_class("recon-table")
+        self.preview = widgets.HTML("<i>Click the eye of a row to see what would be sent.</i>")
+        self.preview.add_class("recon-preview")
+
+        # -- submission
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, description="Sent", layout=widgets.Layout(width="420px")
+        )
+        self.progress.add_class("recon-progress")
+        self.summary = widgets.HTML()
+        self.summary.add_class("recon-summary")
+
+        target = client.base_url if client is not None else "no API client (dry runs only)"
+        super().__init__(
+            [
+                widgets.HTML(
+                    f"<b>Run {self.run_id}</b>: {len(self.frame):,} proposal(s). "
+                    f"Submissions go to {html.escape(target)}."
+                ),
+                widgets.HBox([self.kind, self.path, self.learner]),
+                widgets.HBox([self.date_from, self.date_to, self.decision]),
+                widgets.HBox([self.approve_button, self.reject_button, self.refresh_button]),
+                self.counters,
+                widgets.HBox([self.prev_button, self.next_button, self.status]),
+                self.table,
+                self.preview,
+                widgets.HBox([self.dry_run_button, self.submit_button, self.progress]),
+                self.summary,
+            ]
+        )
+        self.add_class("recon-review")
+        self.apply_filters()
+
+    def __repr__(self) -> str:
+        return f"<ReviewWidget run={self.run_id} proposals={len(self.frame)}>"
+
+    # -- building blocks ------------------------------------------------------------------
+
+    def _button(self, description: str, css: str, style: str, action: Any) -> widgets.Button:
+        button = widgets.Button(
+            description=description,
+            button_style=style,
+            layout=widgets.Layout(width="auto", min_width="110px"),
+        )
+        button.add_class(css)
+        button.on_click(lambda _: self._guard(action))
+        return button
+
+    def _guard(self, action: Any) -> None:
+        """Run a button's action; a recon error becomes a message, not a traceback."""
+        try:
+            action()
+        except ReconError as exc:
+            self._message(str(exc), error=True)
+
+    def _message(self, text: str, *, error: bool = False) -> None:
+        colour = "#c62828" if error else "inherit"
+        self.summary.value = f'<div style="color:{colour}">{html.escape(text)}</div>'
+
+    def _load(self) -> None:
+        """Read the run's proposals, with their decisions and submission states."""
+        frame = self.ledger.proposals(self.run_id)
+        learner = frame["learner"].fillna("").astype(str)
+        user = frame["userId"].fillna("").astype(str)
+        frame["search"] = (learner + " " + user).str.lower()
+        # completionDate for completions, timeStampDate for progress: the one date a
+        # proposal carries; first 10 characters of the wire format are the UTC day.
+        when = frame["completionDate"].fillna(frame["timeStampDate"])
+        frame["day"] = pd.to_datetime(
+            when.astype("str").str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+        )
+        self.frame = frame.reset_index(drop=True)
+        self._day = self.frame["day"].to_numpy("datetime64[D]")
+        self._keys = pd.Index(self.frame["key"])  # key -> position, built once
+        self._search_cache = None
+
+    def _kind_options(self) -> list[tuple[str, str | None]]:
+        counts = self.frame["category"].value_counts()
+        kinds = [k for k in oc.PROPOSED if k in counts] + [
+            str(k) for k in counts.index if k not in oc.PROPOSED
+        ]
+        return [("all kinds", None)] + [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
+
+    def _path_options(self) -> list[tuple[str, str | None]]:
+        if self.frame.empty:
+            return [("all paths", None)]
+        grouped = self.frame.groupby("learningPathId", observed=True)
+        counts = grouped.size()
+        codes = grouped["path"].first()
+        labelled = []
+        for path_id in counts.index:
+            # The provider's course code first: it is what analysts know a path by.
+            code, text = codes.get(path_id), str(path_id)
+            label = text
+            if isinstance(code, str) and code and code != text:
+                label = f"{code} ({text if len(text) <= 10 else text[:8] + '…'})"
+            labelled.append((f"{label} · {int(counts[path_id]):,}", text))
+        return [("all paths", None), *sorted(labelled)]
+
+    # -- filtering and paging -------------------------------------------------------------
+
+    def _mask(self) -> np.ndarray:
+        frame = self.frame
+        mask = np.ones(len(frame), dtype=bool)
+        if self.kind.value is not None:
+            mask &= (frame["category"] == self.kind.value).to_numpy(dtype=bool)
+        if self.path.value is not None:
+            mask &= (frame["learningPathId"] == self.path.value).to_numpy(dtype=bool)
+        text = self.learner.value.strip().lower()
+        if text:
+            if self._search_cache is None or self._search_cache[0] != text:
+                found = frame["search"].str.contains(text, regex=False).to_numpy(dtype=bool)
+                self._search_cache = (text, found)
+            mask &= self._search_cache[1]
+        # A date bound leaves out proposals without a date (NaT compares False).
+        if self.date_from.value is not None:
+            mask &= self._day >= np.datetime64(_as_date(self.date_from.value), "D")
+        if self.date_to.value is not None:
+            mask &= self._day <= np.datetime64(_as_date(self.date_to.value), "D")
+        if self.decision.value is not None:
+            mask &= (frame["decision"] == self.decision.value).to_numpy(dtype=bool)
+        return mask
+
+    def apply_filters(self, *, keep_page: bool = False) -> int:
+        """Recompute which proposals match the filters; returns how many.
+
+        Goes back to the first page unless ``keep_page`` (then the page is only clamped).
+        """
+        with self._lock:
+            self._matching = np.flatnonzero(self._mask())
+            self.page = min(self.page, self.page_count - 1) if keep_page else 0
+            self._render()
+            return len(self._matching)
+
+    @property
+    def page_count(self) -> int:
+        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
+        return max(1, -(-len(self._matching) // self.page_size))
+
+    def matching(self) -> pd.DataFrame:
+        """The proposals matching the current filters, in ledger order."""
+        with self._lock:
+            return self.frame.iloc[self._matching]
+
+    def page_frame(self) -> pd.DataFrame:
+        """The proposals on the current page."""
+        with self._lock:
+            start = self.page * self.page_size
+            return self.frame.iloc[self._matching[start : start + self.page_size]]
+
+    def go_to(self, page: int) -> int:
+        """Show page ``page`` (0-based, clamped); returns the page shown."""
+        with self._lock:
+            self.page = max(0, min(page, self.page_count - 1))
+            self._render()
+            return self.page
+
+    def next_page(self) -> int:
+        """Show the next page; returns the page shown."""
+        return self.go_to(self.page + 1)
+
+    def previous_page(self) -> int:
+        """Show the previous page; returns the page shown."""
+        return self.go_to(self.page - 1)
+
+    def reload(self) -> None:
+        """Read the run again from the ledger: another analyst's decisions, submissions."""
+        with self._lock:
+            self._load()
+            self.apply_filters(keep_page=True)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def decide(self, keys: Iterable[str], decision: str, *, policy: str | None = None) -> int:
+        """Record ``decision`` (approved/rejected) for ``keys`` in the ledger, then show it.
+
+        Keys whose record the API has already answered for good are left alone, as are
+        keys that already carry this decision. Returns how many decisions were written.
+        """
+        if decision not in ("approved", "rejected"):
+            raise ValueError(f"a decision is 'approved' or 'rejected', not {decision!r}")
+        with self._lock:
+            wanted = pd.Index(list(keys))
+            positions = self._positions(wanted)
+            current = self.frame["decision"].to_numpy()[positions]
+            sent = self.frame["submission"].isin(_FINAL).to_numpy()[positions]
+            positions = positions[(current != decision) & ~sent]
+            todo = self.frame["key"].to_numpy()[positions].tolist()
+            if todo:
+                # The ledger first: if writing fails, the screen must not claim otherwise.
+                self.ledger.decide(todo, decision, run=self.run_id, by=self.by, policy=policy)
+                # The frame has a RangeIndex (see _load): positions are its labels. The
+                # ledger's own time stamp differs by milliseconds at most.
+                self.frame.loc[positions, "decision"] = decision
+                self.frame.loc[positions, "decided_by"] = self.by
+                self.frame.loc[positions, "decided_at"] = now_iso()
+                self.frame.loc[positions, "policy"] = policy
+                self._redraw_decided(set(todo))
+            return len(todo)
+
+    def _positions(self, keys: pd.Index) -> np.ndarray:
+        found = self._keys.get_indexer(keys)
+        if (found < 0).any():
+            missing = keys[found < 0][0]
+            raise ReconError(f"run {self.run_id} has no proposal with key {missing!r}")
+        return found
+
+    def approve(self, keys: Iterable[str]) -> int:
+        """Approve these proposals (by key); returns how many decisions were written."""
+        return self.decide(keys, "approved")
+
+    def reject(self, keys: Iterable[str]) -> int:
+        """Reject these proposals (by key); returns how many decisions were written."""
+        return self.decide(keys, "rejected")
+
+    def approve_matching(self) -> int:
+        """Approve every proposal matching the filters (all pages); returns how many."""
+        return self._decide_matching("approved")
+
+    def reject_matching(self) -> int:
+        """Reject every proposal matching the filters (all pages); returns how many."""
+        return self._decide_matching("rejected")
+
+    def _decide_matching(self, decision: str) -> int:
+        with self._lock:
+            keys = self.frame["key"].to_numpy()[self._matching].tolist()
+            count = self.decide(keys, decision, policy=f"all matching: {self.describe_filters()}")
+            if self.decision.value is not None:
+                # The decision filter no longer holds for what was just decided.
+                self.apply_filters(keep_page=True)
+        self._message(f"{decision} {count:,} proposal(s) matching {self.describe_filters()}")
+        return count
+
+    def describe_filters(self) -> str:
+        """The filters in words, as recorded with an "all matching" decision."""
+        parts = []
+        for name, value in (
+            ("kind", self.kind.value),
+            ("path", self.path.value),
+            ("learner contains", self.learner.value.strip() or None),
+            ("from", self.date_from.value),
+            ("to", self.date_to.value),
+            ("decision", self.decision.value),
+        ):
+            if value is not None:
+                parts.append(f"{name} {value}")
+        return ", ".join(parts) or "no filter"
+
+    def _on_row_decision(self, row: _Row, change: dict[str, Any]) -> None:
+        if self._syncing or row.key is None or change["new"] is None:
+            return
+        try:
+            self.decide([row.key], change["new"])
+        except ReconError as exc:
+            self._message(str(exc), error=True)
+            self._render()
+
+    def counts(self) -> dict[str, int]:
+        """Proposals of the run per decision (the whole run, not only the matching)."""
+        with self._lock:
+            found = self.frame["decision"].value_counts()
+            return {d: int(found.get(d, 0)) for d in DECISIONS}
+
+    def counters_text(self) -> str:
+        """``undecided N · approved N · rejected N``, as the counters show it."""
+        return " · ".join(f"{name} {n:,}" for name, n in self.counts().items())
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _draw_row(self, row: _Row, record: Mapping[Any, Any]) -> None:
+        self._syncing = True
+        try:
+            row.key = record["key"]
+            row.cells.value = _row_html(record)
+            decided = record["decision"] in ("approved", "rejected")
+            row.toggle.value = record["decision"] if decided else None
+            row.toggle.disabled = record["submission"] in _FINAL
+            row.box.layout.display = "flex"
+        finally:
+            self._syncing = False
+
+    def _redraw_decided(self, keys: set[str]) -> None:
+        """After decisions: redraw only the rows on screen they concern, and the counters.
+        Every redrawn widget is a message to the browser, so a click on one row must not
+        redraw fifty."""
+        page = self.page_frame()
+        for row, record in zip(self.rows, page.to_dict("records"), strict=False):
+            if record["key"] in keys:
+                self._draw_row(row, record)
+        self.counters.value = f"<b>{self.counters_text()}</b>"
+
+    def _render(self) -> None:
+        page = self.page_frame()
+        for row, record in zip(self.rows, page.to_dict("records"), strict=False):
+            self._draw_row(row, record)
+        self._syncing = True
+        try:
+            for row in self.rows[len(page) :]:
+                row.key = None
+                row.toggle.value = None
+                row.box.layout.display = "none"
+        finally:
+            self._syncing = False
+        total = len(self._matching)
+        start = self.page * self.page_size
+        shown = f"{start + 1:,}–{start + len(page):,}" if total else "0"
+        sent = self.frame["submission"].value_counts()
+        sent_text = ", ".join(
+            f"{k} {int(sent[k]):,}" for k in ("accepted", "rejected", "failed") if k in sent
+        )
+        self.status.value = (
+            f"&nbsp; rows {shown} of {total:,} matching · page {self.page + 1} of "
+            f"{self.page_count}" + (f" · sent: {sent_text}" if sent_text else "")
+        )
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.page_count - 1
+        self.approve_button.tooltip = f"approve the {total:,} matching proposal(s)"
+        self.reject_button.tooltip = f"reject the {total:,} matching proposal(s)"
+        self.counters.value = f"<b>{self.counters_text()}</b>"
+
+    def show_payload(self, slot: int) -> dict[str, str]:
+        """Show (and return) the request body of the proposal in row ``slot`` of the page."""
+        with self._lock:
+            page = self.page_frame()
+            if not 0 <= slot < len(page):
+                raise IndexError(f"the page has no row {slot}")
+            record = page.iloc[slot]
+        body = json.loads(record["payload"])
+        lines = [
+            f"<b>{_esc(record['learner'] or record['userId'])}</b> → "
+            f"<b>{_esc(record['learningPathId'])}</b> ({_esc(record['category'])}), "
+            f"provider row(s) {_esc(record['rows'])}, key <code>{_esc(record['key'])}</code>",
+            f"<pre style='margin:4px 0'>{html.escape(json.dumps(body, indent=2))}</pre>",
+        ]
+        if record["decision"] != "undecided":
+            how = f" ({_esc(record['policy'])})" if isinstance(record["policy"], str) else ""
+            lines.append(
+                f"{_esc(record['decision'])} by {_esc(record['decided_by']) or '?'} at "
+                f"{_esc(record['decided_at'])}{how}"
+            )
+        if record["submission"] != "not-sent":
+            lines.append(f"API: {_esc(record['submission'])} {_esc(_messages(record))}")
+        self.preview.value = "<br>".join(lines)
+        return body
+
+    # -- submission -----------------------------------------------------------------------
+
+    def dry_run(self) -> SubmitReport:
+        """Show what "Submit approved" would send and how long it would take; sends nothing."""
+        report = submit(self.ledger, None, run=self.run_id, pace=self.pace, dry_run=True)
+        self.last_report = report
+        target = self.client.base_url if self.client is not None else "the API"
+        preview = "".join(
+            f"<pre style='margin:2px 0'>{html.escape(json.dumps(body))}</pre>"
+            for body in report.preview
+        )
+        invalid = (
+            f" {report.invalid:,} would be refused by local validation." if report.invalid else ""
+        )
+        self.summary.value = (
+            f"<b>Dry run</b>: {report.planned:,} approved proposal(s) would be sent to "
+            f"{html.escape(target)}, about {_duration(report.estimate)} at "
+            f"{self.pace.rate:g}/s (burst {self.pace.burst}). Nothing was sent.{invalid}"
+            + (f"<br>First bodies:{preview}" if preview else "")
+        )
+        return report
+
+    def submit(self) -> SubmitReport:
+        """Send the run's approved proposals that still need sending, and wait.
+
+        The progress bar and the summary follow along; at the end the summary lists the
+        records the API rejected, with its messages. Raises :class:`ReconError` when
+        there is no client or another submit holds the ledger.
+        """
+        if self.client is None:
+            raise ReconError("no API client: this widget can only do dry runs")
+        todo = self.ledger.to_send(self.run_id)
+        sent_keys = set(todo["key"])
+        self.progress.max = max(1, len(todo))
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self._set_busy(True)
+        last_draw = [0.0]
+
+        def follow(report: SubmitReport) -> None:
+            # Called from the sending threads, once per record: keep it short.
+            now = time.monotonic()
+            done = report.accepted + report.rejected_total + report.failed + report.invalid
+            if now - last_draw[0] < _REDRAW_INTERVAL_S and done < report.planned:
+                return
+            last_draw[0] = now
+            self.progress.max = max(1, report.planned)
+            self.progress.value = done
+            self.summary.value = f"<b>{_live_line(report, 'Submitting')}</b>"
+
+        try:
+            report = submit(
+                self.ledger,
+                self.client,
+                run=self.run_id,
+                pace=self.pace,
+                progress=False,
+                on_progress=follow,
+            )
+        finally:
+            self._set_busy(False)
+        self.last_report = report
+        self.progress.max = max(1, report.planned)
+        self.progress.value = report.planned - report.remaining
+        self.progress.bar_style = "danger" if report.exit_code else "success"
+        self.reload()
+        self.summary.value = self._final_summary(report, sent_keys)
+        return report
+
+    def start_submit(self) -> threading.Thread:
+        """Submit in a background thread so the notebook stays usable; see :meth:`wait`."""
+        if self._thread is not None and self._thread.is_alive():
+            raise ReconError("a submission is already running")
+
+        def work() -> None:
+            try:
+                self.submit()
+            except ReconError as exc:
+                self._message(str(exc), error=True)
+
+        self._thread = threading.Thread(target=work, name="recon-review-submit", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> SubmitReport | None:
+        """Wait for a submission started by the button; returns its report."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.last_report
+
+    def _set_busy(self, busy: bool) -> None:
+        # Disabled, not renamed: the descriptions are part of the UI contract.
+        self.submit_button.disabled = busy
+        self.dry_run_button.disabled = busy
+
+    def _final_summary(self, report: SubmitReport, sent_keys: set[str]) -> str:
+        parts = [f"<b>{_live_line(report, 'Submitted')}</b>"]
+        rate = report.requests / report.elapsed if report.elapsed else 0.0
+        parts.append(
+            f"{report.requests:,} request(s) in {_duration(report.elapsed)} "
+            f"({rate:.1f}/s, {report.throttled:,} throttled)"
+        )
+        if report.failed:
+            parts.append(f"{report.failed:,} failed: submit again later to retry them.")
+        if report.fatal:
+            parts.append(f'<span style="color:#c62828">Stopped: {html.escape(report.fatal)}</span>')
+        with self._lock:
+            frame = self.frame
+            rejected = frame[frame["key"].isin(sent_keys) & (frame["submission"] == "rejected")]
+        if not rejected.empty:
+            shown = rejected.head(100)
+            rows = "".join(
+                f"<tr><td>{_esc(r['learner'] or r['userId'])}</td>"
+                f"<td>{_esc(r['learningPathId'])}</td><td>{_esc(r['status'])}</td>"
+                f"<td>{_esc(_messages(r))}</td></tr>"
+                for _, r in shown.iterrows()
+            )
+            more = f"<br>… and {len(rejected) - len(shown):,} more" if len(rejected) > 100 else ""
+            parts.append(
+                f"Rejected by the API ({len(rejected):,}):"
+                '<table class="recon-rejected" style="font-size:12px">'
+                "<tr><th>learner</th><th>learning path</th><th>status</th><th>message</th></tr>"
+                f"{rows}</table>{more}"
+            )
+        return "<br>".join(parts)
+
+
+def _row_html(record: Mapping[Any, Any]) -> str:
+    learner = _esc(record["learner"]) or _esc(record["userId"])
+    code = record.get("path")
+    shown = code if isinstance(code, str) and code else record["learningPathId"]
+    path = f'<span title="{_esc(record["learningPathId"])}">{_esc(shown)}</span>'
+    when = record["completionDate"] if isinstance(record["completionDate"], str) else None
+    when = when or (record["timeStampDate"] if isinstance(record["timeStampDate"], str) else "")
+    decision = str(record["decision"])
+    submission = str(record["submission"])
+    sent = "" if submission == "not-sent" else submission
+    return _cells(
+        [
+            f'<span title="{_esc(record["userId"])}">{learner}</span>',
+            path,
+            _esc(record["status"]),
+            _esc(when[:10]),
+            _esc(record["category"]),
+            f'<span style="color:{_DECISION_COLOURS.get(decision, "inherit")}">'
+            f"{_esc(decision)}</span>",
+            f'<span style="color:{_SUBMISSION_COLOURS.get(submission, "inherit")}" '
+            f'title="{_esc(_messages(record))}">{_esc(sent)}</span>',
+        ]
+    )
+
+
+def _messages(record: Any) -> str:
+    text = record["api_errors"]
+    if not isinstance(text, str) or not text:
+        return ""
+    try:
+        return "; ".join(str(m) for m in json.loads(text))
+    except ValueError:
+        return text
+
+
+def _live_line(report: SubmitReport, verb: str) -> str:
+    return (
+        f"{verb} run {report.run_id}: accepted {report.accepted:,} · rejected "
+        f"{report.rejected_total:,} · failed {report.failed:,} · remaining {report.remaining:,}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if hasattr(value, "date") and callable(value.date) else value
+
+
+def _user_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers; the decision is still recorded
+        return None
