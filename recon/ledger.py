@@ -121,19 +121,25 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# Per key: what its attempts add up to, and its last attempt (by id, i.e. time order).
 _STATE_SQL = """
-    SELECT key,
-           max(result = 'accepted') AS accepted,
-           max(result = 'rejected') AS rejected,
-           max(result IS NULL) AS unknown,
-           count(*) AS attempts,
-           (SELECT a2.result FROM attempts a2 WHERE a2.key = a.key
-             ORDER BY a2.id DESC LIMIT 1) AS last_result,
-           (SELECT a2.errors FROM attempts a2 WHERE a2.key = a.key
-             ORDER BY a2.id DESC LIMIT 1) AS last_errors,
-           (SELECT a2.http_status FROM attempts a2 WHERE a2.key = a.key
-             ORDER BY a2.id DESC LIMIT 1) AS last_http_status
-    FROM attempts a GROUP BY key
+    WITH agg AS (
+        SELECT key,
+               max(result = 'accepted') AS accepted,
+               max(result = 'rejected') AS rejected,
+               count(*) AS attempts,
+               max(id) AS last_id
+        FROM attempts GROUP BY key
+    )
+    SELECT agg.key, agg.accepted, agg.rejected, agg.attempts,
+           a.result AS last_result, a.errors AS last_errors, a.http_status AS last_http_status
+    FROM agg JOIN attempts a ON a.id = agg.last_id
+"""
+# Per key: the latest decision (decisions are only ever appended).
+_LATEST_SQL = """
+    SELECT d.key, d.decision, d.by, d.at, d.note, d.policy
+    FROM decisions d
+    JOIN (SELECT key, max(id) AS id FROM decisions GROUP BY key) m ON m.id = d.id
 """
 
 
@@ -326,10 +332,7 @@ class Ledger:
         frame = self._frame(
             f"""
             WITH state AS ({_STATE_SQL}),
-            latest AS (
-                SELECT key, decision FROM decisions d
-                WHERE id = (SELECT max(id) FROM decisions d2 WHERE d2.key = d.key)
-            )
+            latest AS ({_LATEST_SQL})
             SELECT r.id AS run_id, r.created_at, r.as_of, r.rows_read, r.proposals,
                    r.problems, r.counts, r.inputs,
                    count(l.decision = 'approved' OR NULL) AS approved,
@@ -414,10 +417,7 @@ class Ledger:
         frame = self._frame(
             f"""
             WITH state AS ({_STATE_SQL}),
-            latest AS (
-                SELECT key, decision, by, at, note, policy FROM decisions d
-                WHERE id = (SELECT max(id) FROM decisions d2 WHERE d2.key = d.key)
-            )
+            latest AS ({_LATEST_SQL})
             SELECT p.run_id, p.key, p.userId, p.learningPathId, p.status, p.completionDate,
                    p.timeStampDate, p.category, p.rows, p.learner, p.path, p.payload,
                    coalesce(l.decision, 'undecided') AS decision, l.by AS decided_by,
@@ -483,7 +483,7 @@ class Ledger:
             raise LedgerError(f"a decision is 'approved' or 'rejected', not {decision!r}")
         run_id = self.resolve_run(run)
         keys = list(dict.fromkeys(keys))
-        known = {r[0] for r in self._query("SELECT key FROM proposals WHERE run_id = ?", (run_id,))}
+        known = self._known_keys(run_id, keys)
         unknown = [k for k in keys if k not in known]
         if unknown:
             raise LedgerError(
@@ -498,6 +498,20 @@ class Ledger:
                 [(run_id, k, decision, by, at, note, policy) for k in keys],
             )
         return len(keys)
+
+    def _known_keys(self, run_id: int, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the run proposed: looked up in chunks (a click on one row
+        must not read a 100,000-proposal run)."""
+        known: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT key FROM proposals WHERE run_id = ? AND key IN ({marks})",
+                (run_id, *chunk),
+            )
+            known.update(r[0] for r in rows)
+        return known
 
     # -- submissions ----------------------------------------------------------------------
 
