@@ -164,7 +164,7 @@ class ReviewWidget(widgets.VBox):
         self._matching = np.zeros(0, dtype=np.int64)
         self._load()
 
-        # -- filters
+        # -- filters ("" is "all": a None value leaves a dropdown showing no selection)
         self.kind = widgets.Dropdown(description="Kind", options=self._kind_options())
         self.path = widgets.Dropdown(description="Path", options=self._path_options())
         self.learner = widgets.Text(description="Learner", placeholder="email or user id")
@@ -172,7 +172,7 @@ class ReviewWidget(widgets.VBox):
         self.date_to = widgets.DatePicker(description="To")
         self.decision = widgets.Dropdown(
             description="Decision",
-            options=[("any", None)] + [(d, d) for d in DECISIONS],
+            options=[("any", "")] + [(d, d) for d in DECISIONS],
         )
         filters = (
             (self.kind, "kind"),
@@ -295,16 +295,16 @@ class ReviewWidget(widgets.VBox):
         self._keys = pd.Index(self.frame["key"])  # key -> position, built once
         self._search_cache = None
 
-    def _kind_options(self) -> list[tuple[str, str | None]]:
+    def _kind_options(self) -> list[tuple[str, str]]:
         counts = self.frame["category"].value_counts()
         kinds = [k for k in oc.PROPOSED if k in counts] + [
             str(k) for k in counts.index if k not in oc.PROPOSED
         ]
-        return [("all kinds", None)] + [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
+        return [("all kinds", "")] + [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
 
-    def _path_options(self) -> list[tuple[str, str | None]]:
+    def _path_options(self) -> list[tuple[str, str]]:
         if self.frame.empty:
-            return [("all paths", None)]
+            return [("all paths", "")]
         grouped = self.frame.groupby("learningPathId", observed=True)
         counts = grouped.size()
         codes = grouped["path"].first()
@@ -316,16 +316,16 @@ class ReviewWidget(widgets.VBox):
             if isinstance(code, str) and code and code != text:
                 label = f"{code} ({text if len(text) <= 10 else text[:8] + '…'})"
             labelled.append((f"{label} · {int(counts[path_id]):,}", text))
-        return [("all paths", None), *sorted(labelled)]
+        return [("all paths", ""), *sorted(labelled)]
 
     # -- filtering and paging -------------------------------------------------------------
 
     def _mask(self) -> np.ndarray:
         frame = self.frame
         mask = np.ones(len(frame), dtype=bool)
-        if self.kind.value is not None:
+        if self.kind.value:
             mask &= (frame["category"] == self.kind.value).to_numpy(dtype=bool)
-        if self.path.value is not None:
+        if self.path.value:
             mask &= (frame["learningPathId"] == self.path.value).to_numpy(dtype=bool)
         text = self.learner.value.strip().lower()
         if text:
@@ -338,7 +338,7 @@ class ReviewWidget(widgets.VBox):
             mask &= self._day >= np.datetime64(_as_date(self.date_from.value), "D")
         if self.date_to.value is not None:
             mask &= self._day <= np.datetime64(_as_date(self.date_to.value), "D")
-        if self.decision.value is not None:
+        if self.decision.value:
             mask &= (frame["decision"] == self.decision.value).to_numpy(dtype=bool)
         return mask
 
@@ -446,7 +446,7 @@ class ReviewWidget(widgets.VBox):
         with self._lock:
             keys = self.frame["key"].to_numpy()[self._matching].tolist()
             count = self.decide(keys, decision, policy=f"all matching: {self.describe_filters()}")
-            if self.decision.value is not None:
+            if self.decision.value:
                 # The decision filter no longer holds for what was just decided.
                 self.apply_filters(keep_page=True)
         self._message(f"{decision} {count:,} proposal(s) matching {self.describe_filters()}")
@@ -456,12 +456,12 @@ class ReviewWidget(widgets.VBox):
         """The filters in words, as recorded with an "all matching" decision."""
         parts = []
         for name, value in (
-            ("kind", self.kind.value),
-            ("path", self.path.value),
+            ("kind", self.kind.value or None),
+            ("path", self.path.value or None),
             ("learner contains", self.learner.value.strip() or None),
             ("from", self.date_from.value),
             ("to", self.date_to.value),
-            ("decision", self.decision.value),
+            ("decision", self.decision.value or None),
         ):
             if value is not None:
                 parts.append(f"{name} {value}")

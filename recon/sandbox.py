@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from .client import ACTIVITY_PATH, PING_PATH
 from .errors import InputError, ReconError
 from .validation import MSG_FEATURE_OFF, STATUS_RANK, validate_activity
 
@@ -77,8 +78,6 @@ __all__ = [
     "wire_date",
 ]
 
-ACTIVITY_PATH = "/incoming/v2/learningPathExternalActivity"
-PING_PATH = "/incoming/v2/ping"
 DEFAULT_KEY = "sandbox-key"
 """The key a sandbox wants when none is given (the CLI prefers ``TI_API_KEY``)."""
 
