@@ -255,20 +255,20 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
             _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
         else:
             _identity(con, "dir", "users", _q(u["id"]))
-        learner_key = "lower(recon_trim(e.{L}))"
+        learner_key = "lower(t.learner)"
     else:
         _own_ids(con, "dir", _q(ext["learner"]))
-        learner_key = "recon_trim(e.{L})"
+        learner_key = "t.learner"
     if config.paths is not None:
         p = cols["paths"]
         if config.external.path_kind == "code":
             _lookup(con, "pmap", "paths", _q(p["code"]), _q(p["id"]))
         else:
             _identity(con, "pmap", "paths", _q(p["id"]))
-        path_key = "lower(recon_trim(e.{P}))"
+        path_key = "lower(t.path)"
     else:
         _own_ids(con, "pmap", _q(ext["path"]))
-        path_key = "recon_trim(e.{P})"
+        path_key = "t.path"
     _code(con, "dir", "uid")
     _code(con, "pmap", "pid")
     learner_join = f"LEFT JOIN dir d ON d.k = {learner_key}"
@@ -283,18 +283,22 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     activity = f"nullif(recon_trim(e.{_q(ext['activity'])}), '')" if "activity" in ext else "NULL"
     learner_kind = "email" if config.external.learner_kind == "email" else "user id"
     path_kind = "course code" if config.external.path_kind == "code" else "learning path id"
+    # Each cell is trimmed once, and the lookups join on the trimmed text.
     normalised = f"""
-    SELECT e.{ROW} AS row,
-           nullif(recon_trim(e.{{L}}), '') AS learner,
-           nullif(recon_trim(e.{{P}}), '') AS path,
-           nullif(recon_trim(e.{{S}}), '') AS status_raw,
-           nullif(recon_trim(e.{{C}}), '') AS completion_raw,
-           {activity} AS activity_raw,
-           s.status AS status,
+    WITH t AS (
+        SELECT e.{ROW} AS row,
+               nullif(recon_trim(e.{{L}}), '') AS learner,
+               nullif(recon_trim(e.{{P}}), '') AS path,
+               nullif(recon_trim(e.{{S}}), '') AS status_raw,
+               nullif(recon_trim(e.{{C}}), '') AS completion_raw,
+               {activity} AS activity_raw
+        FROM ext e
+    )
+    SELECT t.*, s.status AS status,
            d.code AS user_code, d.n AS user_n,
            p.code AS path_code, p.n AS path_n
-    FROM ext e
-    LEFT JOIN smap s ON s.word = lower(recon_trim(e.{{S}}))
+    FROM t
+    LEFT JOIN smap s ON s.word = lower(t.status_raw)
     {learner_join}
     {path_join}
     """.format(**names)
