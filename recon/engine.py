@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from . import outcomes as oc
 from .config import Config, load_config
@@ -31,7 +32,9 @@ from .result import PAYLOAD_FIELDS, Result
 from .validation import _ISO_8601, STATUSES, validate_activity
 
 KEY_LENGTH = 20
-DUCKDB_MEMORY_LIMIT = "320MB"
+# DuckDB's memory: at least this, and more for big inputs (some results cannot spill).
+DUCKDB_MEMORY_FLOOR_MB = 320
+DUCKDB_MEMORY_PER_INPUT_MB = 1.6
 _SEP = "\x1f"
 # Dates read from the inputs: ISO 8601 as the endpoint takes it, plus the hour-only
 # offset (``+02``) that ISO 8601 allows as well.
@@ -76,9 +79,16 @@ def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
 def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"preserve_insertion_order": True})
     run(con, "SET enable_progress_bar = false")  # it would draw on the analyst's terminal
-    # Past this, DuckDB spills to disk rather than growing: a ten-million-row export must
-    # not take the analyst's laptop down. A million rows stay just under it.
-    run(con, f"SET memory_limit = {_lit(DUCKDB_MEMORY_LIMIT)}")
+    # Past this, DuckDB spills to disk rather than growing. It scales with the inputs
+    # because a step's hash tables and results must fit; a million rows (211 MB of CSV)
+    # stay near the floor.
+    inputs_mb = sum(
+        spec.file.stat().st_size
+        for spec in (config.external, config.progress, config.users, config.paths)
+        if spec is not None and spec.file.is_file()
+    ) / 2**20
+    limit_mb = max(DUCKDB_MEMORY_FLOOR_MB, round(DUCKDB_MEMORY_PER_INPUT_MB * inputs_mb))
+    run(con, f"SET memory_limit = '{limit_mb}MB'")
     run(con, f"SET temp_directory = {_lit(spill_dir)}")
     # Values without an offset are in the configured zone: DuckDB's casts use TimeZone.
     # A zone or format DuckDB refuses is a config error (exit 2), not a crash mid-run.
@@ -562,7 +572,9 @@ def _frame(
     """A query's rows as a DataFrame, through Arrow (about three times faster than
     ``.df()`` for a million text rows). Columns with few distinct values become
     categoricals: a million outcome names then cost a million bytes, not 30 MB."""
-    table = con.sql(sql).to_arrow_table()
+    # Streamed in batches: a materialised result would have to fit DuckDB's memory limit,
+    # while a streamed sort spills to disk like every other step.
+    table = pa.Table.from_batches(con.sql(sql).to_arrow_reader(200_000))
     for name in categorical:
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, table.column(name).dictionary_encode())
