@@ -21,7 +21,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from . import outcomes as oc
 from .config import Config, load_config
@@ -574,7 +573,7 @@ def _frame(
     categoricals: a million outcome names then cost a million bytes, not 30 MB."""
     # Streamed in batches: a materialised result would have to fit DuckDB's memory limit,
     # while a streamed sort spills to disk like every other step.
-    table = pa.Table.from_batches(con.sql(sql).to_arrow_reader(200_000))
+    table = con.sql(sql).to_arrow_reader(200_000).read_all()
     for name in categorical:
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, table.column(name).dictionary_encode())
