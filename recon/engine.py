@@ -81,11 +81,14 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
     # Past this, DuckDB spills to disk rather than growing. It scales with the inputs
     # because a step's hash tables and results must fit; a million rows (211 MB of CSV)
     # stay near the floor.
-    inputs_mb = sum(
-        spec.file.stat().st_size
-        for spec in (config.external, config.progress, config.users, config.paths)
-        if spec is not None and spec.file.is_file()
-    ) / 2**20
+    inputs_mb = (
+        sum(
+            spec.file.stat().st_size
+            for spec in (config.external, config.progress, config.users, config.paths)
+            if spec is not None and spec.file.is_file()
+        )
+        / 2**20
+    )
     limit_mb = max(DUCKDB_MEMORY_FLOOR_MB, round(DUCKDB_MEMORY_PER_INPUT_MB * inputs_mb))
     run(con, f"SET memory_limit = '{limit_mb}MB'")
     run(con, f"SET temp_directory = {_lit(spill_dir)}")

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .errors import LedgerBusyError, LedgerError
 from .inputs import InputInfo
-from .result import PAYLOAD_FIELDS, Result, payload
+from .result import Result, payload
 
 DEFAULT_NAME = "recon-ledger.db"
 
@@ -577,4 +577,4 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["Ledger", "default_path", "PAYLOAD_FIELDS"]
+__all__ = ["Ledger", "default_path", "now_iso"]

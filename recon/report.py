@@ -152,7 +152,11 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
     if len(proposals):
         parts += [
             "<h2>Open gap per learning path</h2>",
-            _figure(lambda ax: charts.gap_by_path(result, ax=ax), (9.0, 4.2)),
+            # About a third of an inch a path keeps twenty labels readable.
+            _figure(
+                lambda ax: charts.gap_by_path(result, ax=ax),
+                (9.0, max(3.0, 1.2 + 0.32 * len(result.gap_by_path()))),
+            ),
         ]
     if len(result.completions):
         parts += [
