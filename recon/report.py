@@ -45,6 +45,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .note { color: #616e7c; font-size: 12px; }
+.wide { overflow-x: auto; }
 code { font-size: 12px; background: #f5f7fa; padding: 1px 4px; border-radius: 3px; }
 """
 
@@ -93,7 +94,11 @@ def _table(
             f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(frame):,} rows; '
             "the full list is in exceptions.csv.</p>"
         )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    # Provider exports can be wide: the table scrolls inside the page, not the page.
+    return (
+        f'<div class="wide"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{more}"
+    )
 
 
 def _card(label: str, value: int, kind: str = "") -> str:
