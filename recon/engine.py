@@ -128,7 +128,7 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_trim(v) AS CASE "
-        f"WHEN ascii(v) IN ({codes}) OR ascii(right(v, 1)) IN ({codes}) "
+        f"WHEN ascii(v) IN ({codes}) OR ascii(reverse(v)) IN ({codes}) "
         f"THEN trim(v, {blanks}) ELSE v END",
     )
     run(
@@ -386,7 +386,7 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
     Returns how many LMS progress rows were ignored."""
     prog = cols["progress"]
     completion = (
-        f"recon_date(nullif(recon_trim({_q(prog['completion'])}), ''))"
+        "recon_date(nullif(recon_trim(completion_raw), ''))"
         if "completion" in prog
         else "NULL::TIMESTAMPTZ"
     )
@@ -397,12 +397,17 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE lms AS
-    WITH r AS (
+    WITH r0 AS (
         SELECT nullif(recon_trim({_q(prog["user"])}), '') AS user_id,
                nullif(recon_trim({_q(prog["path"])}), '') AS path_id,
                recon_rank(lower(recon_trim({_q(prog["status"])}))) AS rk,
-               {completion} AS completion_ts
+               {_q(prog["completion"]) if "completion" in prog else "NULL"} AS completion_raw
         FROM progress
+    ), r AS (
+        -- only a completion's date counts: the others are not parsed at all
+        SELECT user_id, path_id, rk,
+               CASE WHEN rk = 3 THEN {completion} END AS completion_ts
+        FROM r0
     )
     -- Learners and paths unknown to the directory and mapping cannot meet an external
     -- row: they fold into groups without a code.
