@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ReconError
 
@@ -32,17 +32,22 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from .outputs import write_result
 
     config = load_config(args.config)
-    ledger = None
-    if not args.no_ledger:
-        ledger = Ledger(args.ledger or default_path(args.config))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ReconError(f"--out {out} is a file; give a folder")
+    ledger = None if args.no_ledger else Ledger(args.ledger or default_path(args.config))
     try:
-        result = reconcile(config, as_of=args.as_of, ledger=ledger)
+        accepted = ledger.accepted_keys() if ledger is not None else set()
+        result = reconcile(config, as_of=args.as_of, accepted_keys=accepted)
+        written = write_result(result, out)
+        # Recorded only once its outputs are written: a failed run leaves no run to approve.
+        if ledger is not None:
+            ledger.record_run(result)
     finally:
         if ledger is not None:
             ledger.close()
-    written = write_result(result, args.out)
     print(result.render())
-    print(f"  written to {Path(args.out)}: " + ", ".join(p.name for p in written.values()))
+    print(f"  written to {out}: " + ", ".join(p.name for p in written.values()))
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
     return result.exit_code
@@ -197,6 +202,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number above zero (a rate of 0 would never send)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be above zero, not {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {text}")
+    return value
+
+
 def _ledger_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
     p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
@@ -206,7 +236,9 @@ def _api_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-url", help="e.g. https://yourcompany.thoughtindustries.com (default: $TI_BASE_URL)"
     )
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    p.add_argument(
+        "--timeout", type=_positive(float), default=30.0, help="seconds to wait for an answer"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,13 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     _ledger_args(p)
     p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
     _api_args(p)
-    p.add_argument("--rate", type=float, default=2.0, help="requests per second (default 2)")
-    p.add_argument("--burst", type=int, default=20, help="requests allowed at once (default 20)")
     p.add_argument(
-        "--concurrency", type=int, default=4, help="requests in flight at most (default 4)"
+        "--rate", type=_positive(float), default=2.0, help="requests per second (default 2)"
+    )
+    p.add_argument(
+        "--burst", type=_positive(int), default=20, help="requests allowed at once (default 20)"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=4,
+        help="requests in flight at most (default 4)",
     )
     p.add_argument("--dry-run", action="store_true", help="validate and estimate; send nothing")
-    p.add_argument("--limit", type=int, help="send at most this many proposals")
+    p.add_argument("--limit", type=_positive(int), help="send at most this many proposals")
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser(
@@ -330,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         "$TI_API_KEY when set, else 'sandbox-key'; it is never printed.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: a free one)")
+    p.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: a free one)")
     p.add_argument(
         "--db",
         default="recon-sandbox.db",
@@ -340,9 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", help="the API key to require (default: $TI_API_KEY, else 'sandbox-key')"
     )
     p.add_argument(
-        "--rate", type=float, default=2.0, help="requests allowed per second (default 2)"
+        "--rate",
+        type=_positive(float),
+        default=2.0,
+        help="requests allowed per second (default 2)",
     )
-    p.add_argument("--burst", type=int, default=20, help="requests allowed at once (default 20)")
+    p.add_argument(
+        "--burst", type=_positive(int), default=20, help="requests allowed at once (default 20)"
+    )
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of POSTs answered 503")
     p.add_argument("--fail-first", type=int, default=0, help="answer the first N POSTs with 503")
@@ -382,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         "learners, 200 paths, messy as real exports are), reconcile them in a fresh process "
         "and print wall seconds, rows per second and peak memory. A benchmark, not a test.",
     )
-    p.add_argument("--rows", type=int, required=True, help="external rows to generate")
+    p.add_argument("--rows", type=_positive(int), required=True, help="external rows to generate")
     p.add_argument("--seed", type=int, default=20261127, help="random seed (default 20261127)")
     p.add_argument("--keep", help="keep the generated inputs and the outputs in this folder")
     p.set_defaults(handler=cmd_bench)
@@ -397,6 +441,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ReconError as exc:
+        print(f"recon: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a folder where a file should be, a full disk, no permission
         print(f"recon: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

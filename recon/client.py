@@ -36,7 +36,11 @@ def _is_loopback(host: str) -> bool:
 
 def check_base_url(base_url: str) -> str:
     """The base URL without a trailing slash; plain http only to a loopback host."""
-    parts = urlsplit(base_url.strip())
+    try:
+        parts = urlsplit(base_url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ApiError(f"the base URL {base_url!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(
             f"the base URL must look like https://yourcompany.thoughtindustries.com, "
@@ -133,8 +137,16 @@ class ApiClient:
         read_timeout: float = 30.0,
         pool_size: int = 16,
     ) -> None:
+        api_key = api_key.strip() if api_key else ""
         if not api_key:
             raise AuthError("no API key: set TI_API_KEY")
+        # A key that cannot travel in a header would make requests raise an error that
+        # quotes the header, key included: refuse it here, without echoing it.
+        if not all(" " < ch < "\x7f" for ch in api_key):
+            raise AuthError(
+                "the API key in TI_API_KEY contains spaces, control or non-ASCII characters; "
+                "copy it again from the LMS"
+            )
         self.base_url = check_base_url(base_url)
         self.__key = api_key
         self.timeout = (connect_timeout, read_timeout)
@@ -145,6 +157,10 @@ class ApiClient:
 
     def __repr__(self) -> str:
         return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
+
+    def redact(self, text: str) -> str:
+        """``text`` with the key blanked out: for error messages that get stored."""
+        return text.replace(self.__key, "<API key>")
 
     def _session(self) -> requests.Session:
         # requests.Session is not guaranteed thread safe: one per worker thread.
@@ -170,10 +186,13 @@ class ApiClient:
     def post_activity(self, body: dict[str, str]) -> Answer:
         """POST one activity. Transport failures raise ``requests.RequestException``."""
         started = time.perf_counter()
+        # Never follow a redirect: a login page answering 200 to the redirected GET would
+        # look like an accepted record that the LMS never saw.
         response = self._session().post(
             self.base_url + ACTIVITY_PATH,
             data=json.dumps(body, separators=(",", ":")),
             timeout=self.timeout,
+            allow_redirects=False,
         )
         latency = (time.perf_counter() - started) * 1000
         errors: list[str] = []
@@ -203,7 +222,7 @@ class ApiClient:
         """``GET /incoming/v2/ping``: checks the base URL and key before a long run."""
         url = self.base_url + PING_PATH
         try:
-            response = self._session().get(url, timeout=self.timeout)
+            response = self._session().get(url, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise ApiError(f"cannot reach {url}: {type(exc).__name__}", url=url) from None
         if response.status_code in (401, 403):
@@ -214,6 +233,12 @@ class ApiClient:
             )
         if response.status_code == 404:
             raise NotFoundError(f"{url} answered 404: check the base URL", status=404, url=url)
+        if 300 <= response.status_code < 400:
+            raise ApiError(
+                f"{url} redirects to {response.headers.get('Location', '?')}: check the base URL",
+                status=response.status_code,
+                url=url,
+            )
         if response.status_code != 200:
             raise ApiError(
                 f"{url} answered HTTP {response.status_code}", status=response.status_code, url=url
@@ -221,8 +246,10 @@ class ApiClient:
         try:
             doc = response.json()
         except ValueError:
-            doc = {}
-        return doc if isinstance(doc, dict) else {}
+            doc = None
+        if not isinstance(doc, dict) or doc.get("valid") is not True:
+            raise ApiError(f'{url} did not answer {{"valid": true}}: is this the LMS API?', url=url)
+        return doc
 
     def close(self) -> None:
         with self._sessions_lock:

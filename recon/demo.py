@@ -89,7 +89,8 @@ def run_demo(
         _say(f"2. reconciled {before.rows_read:,} provider rows -> run {before.run_id}", quiet)
         _say(_indent(before.render()), quiet)
 
-        keys = ledger.select(before.run_id, categories=oc.PROPOSED)
+        # Every proposal is a missing-completion or a missing-progress one.
+        keys = ledger.select(before.run_id, everything=True)
         ledger.decide(keys, "approved", run=before.run_id, by="recon demo", policy=POLICY)
         _say(f"3. approved {len(keys):,} proposals by policy ({POLICY})", quiet)
 

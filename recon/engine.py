@@ -31,6 +31,8 @@ from .result import PAYLOAD_FIELDS, Result
 from .validation import _ISO_8601, STATUSES, validate_activity
 
 KEY_LENGTH = 20
+# Exactly what Python's str.strip removes (tab, no-break space, em space, ...).
+_BLANKS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 # DuckDB's memory: at least this, and more for big inputs (some results cannot spill).
 DUCKDB_MEMORY_FLOOR_MB = 320
 DUCKDB_MEMORY_PER_INPUT_MB = 1.6
@@ -110,7 +112,12 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
             con.close()
             raise ConfigError(f"{source}: date_formats entry {fmt!r}: {exc}", file=source) from None
     formats = ", ".join(_lit(f) for f in config.external.date_formats)
-    by_format = f"try_strptime(v, [{formats}])::TIMESTAMPTZ" if formats else "NULL"
+    # DuckDB's %Y also takes "26"; Python's (the format language the README names) needs
+    # four digits. A year before 1000 is no training record: unreadable.
+    run(
+        con, "CREATE OR REPLACE TEMP MACRO recon_year_ok(t) AS CASE WHEN year(t) >= 1000 THEN t END"
+    )
+    by_format = f"recon_year_ok(try_strptime(v, [{formats}])::TIMESTAMPTZ)" if formats else "NULL"
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_date(v) AS CASE "
@@ -122,7 +129,7 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
     # as Python's str.strip does for the config's status words. trim() with a character
     # list is slow, so only cells whose first or last character is a blank take it (a
     # look at two code points is three times cheaper than a regular expression).
-    blank_chars = " \t\n\r\v\f\u00a0"
+    blank_chars = _BLANKS
     blanks = " || ".join(f"chr({ord(c)})" for c in blank_chars)
     codes = ", ".join(str(ord(c)) for c in blank_chars)
     run(
@@ -623,6 +630,11 @@ def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     )[0][0]
     if lost:  # pragma: no cover - guards the reasoning in _classify
         raise RuntimeError("an invalid proposal's source row was not kept for exceptions.csv")
+    # The provider's columns go through SQL under positional names: DuckDB's names are
+    # case-insensitive, so a provider column called "Row" or "detail" would otherwise be
+    # confused with recon's own.
+    originals = [c for c in con.table("exc_src").columns if c != ROW]
+    picked = ", ".join(f"e.{_q(c)} AS __c{i}" for i, c in enumerate(originals))
     exceptions_frame = _frame(
         con,
         f"""
@@ -631,11 +643,15 @@ def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         UNION ALL
         SELECT row, '{oc.INVALID_PAYLOAD}', errors FROM p WHERE errors IS NOT NULL
     )
-    SELECT o.row, o.outcome, o.detail, e.* EXCLUDE ({ROW})
+    SELECT o.row, o.outcome, o.detail{", " + picked if picked else ""}
     FROM o JOIN exc_src e ON e.{ROW} = o.row
     ORDER BY o.row
     """,
     )
+    own = {"row", "outcome", "detail"}
+    exceptions_frame.columns = ["row", "outcome", "detail"] + [
+        f"{c} (provider)" if c.strip().lower() in own else c for c in originals
+    ]
     completions = _frame(con, "SELECT * FROM completions ORDER BY month, source")
     # The largest frame last, once everything else is freed.
     for table in ("exc_src", "p0", "completions"):

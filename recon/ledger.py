@@ -169,7 +169,7 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -226,7 +226,9 @@ class Ledger:
     @contextlib.contextmanager
     def submission_lock(self) -> Iterator[None]:
         """Hold the one-submit-at-a-time lock, or raise :class:`LedgerBusyError`."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
+        # The resolved path: two names of one ledger (a symlink) must share one lock.
+        real = self.path.resolve()
+        lock_path = real.with_name(real.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -457,6 +459,29 @@ class Ledger:
         if not (everything or categories or paths or keys):
             raise LedgerError("say which proposals: --all, or --category/--path/--key")
         run_id = self.resolve_run(run)
+        # A typo must not quietly decide nothing: every value named must exist in the run.
+        for column, values, what in (
+            ("category", categories, "category"),
+            ("learningPathId", paths, "learning path"),
+            ("key", keys, "key"),
+        ):
+            if not values:
+                continue
+            marks = ", ".join("?" * len(values))
+            present = {
+                r[0]
+                for r in self._query(
+                    f"SELECT DISTINCT {column} FROM proposals WHERE run_id = ? "
+                    f"AND {column} IN ({marks})",
+                    (run_id, *values),
+                )
+            }
+            missing = [v for v in values if v not in present]
+            if missing:
+                raise LedgerError(
+                    f"run {run_id} has no proposal with {what} {missing[0]!r}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
         sql = "SELECT key FROM proposals WHERE run_id = ?"
         params: list[Any] = [run_id]
         for column, values in (("category", categories), ("learningPathId", paths), ("key", keys)):
@@ -523,6 +548,18 @@ class Ledger:
             ["not-sent", "failed", "unknown"]
         )
         return frame[mask].reset_index(drop=True)
+
+    def still_to_send(self, key: str) -> bool:
+        """True while ``key``'s latest decision is ``approved`` and the API has given it no
+        final answer: checked just before each request, so a proposal rejected while a
+        submit runs is not sent."""
+        rows = self._query(
+            "SELECT (SELECT decision FROM decisions WHERE key = ? ORDER BY id DESC LIMIT 1), "
+            "EXISTS (SELECT 1 FROM attempts WHERE key = ? AND result IN (?, ?))",
+            (key, key, ACCEPTED, REJECTED),
+        )
+        decision, settled = rows[0]
+        return decision == "approved" and not settled
 
     def begin_attempt(self, key: str, run_id: int | None) -> int:
         """Commit an attempt before its request goes out; returns its id."""

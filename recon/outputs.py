@@ -6,9 +6,11 @@ would run as formulas.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,18 +35,17 @@ def escape_cell(value: object) -> object:
 
 
 def _escaped_select(frame: pd.DataFrame) -> str:
+    """The columns of ``frame`` (named c0, c1, ... in SQL) with text cells escaped."""
     parts = []
-    for name in frame.columns:
-        col = '"' + str(name).replace('"', '""') + '"'
-        # Header cells are cells too: exceptions.csv repeats the provider's column names.
-        alias = '"' + str(escape_cell(str(name))).replace('"', '""') + '"'
+    for i, name in enumerate(frame.columns):
+        col = f"c{i}"
         if pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]):
-            parts.append(f"{col} AS {alias}")
+            parts.append(col)
         else:
             parts.append(
                 f"CASE WHEN regexp_matches({col}::VARCHAR, '{_FORMULA_START}') AND NOT "
                 f"regexp_full_match({col}::VARCHAR, '{_NUMBER.pattern}') "
-                f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END AS {alias}"
+                f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END"
             )
     return ", ".join(parts) if parts else "*"
 
@@ -59,21 +60,33 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".recon-", suffix=".csv", dir=path.parent)
     os.close(fd)
-    target = "'" + tmp.replace("'", "''") + "'"  # a folder may be named O'Brien
+    data = tmp + ".rows"
+    target = "'" + data.replace("'", "''") + "'"  # a folder may be named O'Brien
+    # Positional names in SQL: DuckDB's names are case-insensitive, and a provider's
+    # "Row" column must not be confused with recon's "row".
+    positional = frame.set_axis([f"c{i}" for i in range(frame.shape[1])], axis=1)
     con = duckdb.connect()
     run(con, "SET enable_progress_bar = false")
     try:
-        con.register("frame", frame)
+        con.register("frame", positional)
         run(
             con,
             f"COPY (SELECT {_escaped_select(frame)} FROM frame) TO {target} "
-            "(HEADER, DELIMITER ',', QUOTE '\"')",
+            "(HEADER false, DELIMITER ',', QUOTE '\"')",
         )
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            # Header cells are cells too: exceptions.csv repeats the provider's names.
+            csv.writer(out, lineterminator="\n").writerow(
+                [escape_cell(str(name)) for name in frame.columns]
+            )
+        with open(tmp, "ab") as out, open(data, "rb") as rows:
+            shutil.copyfileobj(rows, out, 1 << 20)
         os.replace(tmp, path)
     finally:
         con.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for leftover in (tmp, data):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     return path
 
 

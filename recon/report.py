@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import charts
 from . import outcomes as oc
+from .errors import ReconError
 from .ledger import Ledger, now_iso
 from .result import Result
 
@@ -282,7 +283,12 @@ def write_report(ledger: Ledger, out: str | Path, run: str | int | None = "lates
     result = ledger.result(run)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise ReconError(f"--out {out} is a folder; give the HTML file to write")
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render_report(result, ledger), encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(render_report(result, ledger), encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

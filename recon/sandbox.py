@@ -536,8 +536,11 @@ def _open_existing(db: str | Path) -> sqlite3.Connection:
     path = Path(db)
     if not path.is_file():
         raise InputError(f"sandbox database not found: {path}", file=path)
-    con = _connect(path)
-    found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    try:
+        con = _connect(path)
+        found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        raise InputError(f"{path} is not a sandbox database", file=path) from None
     if "activities" not in found:
         con.close()
         raise InputError(f"{path} is not a sandbox database (no activities table)", file=path)

@@ -71,6 +71,7 @@ class SubmitReport:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     invalid: int = 0
+    skipped: int = 0
     requests: int = 0
     throttled: int = 0
     elapsed: float = 0.0
@@ -84,7 +85,7 @@ class SubmitReport:
 
     @property
     def remaining(self) -> int:
-        done = self.accepted + self.rejected_total + self.failed + self.invalid
+        done = self.accepted + self.rejected_total + self.failed + self.invalid + self.skipped
         return 0 if self.dry_run else max(0, self.planned - done)
 
     @property
@@ -92,7 +93,7 @@ class SubmitReport:
         """0 all sent were accepted; 1 some rejected or failed; 2 a fatal stop."""
         if self.fatal:
             return 2
-        return 1 if (self.rejected_total or self.failed or self.invalid) else 0
+        return 1 if (self.rejected_total or self.failed or self.invalid or self.remaining) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class SubmitReport:
             "rejected": dict(self.rejected),
             "failed": self.failed,
             "invalid": self.invalid,
+            "skipped": self.skipped,
             "remaining": self.remaining,
             "requests": self.requests,
             "throttled": self.throttled,
@@ -133,6 +135,8 @@ class SubmitReport:
         lines.append(f"  failed     {self.failed:>7}  (a later `recon submit` retries them)")
         if self.invalid:
             lines.append(f"  invalid    {self.invalid:>7}  (refused by local validation)")
+        if self.skipped:
+            lines.append(f"  skipped    {self.skipped:>7}  (no longer approved when sent)")
         lines.append(f"  remaining  {self.remaining:>7}")
         if self.fatal:
             lines.append(f"  STOPPED: {self.fatal}")
@@ -173,6 +177,8 @@ def _send_one(
     while not stop.is_set():
         if not bucket.acquire(stop):
             return None
+        if not ledger.still_to_send(key):
+            return SKIPPED  # rejected by a person (or settled) since this submit started
         attempt = ledger.begin_attempt(key, run_id)
         with lock:
             report.requests += 1
@@ -181,9 +187,11 @@ def _send_one(
         except requests.RequestException as exc:
             tries += 1
             final = tries >= pace.max_tries
-            # The exception's text names the URL, never the key (that is a header).
+            # Stored redacted: some transport errors quote the request's headers.
             ledger.finish_attempt(
-                attempt, lg.FAILED if final else lg.RETRY, errors=[f"{type(exc).__name__}: {exc}"]
+                attempt,
+                lg.FAILED if final else lg.RETRY,
+                errors=[client.redact(f"{type(exc).__name__}: {exc}")],
             )
             if final:
                 return lg.FAILED
@@ -197,6 +205,17 @@ def _send_one(
             if answer.reset_in is not None:
                 wait = min(wait, max(answer.reset_in, 0.0))
             bucket.pause_until(time.monotonic() + wait)
+        if 300 <= status < 400:
+            # Not followed (see ApiClient.post_activity): the base URL is wrong, or a login
+            # page stands in front of the API. Nothing was recorded by the LMS.
+            ledger.finish_attempt(attempt, lg.STOPPED, http_status=status, errors=errors)
+            raise _Stop(
+                NotFoundError(
+                    f"{client.base_url} answered {status} (a redirect) for the endpoint: "
+                    "check the base URL",
+                    status=status,
+                )
+            )
         if status == 200:
             ledger.finish_attempt(
                 attempt, lg.ACCEPTED, http_status=200, latency_ms=answer.latency_ms
@@ -272,6 +291,8 @@ def _backoff(pace: Pace, tries: int, stop: threading.Event) -> None:
     ceiling = min(pace.backoff_cap, pace.backoff_base * (2 ** (tries - 1)))
     stop.wait(random.uniform(ceiling / 2, ceiling))
 
+
+SKIPPED = "skipped"
 
 ProgressCallback = Callable[[SubmitReport], None]
 
@@ -349,6 +370,13 @@ def submit(
                         fatal.append(exc.error)
                     stop.set()
                     return
+                except Exception as exc:  # a bug or a broken environment: stop, loudly
+                    with lock:
+                        fatal.append(
+                            ApiError(client.redact(f"unexpected {type(exc).__name__}: {exc}"))
+                        )
+                    stop.set()
+                    return
                 if outcome is None:
                     return
                 with lock:
@@ -356,6 +384,8 @@ def submit(
                         report.accepted += 1
                     elif outcome == lg.FAILED:
                         report.failed += 1
+                    elif outcome == SKIPPED:
+                        report.skipped += 1
                     report.elapsed = time.perf_counter() - started
                     if bar is not None:
                         bar.update(1)

@@ -730,3 +730,17 @@ def test_lms_without_a_completion_date_column(reconcile_case):
     progress = [{"userId": "u-ann", "learningPathId": "lp-safe", "status": "completed"}]
     result = reconcile_case(rows, progress, config={"progress": {"completion_date": None}})
     assert outcomes_of(result) == [oc.IN_SYNC, oc.MISSING_COMPLETION]
+
+
+def test_a_two_digit_year_is_not_a_four_digit_one(reconcile_case) -> None:
+    # DuckDB's %Y reads "26" as the year 26; Python's strptime, whose format language the
+    # config uses, does not.
+    result = reconcile_case([ext(completed="1/2/26")])
+    assert result.outcomes["outcome"].tolist() == ["bad-date"]
+
+
+def test_every_unicode_blank_is_trimmed_like_str_strip(reconcile_case) -> None:
+    result = reconcile_case(
+        [ext(status="Completed\u2003", completed="2026-01-02", email="\u3000ann@example.com")]
+    )
+    assert result.outcomes["outcome"].tolist() == ["missing-completion"]

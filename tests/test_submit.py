@@ -456,3 +456,82 @@ class ScriptedApi:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def test_a_redirect_is_never_taken_for_acceptance(ledger_of) -> None:
+    ledger, _ = ledger_of(5)
+    with ScriptedApi(lambda n: (302, {"Location": "/login"}, None)) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.requests <= FAST.concurrency + 1
+    assert report.exit_code == 2 and "redirect" in (report.fatal or "")
+    assert report.accepted == 0
+    assert states(ledger) == {"not-sent": 5}
+    assert ledger.accepted_keys() == set()
+
+
+def test_ping_wants_the_api_answer() -> None:
+    with Sandbox(key=KEY) as sb:
+        assert ApiClient(sb.url, KEY).ping() == {"valid": True}
+        with pytest.raises(ApiError, match="refused"):
+            ApiClient(sb.url, "wrong-key").ping()
+
+
+@pytest.mark.parametrize("key", ["secret-key-123\r", "secret key", "secret—key"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(key: str) -> None:
+    if key.strip() != key:
+        # Surrounding blanks (a CRLF .env file) are trimmed, not refused.
+        assert "secret" not in repr(ApiClient("https://lms.example.com", key))
+        return
+    with pytest.raises(ApiError) as caught:
+        ApiClient("https://lms.example.com", key)
+    assert "secret" not in str(caught.value)
+
+
+def test_transport_errors_are_stored_without_the_key(ledger_of) -> None:
+    ledger, _ = ledger_of(2)
+    client = ApiClient("http://127.0.0.1:9", KEY)  # nothing listens on the discard port
+    pace = Pace(rate=500, burst=500, concurrency=1, max_tries=2, backoff_base=0.01)
+    report = submit(ledger, client, pace=pace, progress=False)
+    assert report.failed == 2
+    stored = " ".join(ledger.attempts()["errors"].dropna())
+    assert "ConnectionError" in stored and KEY not in stored
+
+
+def test_a_proposal_rejected_during_a_submit_is_not_sent(ledger_of, sandbox: Sandbox) -> None:
+    ledger, keys = ledger_of(10)
+    second = Ledger(ledger.path)
+
+    def change_of_mind(report) -> None:
+        if report.accepted == 1:
+            second.decide(keys, "rejected", by="ben", note="stop")
+
+    pace = Pace(rate=500, burst=500, concurrency=1)
+    report = submit(
+        ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False, on_progress=change_of_mind
+    )
+    second.close()
+    assert report.accepted == 1 and report.skipped == 9
+    assert len(sandbox.accepted()) == 1
+    assert report.exit_code == 0 and report.remaining == 0
+
+
+def test_an_unexpected_error_stops_with_exit_2(ledger_of, sandbox: Sandbox) -> None:
+    ledger, _ = ledger_of(3)
+    client = ApiClient(sandbox.url, KEY, read_timeout=0)  # requests refuses a 0 timeout
+    report = submit(ledger, client, pace=FAST, progress=False)
+    assert report.exit_code == 2 and "unexpected ValueError" in (report.fatal or "")
+
+
+def test_the_lock_holds_across_a_symlink(tmp_path: Path) -> None:
+    path = tmp_path / "real.db"
+    Ledger(path).close()
+    alias = tmp_path / "alias.db"
+    alias.symlink_to(path)
+    with (
+        Ledger(path) as one,
+        Ledger(alias) as two,
+        one.submission_lock(),
+        pytest.raises(LedgerBusyError),
+        two.submission_lock(),
+    ):
+        pass
