@@ -201,15 +201,20 @@ def completions_over_time(result: Result, ax: Axes | None = None) -> Axes:
     ax.set_title(title)
     ax.set_xlabel("month of completion")
     ax.set_ylabel("completions")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _counts_over_x(ax)
     # Rotate this Axes' dates only (Figure.autofmt_xdate would touch every subplot).
     for label in ax.get_xticklabels():
         label.set_rotation(30)
         label.set_horizontalalignment("right")
     return ax
+
+
+def _counts_over_x(ax: Axes) -> None:
+    """The finish of a line chart of counts: whole numbers from zero, a light grid."""
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _run_labels(runs: pd.DataFrame) -> list[str]:
@@ -250,10 +255,7 @@ def gap_per_run(runs: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_title(title)
     ax.set_xlabel("run (as of)")
     ax.set_ylabel("proposals / problem rows")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _counts_over_x(ax)
     return ax
 
 

@@ -76,7 +76,7 @@ def run_demo(
         Sandbox(
             key=key,
             db=out / "sandbox" / "lms.db",
-            seed_progress=cfg.progress.file,
+            seed_progress=cfg.progress,
             rate=pace.rate,
             burst=pace.burst,
             latency_ms=20,

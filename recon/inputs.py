@@ -254,7 +254,7 @@ def load_table(
     sheet: str | None = None,
     allow_no_rows: bool = False,
 ) -> tuple[InputInfo, dict[str, str]]:
-    """Load ``path`` into DuckDB table ``table`` (all text, plus ``__row``).
+    """Load ``path`` as DuckDB view ``table`` over ``table_raw`` (all text, plus ``__row``).
 
     Returns what was read and the configured-role -> real column mapping.
     """

@@ -29,6 +29,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,6 +147,16 @@ _LATEST_SQL = """
 def now_iso() -> str:
     """The current UTC time as the ledger writes it (milliseconds, Z)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rejected_messages(proposals: pd.DataFrame) -> Counter[str]:
+    """How often each API message rejected a proposal, from :meth:`Ledger.proposals`."""
+    counts: Counter[str] = Counter()
+    if len(proposals):
+        rejected = proposals.loc[proposals["submission"] == "rejected", "api_errors"]
+        for text in rejected.dropna():
+            counts.update(json.loads(text))
+    return counts
 
 
 def default_path(config_path: str | Path) -> Path:
@@ -614,4 +625,4 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["Ledger", "default_path", "now_iso"]
+__all__ = ["Ledger", "default_path", "now_iso", "rejected_messages"]

@@ -19,7 +19,6 @@ import atexit
 import hashlib
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,45 +165,6 @@ def latest_or_reconcile(
 # -- the API ------------------------------------------------------------------------------
 
 
-def _progress_seed(config_path: Path, folder: Path) -> Path:
-    """The config's LMS progress file in the sandbox's column names, whatever the
-    config calls them (read as recon reads every input)."""
-    import duckdb
-
-    from .inputs import load_table
-    from .outputs import write_csv
-
-    spec = load_config(config_path).progress
-    con = duckdb.connect()
-    try:
-        _, cols = load_table(
-            con,
-            "progress",
-            "progress",
-            spec.file,
-            {
-                "user": spec.user_id,
-                "path": spec.path_id,
-                "status": spec.status,
-                "completion": spec.completion_date,
-            },
-            sheet=spec.sheet,
-            allow_no_rows=True,
-        )
-
-        def column(role: str) -> str:
-            return '"' + cols[role].replace('"', '""') + '"' if role in cols else "NULL"
-
-        frame = con.execute(
-            f"SELECT {column('user')} AS userId, {column('path')} AS learningPathId, "
-            f"{column('status')} AS status, {column('completion')} AS completionDate "
-            'FROM progress ORDER BY "__row"'
-        ).df()
-    finally:
-        con.close()
-    return write_csv(frame, folder / "progress-seed.csv")
-
-
 def api_client(config_path: str | Path | None = None) -> ApiClient:
     """A client for the LMS API, or for a local sandbox when none is configured.
 
@@ -227,15 +187,13 @@ def api_client(config_path: str | Path | None = None) -> ApiClient:
 
     config_path = resolve_config(config_path)
     key = secrets.token_urlsafe(24)
-    with tempfile.TemporaryDirectory(prefix="recon-seed-") as folder:
-        # The sandbox reads its seed when it starts; its own database is a temporary
-        # file it removes when it stops.
-        sandbox = Sandbox(
-            key=key,
-            seed_progress=_progress_seed(config_path, Path(folder)),
-            rate=SANDBOX_PACE.rate,
-            burst=SANDBOX_PACE.burst,
-        ).start()
+    # Its database is a temporary file it removes when it stops.
+    sandbox = Sandbox(
+        key=key,
+        seed_progress=load_config(config_path).progress,
+        rate=SANDBOX_PACE.rate,
+        burst=SANDBOX_PACE.burst,
+    ).start()
     atexit.register(sandbox.stop)
     _SANDBOXES[sandbox.url] = sandbox
     return ApiClient(sandbox.url, key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 from . import charts
 from . import outcomes as oc
 from .errors import ReconError
-from .ledger import Ledger, now_iso
+from .ledger import Ledger, now_iso, rejected_messages
 from .result import Result
 
 MAX_TABLE_ROWS = 500
@@ -111,12 +110,7 @@ def _card(label: str, value: int, kind: str = "") -> str:
 
 def _submissions(proposals: pd.DataFrame) -> tuple[dict[str, int], Counter[str]]:
     states = proposals["submission"].value_counts().to_dict() if len(proposals) else {}
-    refused: Counter[str] = Counter()
-    if len(proposals):
-        for text in proposals.loc[proposals["submission"] == "rejected", "api_errors"].dropna():
-            for message in json.loads(text):
-                refused[message] += 1
-    return {str(k): int(v) for k, v in states.items()}, refused
+    return {str(k): int(v) for k, v in states.items()}, rejected_messages(proposals)
 
 
 def render_report(result: Result, ledger: Ledger | None = None) -> str:

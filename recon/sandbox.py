@@ -55,12 +55,15 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, Union
 from urllib.parse import urlsplit
 
 import pandas as pd
 
 from .client import ACTIVITY_PATH, PING_PATH
+
+if TYPE_CHECKING:
+    from .config import ProgressSpec
 from .errors import InputError, ReconError
 from .validation import MSG_FEATURE_OFF, STATUS_RANK, validate_activity
 
@@ -452,32 +455,46 @@ class _Store:
             return con.execute(sql, params).fetchall()
 
 
-def _read_seed(path: str | Path) -> list[tuple[str, str, str, str | None]]:
+Seed = Union[str, Path, "ProgressSpec"]
+"""An LMS progress export: a file with the sandbox's column names, or a config's
+``[progress]`` table (its file, sheet and column names)."""
+
+
+def _read_seed(seed: Seed) -> list[tuple[str, str, str, str | None]]:
     """The rows of an LMS progress export (CSV or XLSX), read as recon reads inputs."""
     import duckdb
 
+    from .config import ProgressSpec
     from .inputs import load_table, resolve_columns, run
 
-    path = Path(path)
+    if isinstance(seed, ProgressSpec):
+        path, sheet = Path(seed.file), seed.sheet
+        wanted = {"user": seed.user_id, "path": seed.path_id, "status": seed.status}
+        date_column: str | None = seed.completion_date
+    else:
+        path, sheet = Path(seed), None
+        wanted = {"user": "userId", "path": "learningPathId", "status": "status"}
+        date_column = "completionDate"
     con = duckdb.connect(config={"preserve_insertion_order": True})
     try:
         info, cols = load_table(
-            con,
-            "seed",
-            "seed progress",
-            path,
-            {"user": "userId", "path": "learningPathId", "status": "status"},
-            allow_no_rows=True,
+            con, "seed", "seed progress", path, wanted, sheet=sheet, allow_no_rows=True
         )
-        # completionDate is optional: an export of unfinished work may lack it.
-        has_date = any(c.strip().lower() == "completiondate" for c in info.columns)
-        if has_date:
-            cols.update(resolve_columns(list(info.columns), {"date": "completionDate"}, path))
-        date_sql = f'"{cols["date"]}"' if has_date else "NULL"
+        # The completion date is optional: an export of unfinished work may lack it.
+        has_date = date_column is not None and any(
+            c.strip().lower() == date_column.strip().lower() for c in info.columns
+        )
+        if has_date and date_column is not None:
+            cols.update(resolve_columns(list(info.columns), {"date": date_column}, path))
+
+        def q(role: str) -> str:
+            return '"' + cols[role].replace('"', '""') + '"'
+
+        date_sql = q("date") if has_date else "NULL"
         rows = run(
             con,
-            f'SELECT trim("{cols["user"]}"), trim("{cols["path"]}"), '
-            f"lower(trim(coalesce(\"{cols['status']}\", ''))), "
+            f"SELECT trim({q('user')}), trim({q('path')}), "
+            f"lower(trim(coalesce({q('status')}, ''))), "
             f"nullif(trim({date_sql}), '') FROM seed ORDER BY __row",
         )
     finally:
@@ -574,11 +591,12 @@ def export_progress(db: str | Path, out: str | Path) -> int:
     return len(frame)
 
 
-def seed_progress(db: str | Path, progress_csv: str | Path) -> int:
+def seed_progress(db: str | Path, progress_csv: Seed) -> int:
     """Load an LMS progress export into ``db`` as the LMS's starting state.
 
-    The file has the columns ``userId``, ``learningPathId``, ``status`` and optionally
-    ``completionDate`` (CSV or XLSX, read like any recon input). Earlier seed rows are
+    A file has the columns ``userId``, ``learningPathId``, ``status`` and optionally
+    ``completionDate`` (CSV or XLSX, read like any recon input); a config's
+    :class:`~recon.config.ProgressSpec` names its own. Earlier seed rows are
     replaced; activities posted since are kept and stay later than the seed. Returns the
     number of rows seeded.
     """
@@ -757,16 +775,22 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         store = self.server.store
         plan = self.server.settings._roll(plan)
-        if plan.drop:
+
+        def drop(fault: str, activity: dict[str, Any] | None = None) -> None:
+            # Recorded without a status: the client never gets an answer.
             store.record(
                 received_at=received_at,
                 method="POST",
                 path=path,
                 status=None,
                 body=text,
-                fault="drop",
+                fault=fault,
+                activity=activity,
             )
             raise _Dropped
+
+        if plan.drop:
+            drop("drop")
         if plan.fail:
             body = {"errors": ["service temporarily unavailable"]}
             self._answer(received_at, path, text, 503, body, headers=headers, fault="fail")
@@ -791,16 +815,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reject(received_at, path, text, errors, headers, fault)
             return
         if plan.drop_after_accept:
-            store.record(
-                received_at=received_at,
-                method="POST",
-                path=path,
-                status=None,
-                body=text,
-                fault="drop-after-accept",
-                activity=activity,
-            )
-            raise _Dropped
+            drop("drop-after-accept", activity)
         self._answer(
             received_at, path, text, 200, None, headers=headers, fault=fault, activity=activity
         )
@@ -888,7 +903,7 @@ class Sandbox:
         db: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        seed_progress: str | Path | None = None,
+        seed_progress: Seed | None = None,
         rate: float = 2.0,
         burst: int = 20,
         latency_ms: float = 0.0,
@@ -1062,7 +1077,7 @@ class Sandbox:
         )
         return Counter({(u, p, s): int(n) for u, p, s, n in rows})
 
-    def seed_progress(self, progress_csv: str | Path) -> int:
+    def seed_progress(self, progress_csv: Seed) -> int:
         """Replace the starting state with an LMS progress export; see
         :func:`seed_progress`. Returns the number of rows seeded."""
         if self._store is None:

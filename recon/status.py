@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-
-from .ledger import Ledger
+from .ledger import Ledger, rejected_messages
 
 
 def render_status(ledger: Ledger) -> str:
@@ -32,10 +29,7 @@ def render_status(ledger: Ledger) -> str:
     for column, title in (("decision", "decisions"), ("submission", "submissions")):
         counts = latest[column].value_counts()
         lines.append(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    refused: Counter[str] = Counter()
-    for text in latest.loc[latest["submission"] == "rejected", "api_errors"].dropna():
-        for message in json.loads(text):
-            refused[message] += 1
+    refused = rejected_messages(latest)
     if refused:
         lines.append("  rejected by the API:")
         for message, count in refused.most_common():

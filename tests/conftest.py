@@ -284,3 +284,11 @@ def reconcile_case(write_case: Callable[..., Path]) -> Callable[..., Result]:
         return reconcile(write_case(*args, **kwargs), as_of=as_of, accepted_keys=accepted_keys)
 
     return run
+
+
+def reconcile_into(config: Path, out: Path, ledger: Path | str, *extra: str) -> int:
+    """``recon reconcile`` at ``AS_OF`` recording into ``ledger``; returns the exit code."""
+    from recon.cli import main
+
+    args = ["reconcile", "--config", str(config), "--out", str(out), "--ledger", str(ledger)]
+    return main([*args, "--as-of", AS_OF, *extra])

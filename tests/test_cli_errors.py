@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, ext
+from conftest import AS_OF, ext, reconcile_into
 
 from recon.cli import main
 from recon.ledger import Ledger
@@ -61,19 +61,7 @@ def test_reconcile_into_a_file_records_no_run(config: Path, tmp_path: Path, caps
 
 def test_approve_with_a_typo_is_an_error(config: Path, tmp_path: Path, capsys) -> None:
     ledger = str(tmp_path / "l.db")
-    main(
-        [
-            "reconcile",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "o"),
-            "--ledger",
-            ledger,
-            "--as-of",
-            AS_OF,
-        ]
-    )
+    reconcile_into(config, tmp_path / "o", ledger)
     for typo in (["--key", "nope"], ["--category", "missing-completions"], ["--path", "lp-x"]):
         assert main(["approve", "--ledger", ledger, *typo]) == 2, typo
         assert "has no proposal with" in capsys.readouterr().err
@@ -94,19 +82,7 @@ def test_file_system_and_url_errors_exit_2(
     args: list[str], config: Path, tmp_path: Path, capsys
 ) -> None:
     ledger = tmp_path / "l.db"
-    main(
-        [
-            "reconcile",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "o"),
-            "--ledger",
-            str(ledger),
-            "--as-of",
-            AS_OF,
-        ]
-    )
+    reconcile_into(config, tmp_path / "o", ledger)
     a_file = tmp_path / "plain.txt"
     a_file.write_text("not a database")
     filled = [a.format(folder=tmp_path, file=a_file) for a in args]

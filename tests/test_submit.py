@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, PATHS, ext, write_case_in
+from conftest import AS_OF, PATHS, ext, reconcile_into, write_case_in
 
 from recon import ledger as lg
 from recon.cli import main
@@ -370,22 +370,7 @@ def test_cli_approve_reject_status(tmp_path: Path, write_case, capsys) -> None:
         ]
     )
     ledger = str(tmp_path / "l.db")
-    assert (
-        main(
-            [
-                "reconcile",
-                "--config",
-                str(config),
-                "--out",
-                str(tmp_path / "o"),
-                "--ledger",
-                ledger,
-                "--as-of",
-                AS_OF,
-            ]
-        )
-        == 1
-    )
+    assert reconcile_into(config, tmp_path / "o", ledger) == 1
     assert main(["approve", "--ledger", ledger]) == 2  # no filter: refused, nothing decided
     assert (
         main(
