@@ -605,3 +605,24 @@ def test_cli_serve_answers_then_stops_on_sigterm(tmp_path):
     out = tmp_path / "progress.csv"
     export_progress(db, out)
     assert _read_csv(out)[1] == ["u1", "p1", "completed", "2026-01-15T00:00:00.000Z"]
+
+
+def test_seeding_from_a_config_progress_table_uses_its_column_names(tmp_path: Path) -> None:
+    from recon.config import ProgressSpec
+
+    seed = tmp_path / "lms.csv"
+    seed.write_text(
+        "Learner;Path;State;Done\n"
+        "u1;lp1;completed;2026-01-02\n"
+        "u1;lp1;started;\n"  # listed twice: the furthest status counts
+        "u2;lp1;started;\n",
+        encoding="utf-8",
+    )
+    spec = ProgressSpec(
+        file=seed, user_id="Learner", path_id="Path", status="State", completion_date="Done"
+    )
+    with Sandbox(key="k", seed_progress=spec) as sandbox:
+        view = sandbox.progress().set_index("userId")
+    assert view.loc["u1", "status"] == "completed"
+    assert view.loc["u1", "completionDate"] == "2026-01-02T00:00:00.000Z"
+    assert view.loc["u2", "status"] == "started"
