@@ -110,7 +110,9 @@ def _client(args: argparse.Namespace) -> ApiClient:
     key = env("TI_API_KEY")
     if not key:
         raise ApiError("no API key: set the environment variable TI_API_KEY")
-    return ApiClient(base_url, key, read_timeout=args.timeout)
+    # --timeout bounds each request in all (connecting, the headers, the body), however
+    # slowly a server trickles its answer.
+    return ApiClient(base_url, key, read_timeout=args.timeout, deadline=args.timeout)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -237,7 +239,10 @@ def _api_args(p: argparse.ArgumentParser) -> None:
         "--base-url", help="e.g. https://yourcompany.thoughtindustries.com (default: $TI_BASE_URL)"
     )
     p.add_argument(
-        "--timeout", type=_positive(float), default=30.0, help="seconds to wait for an answer"
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        help="seconds each request may take in all, however slowly the answer comes (default 30)",
     )
 
 

@@ -3,55 +3,292 @@
 The client takes its base URL, key and timeouts as arguments; only the CLI and the
 notebooks read the environment. The key lives in one private attribute and in the
 ``Authorization`` header of outgoing requests, nowhere else: not in ``repr``, not in an
-exception message, not in the ledger.
+exception message, not in the ledger. Whatever a server answers is turned into text in
+one place (:meth:`ApiClient.clean`): the key blanked out (also when the server echoes it
+escaped), control characters shown as escapes, cut to a bounded length.
+
+Where a request goes is judged exactly as ``requests`` will send it
+(:func:`check_base_url`); a loopback URL never goes through a proxy; every request has a
+total deadline (:class:`_Watch`), because socket timeouts only bound the silence between
+two bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import html
 import ipaddress
 import json
+import math
+import re
+import socket
+import ssl
 import threading
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from .errors import ApiError, AuthError, NotFoundError
 
 ACTIVITY_PATH = "/incoming/v2/learningPathExternalActivity"
 PING_PATH = "/incoming/v2/ping"
 
+MIN_KEY_LENGTH = 8
+"""Shorter keys are refused. Blanking a key out of a server's text is only safe when the
+key cannot occur there by chance: a 3-character key would also blank pieces of ordinary
+words and numbers, and the blanks would then show where (and so what) the key is. Eight
+characters of a random key make a chance occurrence in a few hundred characters of text
+negligible (the sandbox's and the tests' keys are 9 or more)."""
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+MESSAGE_CHARS = 500
+"""How much of one API message is kept (stored and printed)."""
+PREVIEW_CHARS = 200
+"""How much of an unexpected body is quoted in a message."""
+MAX_BODY_BYTES = 1 << 20
+"""Bodies are read up to this size; the rest is not needed to judge an answer."""
+
+
+# -- text from a server -------------------------------------------------------------------
+
+# Control (Cc), format (Cf: bidi overrides, zero-width...), surrogate, private and
+# unassigned characters, and line/paragraph separators: a terminal may act on any of them.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on shown as an escape
+    (``\\x1b``, ``\\x0d``, ``\\u202e``...): one visible line, nothing that moves the
+    cursor, clears the screen or reorders text."""
+    out = []
+    for ch in text:
+        if ch != " " and unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            if code < 0x100:
+                out.append(f"\\x{code:02x}")
+            elif code < 0x10000:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _shown_url(url: str) -> str:
+    """A base URL as an error message may quote it: never a ``user:pass@`` part, a query
+    or a fragment (either may hold a secret), nothing a terminal acts on."""
+    text = printable(url.strip())[:300]
+    head, at, tail = text.rpartition("@")
+    if at:
+        scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
+        text = f"{scheme}<user:password hidden>@{tail}"
+    for mark in "?#":
+        if mark in text:
+            text = text.split(mark, 1)[0] + mark + "..."
+    return text
+
+
+# -- the base URL -------------------------------------------------------------------------
+
+_PATH_PREFIX = re.compile(r"(?:/(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})*)*")
+
+
+def is_loopback_host(host: str, port: int | None = None) -> bool:
+    """True when ``host`` (as the HTTP library hands it to the socket layer) names this
+    machine only: ``localhost`` or a plainly written IP address, every address it resolves
+    to being a loopback one. Odd spellings that some resolvers read as loopback
+    (``127.1``, ``0x7f.0.0.1``, ``2130706433``, a trailing dot) are not accepted."""
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if name.lower() == "localhost":
+        flags = 0
+    else:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        flags = socket.AI_NUMERICHOST  # never a DNS query for a literal
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        infos = socket.getaddrinfo(name, port or 80, type=socket.SOCK_STREAM, flags=flags)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    try:
+        return bool(infos) and all(
+            ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos
+        )
     except ValueError:
         return False
 
 
-def check_base_url(base_url: str) -> str:
-    """The base URL without a trailing slash; plain http only to a loopback host."""
+def check_base_url(base_url: str, *, redact: Callable[[str], str] | None = None) -> str:
+    """The base URL as requests will send it (scheme, host, optional port and path prefix,
+    no trailing slash); plain http only to a loopback host.
+
+    Anything else is refused with a message that never quotes a ``user:pass@`` part, a
+    query or a fragment: a query, fragment, ``;`` parameters, ``user:pass@``, a backslash,
+    spaces or control characters. The host is judged after the same parsing and IDNA
+    encoding requests applies, so the check and the connection cannot disagree.
+    """
+    raw = base_url.strip() if isinstance(base_url, str) else ""
+    shown = _shown_url(raw)
+    if redact is not None:
+        shown = redact(shown)
+    example = "https://yourcompany.thoughtindustries.com"
+    if not raw:
+        raise ApiError(f"no base URL: give one like {example}")
+    if any(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in raw):
+        raise ApiError(f"the base URL {shown!r} contains spaces or control characters")
+    if "@" in raw:
+        raise ApiError(
+            f"the base URL {shown!r} contains '@' (a user:password@ part?): recon sends the "
+            f"key as a bearer token; give the URL alone, like {example}"
+        )
+    if "\\" in raw:
+        raise ApiError(f"the base URL {shown!r} contains a backslash")
+    for mark, what in (("?", "a query"), ("#", "a fragment"), (";", "parameters")):
+        if mark in raw:
+            raise ApiError(
+                f"the base URL {shown!r} has {what} ({mark!r}); give scheme, host, optional "
+                f"port and path only, like {example}"
+            )
     try:
-        parts = urlsplit(base_url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ApiError(f"the base URL {base_url!r} is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        given = parse_url(raw)
+    except (LocationParseError, ValueError):
+        raise ApiError(f"the base URL {shown!r} is not a valid URL") from None
+    if given.scheme not in ("http", "https") or "://" not in raw or not given.host:
+        raise ApiError(f"the base URL must look like {example}, not {shown!r}")
+    if any(part in (".", "..") for part in raw.split("://", 1)[1].split("/")[1:]):
+        raise ApiError(f"the base URL {shown!r} has '.' or '..' in its path")
+    # What requests will put on the wire: its own parsing and IDNA encoding of the host.
+    try:
+        prepared = requests.Request("GET", raw.rstrip("/") + PING_PATH).prepare()
+        sent = parse_url(prepared.url or "")
+    except (requests.RequestException, LocationParseError, UnicodeError, ValueError):
+        raise ApiError(f"the base URL {shown!r} has a host name that is not valid") from None
+    path = sent.path or ""
+    if given.port == 0:
+        raise ApiError(f"the base URL {shown!r} has port 0")
+    if (
+        sent.scheme != given.scheme
+        or sent.port != given.port
+        or not sent.host
+        or sent.auth is not None
+        or sent.query is not None
+        or sent.fragment is not None
+        or not path.endswith(PING_PATH)
+    ):
+        raise ApiError(f"the base URL {shown!r} is not a valid URL")
+    prefix = path[: -len(PING_PATH)]
+    if not _PATH_PREFIX.fullmatch(prefix):
         raise ApiError(
-            f"the base URL must look like https://yourcompany.thoughtindustries.com, "
-            f"not {base_url!r}"
+            f"the base URL {shown!r} has characters recon does not accept in its path "
+            "(letters, digits, '.', '_', '~', '-', '/' and %XX only)"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    port = f":{sent.port}" if sent.port is not None else ""
+    canonical = f"{sent.scheme}://{sent.host}{port}{prefix}"
+    if sent.scheme == "http" and not is_loopback_host(sent.host, sent.port):
         raise ApiError(
-            f"refusing plain http:// to {parts.hostname}: the API key would travel "
-            "unencrypted; use https:// (http is allowed only for a loopback sandbox)"
+            f"refusing plain http:// to {printable(sent.host)}: the API key would travel "
+            "unencrypted; use https:// (http is allowed only for a loopback sandbox: "
+            "localhost, 127.0.0.1 or [::1])"
         )
-    return base_url.strip().rstrip("/")
+    return canonical
+
+
+# -- answer headers -----------------------------------------------------------------------
+# Each parser takes any string (or None) and returns a number or None; none may raise:
+# a header the client cannot read is an unknown, never a reason to lose an answer.
+
+_DIGITS = re.compile(r"[0-9]{1,15}")
+_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
+EPOCH_FROM = 1_000_000_000
+"""An ``X-RateLimit-Reset`` at or above this (September 2001) is a Unix time, below it a
+number of seconds: nobody waits 31 years."""
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except Exception:  # noqa: BLE001 - any unreadable date is an unknown
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # RFC 9110 dates are GMT
+    try:
+        stamp = moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
+    return stamp if math.isfinite(stamp) else None
+
+
+def parse_retry_after(
+    value: str | None, *, date: str | None = None, now: float | None = None
+) -> float | None:
+    """``Retry-After`` (RFC 9110): seconds, or an HTTP date. A date is measured against the
+    answer's own ``Date`` header when it has a readable one (so a skewed local clock does
+    not matter), else against ``now``. Never negative; None when unreadable."""
+    try:
+        if value is None:
+            return None
+        text = value.strip()
+        if _SECONDS.fullmatch(text):
+            seconds = float(text)
+            return seconds if math.isfinite(seconds) else None
+        moment = _http_date(text)
+        if moment is None:
+            return None
+        reference = _http_date(date) if date else None
+        if reference is None:
+            reference = time.time() if now is None else now
+        return max(0.0, moment - reference)
+    except Exception:  # noqa: BLE001 - belt and braces: a header never raises
+        return None
+
+
+def parse_remaining(value: str | None) -> int | None:
+    """``X-RateLimit-Remaining``: a whole number of requests, or None (``nan``, ``-1``,
+    ``1e309``, ``5.0``, garbage...)."""
+    try:
+        if value is None:
+            return None
+        text = value.strip()
+        return int(text) if _DIGITS.fullmatch(text) else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """``X-RateLimit-Reset`` as seconds from now: a Unix time (the vendor's form) or a
+    number of seconds (see :data:`EPOCH_FROM`). Never negative; None when unreadable."""
+    try:
+        if value is None:
+            return None
+        text = value.strip()
+        if not _SECONDS.fullmatch(text):
+            return None
+        number = float(text)
+        if not math.isfinite(number):
+            return None
+        if number >= EPOCH_FROM:
+            number -= time.time() if now is None else now
+        return max(0.0, number)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# -- pacing -------------------------------------------------------------------------------
 
 
 class TokenBucket:
@@ -103,30 +340,238 @@ class TokenBucket:
             self._stamp = max(self._stamp, moment)
 
 
+# -- one answer ---------------------------------------------------------------------------
+
+# Kinds of transport failure (``Answer.failure``).
+TIMEOUT, DROPPED, DEADLINE, TLS, UNSENDABLE = "timeout", "dropped", "deadline", "tls", "unsendable"
+
+
 @dataclass
 class Answer:
-    """One HTTP answer, reduced to what the submission loop needs."""
+    """One HTTP answer (or the lack of one), reduced to what the submission loop needs.
 
-    status: int
+    ``status`` is None when no HTTP answer came: then ``failure`` says why (one of
+    ``timeout``, ``dropped``, ``deadline``, ``tls``, ``unsendable``) and ``errors`` holds
+    the cleaned exception text. ``errors`` otherwise holds the API's own messages (a
+    ``{"errors": [...]}`` or ``{"error": "..."}`` body), ``body`` the first characters of
+    the body as cleaned text and ``body_bytes`` its size. Every text is already cleaned
+    (key blanked, control characters escaped).
+    """
+
+    status: int | None
     errors: list[str] = field(default_factory=list)
     retry_after: float | None = None
     remaining: int | None = None
     reset_in: float | None = None
     latency_ms: float = 0.0
+    body: str = ""
+    body_bytes: int = 0
+    failure: str | None = None
+    url: str = ""
 
 
-def _header_float(headers: Any, name: str) -> float | None:
-    value = headers.get(name)
-    if value is None:
-        return None
+def _api_messages(content: bytes, clean: Callable[[str], str]) -> list[str]:
+    """The messages of a ``{"errors": [...]}`` or ``{"error": "..."}`` body; [] otherwise."""
     try:
-        return float(value)
-    except ValueError:
-        return None
+        doc = json.loads(content)
+    except Exception:  # noqa: BLE001 - not JSON, too deep, bad encoding: no messages
+        return []
+    if not isinstance(doc, dict):
+        return []
+    errors = doc.get("errors")
+    if isinstance(errors, list) and errors:
+        return [clean(e if isinstance(e, str) else json.dumps(e)) for e in errors[:100]]
+    error = doc.get("error")
+    if isinstance(error, str) and error:
+        return [clean(error)]
+    return []
+
+
+def _is_cert_failure(exc: BaseException) -> bool:
+    """True when a TLS error is a certificate that could not be verified (anywhere in the
+    chain of causes requests and urllib3 wrap it in)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _failure_kind(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLS if _is_cert_failure(exc) else DROPPED
+    if isinstance(exc, requests.Timeout):
+        return TIMEOUT
+    if isinstance(
+        exc,
+        requests.ConnectionError
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError,
+    ):
+        return DROPPED
+    return UNSENDABLE  # an invalid header or URL: sending again cannot help
+
+
+# -- the total deadline of one request ----------------------------------------------------
+
+_CURRENT = threading.local()
+
+
+def _shutdown(sock: Any) -> None:
+    # Already closed, or detached by the TLS layer: nothing to stop.
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watch:
+    """One request's total deadline.
+
+    requests' timeouts bound each wait for the next bytes, so a server trickling a byte a
+    second holds a request forever (the requests docs: "timeout is not a time limit on the
+    entire response download"). The usual remedy (seen in several projects: a watchdog
+    that shuts the socket down at the deadline) is used here: a timer shuts down the socket
+    the request is using, which ends any blocking read at once, in the headers phase as in
+    the body. The connection classes below tell the watch of the current thread which
+    socket that is.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._done = False
+        self._sock: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watch:
+        _CURRENT.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            self._sock = None
+        _CURRENT.watch = None
+
+    def follow(self, sock: Any) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._sock = sock
+            if self.fired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if self._sock is not None:
+                _shutdown(self._sock)
+
+
+def _follow(sock: Any) -> None:
+    watch = getattr(_CURRENT, "watch", None)
+    if watch is not None and sock is not None:
+        watch.follow(sock)
+
+
+class _WatchedMixin:
+    sock: Any
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        _follow(sock)  # covers a proxy's CONNECT answer
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _follow(self.sock)  # a kept-alive connection
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def getresponse(self) -> Any:
+        _follow(self.sock)  # the socket the headers and body come from (TLS or not)
+        return super().getresponse()  # type: ignore[misc]
+
+
+class WatchedHTTPConnection(_WatchedMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class WatchedHTTPSConnection(_WatchedMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class WatchedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class WatchedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter with watched connections, no retries, and proxies only where
+    they may be: never for a loopback host (a proxy would reach *its* loopback, and would
+    see a plain-http request, key included), through CONNECT for https as usual."""
+
+    def __init__(self, *, direct: bool, pool_size: int) -> None:
+        self.direct = direct
+        super().__init__(pool_maxsize=pool_size, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        url = str(request.url or "")
+        if self.direct or not url.lower().startswith("https://"):
+            kwargs["proxies"] = {}
+        return super().send(request, *args, **kwargs)
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Sets the bearer header on each request. Being the session's ``auth``, it also
+    keeps requests from replacing the header with credentials from ``~/.netrc``."""
+
+    def __init__(self, key: str) -> None:
+        self.__key = key
+
+    def __repr__(self) -> str:
+        return "_Bearer(<hidden>)"
+
+    def __call__(self, request: Any) -> Any:
+        request.headers["Authorization"] = f"Bearer {self.__key}"
+        return request
+
+
+# -- the client ---------------------------------------------------------------------------
 
 
 class ApiClient:
-    """Talks to ``POST /incoming/v2/learningPathExternalActivity`` and ``GET /ping``."""
+    """Talks to ``POST /incoming/v2/learningPathExternalActivity`` and ``GET /ping``.
+
+    ``connect_timeout`` bounds connecting, ``read_timeout`` each wait for the next bytes,
+    and ``deadline`` (default: both added) the whole request, however slowly a server
+    trickles its answer.
+    """
 
     def __init__(
         self,
@@ -136,6 +581,7 @@ class ApiClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         pool_size: int = 16,
+        deadline: float | None = None,
     ) -> None:
         api_key = api_key.strip() if api_key else ""
         if not api_key:
@@ -147,9 +593,18 @@ class ApiClient:
                 "the API key in TI_API_KEY contains spaces, control or non-ASCII characters; "
                 "copy it again from the LMS"
             )
-        self.base_url = check_base_url(base_url)
+        if len(api_key) < MIN_KEY_LENGTH:
+            raise AuthError(
+                f"the API key in TI_API_KEY is shorter than {MIN_KEY_LENGTH} characters: "
+                "too short to be kept out of messages safely; copy the whole key from the LMS"
+            )
         self.__key = api_key
+        self.__variants = _key_variants(api_key)
+        self.base_url = check_base_url(base_url, redact=self.redact)
+        host = parse_url(self.base_url).host or ""
+        self._direct = self.base_url.startswith("http://") or is_loopback_host(host)
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline = float(deadline) if deadline is not None else connect_timeout + read_timeout
         self._pool_size = pool_size
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -159,20 +614,29 @@ class ApiClient:
         return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
 
     def redact(self, text: str) -> str:
-        """``text`` with the key blanked out: for error messages that get stored."""
-        return text.replace(self.__key, "<API key>")
+        """``text`` with the key blanked out, also where a server echoed it JSON-, URL- or
+        HTML-escaped, in any letter case: for anything that gets stored or printed."""
+        return self.__variants.sub("<API key>", text)
+
+    def clean(self, text: str, limit: int = MESSAGE_CHARS) -> str:
+        """Server text made safe to store and print: key blanked (before anything is cut,
+        so a cut cannot leave half a key), control characters escaped, at most ``limit``
+        characters."""
+        text = self.redact(text)[: limit * 2]
+        text = self.redact(printable(text))
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
     def _session(self) -> requests.Session:
         # requests.Session is not guaranteed thread safe: one per worker thread.
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_maxsize=self._pool_size, max_retries=0)
+            adapter = _Adapter(direct=self._direct, pool_size=self._pool_size)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            session.auth = _Bearer(self.__key)
             session.headers.update(
                 {
-                    "Authorization": f"Bearer {self.__key}",
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                     "User-Agent": "recon/0.1",
@@ -183,72 +647,109 @@ class ApiClient:
                 self._sessions.append(session)
         return session
 
-    def post_activity(self, body: dict[str, str]) -> Answer:
-        """POST one activity. Transport failures raise ``requests.RequestException``."""
+    def _exchange(self, method: str, url: str, data: str | None) -> tuple[Any, bytes] | Answer:
+        """One request under the total deadline: (response, body) or an Answer saying why
+        no HTTP answer came. The body is read here, to at most MAX_BODY_BYTES."""
         started = time.perf_counter()
-        # Never follow a redirect: a login page answering 200 to the redirected GET would
-        # look like an accepted record that the LMS never saw.
-        response = self._session().post(
-            self.base_url + ACTIVITY_PATH,
-            data=json.dumps(body, separators=(",", ":")),
-            timeout=self.timeout,
-            allow_redirects=False,
-        )
-        latency = (time.perf_counter() - started) * 1000
-        errors: list[str] = []
-        if response.status_code >= 400 and response.content:
-            try:
-                doc = response.json()
-            except ValueError:
-                doc = None
-            if isinstance(doc, dict) and isinstance(doc.get("errors"), list):
-                errors = [str(e) for e in doc["errors"]]
-            elif isinstance(doc, dict) and doc.get("error"):
-                errors = [str(doc["error"])]
+        watch = _Watch(self.deadline)
+        try:
+            with watch:
+                # Never follow a redirect: a login page answering 200 to the redirected
+                # request would look like an accepted record that the LMS never saw.
+                response = self._session().request(
+                    method,
+                    url,
+                    data=data,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_content(65536):
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            break
+                finally:
+                    response.close()
+        except requests.RequestException as exc:
+            latency = (time.perf_counter() - started) * 1000
+            kind = DEADLINE if watch.fired else _failure_kind(exc)
+            if kind == DEADLINE:
+                text = f"no complete answer within {self.deadline:g}s (the total deadline)"
             else:
-                errors = [response.text[:500]]
-        reset = _header_float(response.headers, "X-RateLimit-Reset")
-        remaining = _header_float(response.headers, "X-RateLimit-Remaining")
+                text = f"{type(exc).__name__}: {exc}"
+            return Answer(
+                status=None,
+                errors=[self.clean(text)],
+                latency_ms=latency,
+                failure=kind,
+                url=url,
+            )
+        return response, b"".join(chunks)
+
+    def post_activity(self, body: dict[str, str]) -> Answer:
+        """POST one activity. Never raises for a transport failure: the Answer says what
+        happened (``failure``). Nothing read from the answer can raise either."""
+        url = self.base_url + ACTIVITY_PATH
+        started = time.perf_counter()
+        got = self._exchange("POST", url, json.dumps(body, separators=(",", ":")))
+        if isinstance(got, Answer):
+            return got
+        response, content = got
+        latency = (time.perf_counter() - started) * 1000
+        status = int(response.status_code)
+        headers = response.headers
+        text = content.decode("utf-8", "replace")
         return Answer(
-            status=response.status_code,
-            errors=errors,
-            retry_after=_header_float(response.headers, "Retry-After"),
-            remaining=int(remaining) if remaining is not None else None,
-            reset_in=(reset - time.time()) if reset is not None else None,
+            status=status,
+            errors=_api_messages(content, self.clean) if status >= 400 and content else [],
+            retry_after=parse_retry_after(headers.get("Retry-After"), date=headers.get("Date")),
+            remaining=parse_remaining(headers.get("X-RateLimit-Remaining")),
+            reset_in=parse_reset(headers.get("X-RateLimit-Reset")),
             latency_ms=latency,
+            body=self.clean(text, PREVIEW_CHARS) if content else "",
+            body_bytes=len(content),
+            url=url,
         )
 
     def ping(self) -> dict[str, Any]:
         """``GET /incoming/v2/ping``: checks the base URL and key before a long run."""
         url = self.base_url + PING_PATH
-        try:
-            response = self._session().get(url, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise ApiError(f"cannot reach {url}: {type(exc).__name__}", url=url) from None
-        if response.status_code in (401, 403):
-            raise AuthError(
-                f"the API key was refused (HTTP {response.status_code})",
-                status=response.status_code,
-                url=url,
-            )
-        if response.status_code == 404:
+        got = self._exchange("GET", url, None)
+        if isinstance(got, Answer):
+            if got.failure == TLS:
+                raise ApiError(
+                    f"cannot reach {url}: its TLS certificate could not be verified "
+                    f"({got.errors[0]})",
+                    url=url,
+                )
+            raise ApiError(f"cannot reach {url}: {got.errors[0]}", url=url)
+        response, content = got
+        status = int(response.status_code)
+        if status in (401, 403):
+            raise AuthError(f"the API key was refused (HTTP {status})", status=status, url=url)
+        if status == 404:
             raise NotFoundError(f"{url} answered 404: check the base URL", status=404, url=url)
-        if 300 <= response.status_code < 400:
+        if 300 <= status < 400:
+            location = self.clean(response.headers.get("Location", "?"), PREVIEW_CHARS)
             raise ApiError(
-                f"{url} redirects to {response.headers.get('Location', '?')}: check the base URL",
-                status=response.status_code,
-                url=url,
+                f"{url} redirects to {location}: check the base URL", status=status, url=url
             )
-        if response.status_code != 200:
-            raise ApiError(
-                f"{url} answered HTTP {response.status_code}", status=response.status_code, url=url
-            )
+        if status != 200:
+            raise ApiError(f"{url} answered HTTP {status}", status=status, url=url)
         try:
-            doc = response.json()
-        except ValueError:
+            doc = json.loads(content)
+        except Exception:  # noqa: BLE001 - not JSON: said below
             doc = None
         if not isinstance(doc, dict) or doc.get("valid") is not True:
-            raise ApiError(f'{url} did not answer {{"valid": true}}: is this the LMS API?', url=url)
+            preview = self.clean(content.decode("utf-8", "replace"), PREVIEW_CHARS)
+            raise ApiError(
+                f'{url} did not answer {{"valid": true}} but {preview!r}: is this the LMS API?',
+                url=url,
+            )
         return doc
 
     def close(self) -> None:
@@ -256,3 +757,18 @@ class ApiClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+
+def _key_variants(key: str) -> re.Pattern[str]:
+    """One pattern for the key as a server might echo it: as is, JSON-escaped,
+    percent-encoded (either form) or HTML-escaped; letter case ignored."""
+    escaped = json.dumps(key)[1:-1]
+    forms = {
+        key,
+        escaped,
+        escaped.replace("/", "\\/"),
+        quote(key, safe=""),
+        quote_plus(key, safe=""),
+        html.escape(key),
+    }
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.I)

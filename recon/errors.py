@@ -14,6 +14,9 @@ clear message and exit code 2, and nothing below it ever prints the API key.
           +-- AuthError        401/403: the API key was refused
           +-- NotFoundError    404: wrong base URL
           +-- FeatureOffError  the company's externalActivity feature is off
+          +-- UnexpectedAnswerError  not an answer the API documents (a 200 with a body,
+          |                    a 202, a redirect, a 4xx without `errors`...): not counted
+          +-- TlsError         the server's TLS certificate could not be verified
 """
 
 from __future__ import annotations
@@ -86,3 +89,13 @@ class NotFoundError(ApiError):
 
 class FeatureOffError(ApiError):
     """The company's `externalActivity` feature is not enabled."""
+
+
+class UnexpectedAnswerError(ApiError):
+    """An answer the API does not document (a ``200`` with a body, a ``202``, a redirect,
+    a ``4xx`` without ``errors``...): something other than the LMS may be answering, so
+    nothing is counted and the run stops."""
+
+
+class TlsError(ApiError):
+    """The server's TLS certificate could not be verified: the key is not sent there."""

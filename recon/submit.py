@@ -2,38 +2,56 @@
 
 For each approved proposal still to send (never sent, failed, or unknown after a
 crash) a worker takes a token from the bucket, commits an attempt to the ledger, posts,
-and commits the answer:
+commits the answer, and only then acts on it. What each answer means is one pure
+function, :func:`judge`, whose rules are the README's "Sending" table row by row:
 
-* ``200`` -> accepted (final; never sent again).
-* ``400`` with ``errors`` -> rejected, messages stored, not retried. Except
-  ``externalActivity feature is not enabled``: the whole run stops (exit 2).
+* ``200`` with an empty body (the documented success) -> accepted (final; never sent
+  again). A ``200`` with a body, any other ``2xx``, a redirect, a ``4xx`` without the
+  API's ``errors``, an unknown status -> the whole run stops (exit 2); the record stays
+  unsent.
+* ``400`` (or another ``4xx``) with the API's ``errors`` -> rejected, messages stored, not
+  retried. Except ``externalActivity feature is not enabled``: the run stops (exit 2).
 * ``401``/``403`` -> stop: the API key was refused. ``404`` -> stop: wrong base URL.
-* ``429`` -> wait ``Retry-After`` (capped), everyone pauses, then retry.
-* ``5xx``, timeouts, dropped connections -> retry with exponential backoff and jitter,
-  at most ``Pace.max_tries`` times, then failed (a later submit retries it).
+* ``429`` -> everyone waits ``Retry-After`` (seconds or an HTTP date; capped), then
+  retries; at most ``Pace.max_throttled`` per record and ``Pace.max_throttled_seconds``
+  of waiting per run, then the run gives up (exit 1; a later submit goes on).
+* ``408``, ``5xx``, timeouts, the total deadline, dropped connections -> retry with
+  exponential backoff and jitter, at most ``Pace.max_tries`` times, then failed (a later
+  submit retries it). A TLS certificate that cannot be verified -> stop at once.
 
 Why resending an unknown one is safe: the endpoint *sets* a learner's status on a
 learning path, so the same body received twice leaves the LMS in the same state. A
 confirmed accepted one is never resent.
+
+Ctrl-C: requests in flight are finished and their answers recorded before ``submit``
+returns (SIGINT only sets a flag while the workers run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import random
+import signal
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import requests
-
 from . import ledger as lg
-from .client import Answer, ApiClient
-from .errors import ApiError, AuthError, FeatureOffError, NotFoundError
+from .client import TLS, UNSENDABLE, Answer, ApiClient
+from .errors import (
+    ApiError,
+    AuthError,
+    FeatureOffError,
+    NotFoundError,
+    TlsError,
+    UnexpectedAnswerError,
+)
 from .ledger import Ledger
 from .validation import MSG_FEATURE_OFF, validate_activity
 
@@ -43,7 +61,11 @@ class Pace:
     """How fast and how stubbornly to send.
 
     Defaults follow the vendor's published standard plan (120/min, burst 20); the
-    enterprise plan is ``Pace(rate=10, burst=100)``.
+    enterprise plan is ``Pace(rate=10, burst=100)``. ``max_tries``: tries per record on
+    transient failures (408, 5xx, timeouts, dropped connections); ``max_throttled``: 429s
+    per record; ``retry_after_cap``: the longest single wait a 429 imposes;
+    ``max_throttled_seconds``: all the waiting 429s may impose on one run before it gives
+    up.
     """
 
     rate: float = 2.0
@@ -54,6 +76,7 @@ class Pace:
     backoff_cap: float = 30.0
     retry_after_cap: float = 120.0
     max_throttled: int = 50
+    max_throttled_seconds: float = 600.0
 
     def estimate_seconds(self, count: int) -> float:
         """The ideal time for ``count`` requests: the burst goes at once, the rest at rate."""
@@ -77,6 +100,7 @@ class SubmitReport:
     elapsed: float = 0.0
     estimate: float = 0.0
     fatal: str | None = None
+    gave_up: str | None = None
     preview: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -90,10 +114,12 @@ class SubmitReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all sent were accepted; 1 some rejected or failed; 2 a fatal stop."""
+        """0 all sent were accepted; 1 some rejected, failed or left (also when the run
+        gave up on persistent throttling); 2 a fatal stop."""
         if self.fatal:
             return 2
-        return 1 if (self.rejected_total or self.failed or self.invalid or self.remaining) else 0
+        busy = self.rejected_total or self.failed or self.invalid or self.remaining
+        return 1 if (busy or self.gave_up) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +136,7 @@ class SubmitReport:
             "throttled": self.throttled,
             "elapsed_s": round(self.elapsed, 3),
             "fatal": self.fatal,
+            "gave_up": self.gave_up,
         }
 
     def render(self) -> str:
@@ -138,6 +165,8 @@ class SubmitReport:
         if self.skipped:
             lines.append(f"  skipped    {self.skipped:>7}  (no longer approved when sent)")
         lines.append(f"  remaining  {self.remaining:>7}")
+        if self.gave_up:
+            lines.append(f"  GAVE UP: {self.gave_up}")
         if self.fatal:
             lines.append(f"  STOPPED: {self.fatal}")
         return "\n".join(lines)
@@ -153,10 +182,227 @@ def _duration(seconds: float) -> str:
 
 
 class _Stop(Exception):
-    """A fatal answer: carries the ApiError that stops the run."""
+    """A fatal answer (or the run giving up): carries the ApiError that says why."""
 
-    def __init__(self, error: ApiError):
+    def __init__(self, error: ApiError, *, gave_up: bool = False):
         self.error = error
+        self.gave_up = gave_up
+
+
+# -- what an answer means -----------------------------------------------------------------
+
+# What happens next with the record (Verdict.step).
+DONE, AGAIN, STOP, GIVE_UP = "done", "again", "stop", "give-up"
+
+RULES: dict[str, str] = {
+    "accepted": "`200` with an empty body",
+    "body-on-200": "`200` with a body",
+    "other-2xx": "`201`, `202`, `204`, any other `2xx` or `1xx`",
+    "redirect": "`3xx`",
+    "feature-off": "`400` `externalActivity feature is not enabled`",
+    "rejected": "`400` (or another `4xx` below) with `errors`",
+    "4xx-without-errors": "`400` (or another `4xx` below) without `errors`",
+    "auth": "`401` / `403`",
+    "not-found": "`404`",
+    "throttled": "`429`",
+    "throttled-too-long": "`429` after `max_throttled_seconds` of waiting in the run",
+    "transient": "`408`, `5xx`, timeout, total deadline, dropped connection",
+    "tls": "TLS certificate not verified",
+    "unsendable": "a request that cannot be sent (invalid header or URL)",
+    "unknown-status": "any other status",
+}
+"""Every rule :func:`judge` applies, by id, with the README's "answer" cell for it: the
+README's "Sending" table has exactly these rows, in this order (a test checks)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer means for its record and for the run (see :func:`judge`)."""
+
+    rule: str  # the id in RULES, i.e. the README row followed
+    result: str  # the attempt's result in the ledger
+    step: str  # DONE (final for this run), AGAIN (send again), STOP or GIVE_UP (the run)
+    errors: tuple[str, ...] = ()  # stored with the attempt; counted when rejected
+    backoff: float = 0.0  # AGAIN: this record waits up to this long (jittered)
+    pause: float = 0.0  # everyone holds back this long before the next request
+    throttled: bool = False  # a 429: counts against max_throttled(_seconds)
+    transient: bool = False  # counts against max_tries
+    fatal: ApiError | None = None  # STOP / GIVE_UP: why
+
+
+def _stored(answer: Answer) -> tuple[str, ...]:
+    """What the ledger keeps of an answer: the API's messages, else its status and the
+    first characters of its body."""
+    if answer.errors:
+        return tuple(answer.errors)
+    if answer.status is None:
+        return (answer.failure or "no answer",)
+    return (f"HTTP {answer.status}: {answer.body}" if answer.body else f"HTTP {answer.status}",)
+
+
+def judge(
+    answer: Answer,
+    *,
+    tries: int = 0,
+    throttled: int = 0,
+    throttled_seconds: float = 0.0,
+    pace: Pace | None = None,
+) -> Verdict:
+    """What to do after ``answer``: the README's "Sending" table as one pure function.
+
+    ``tries``: this record's transient failures before this answer; ``throttled``: its
+    429s before this answer; ``throttled_seconds``: the waiting 429s have imposed on the
+    whole run so far. Nothing here does I/O, so the caller records the answer first and
+    acts on the verdict afterwards.
+    """
+    pace = pace or Pace()
+    status = answer.status
+    where = answer.url or "the endpoint"
+    stored = _stored(answer)
+
+    def stop(rule: str, error: ApiError) -> Verdict:
+        return Verdict(rule, lg.STOPPED, STOP, stored, fatal=error)
+
+    def transient() -> Verdict:
+        final = tries + 1 >= pace.max_tries
+        backoff = min(pace.backoff_cap, pace.backoff_base * (2**tries))
+        if final:
+            return Verdict("transient", lg.FAILED, DONE, stored, transient=True)
+        return Verdict("transient", lg.RETRY, AGAIN, stored, backoff=backoff, transient=True)
+
+    if status is None:
+        if answer.failure == TLS:
+            return stop(
+                "tls",
+                TlsError(
+                    f"the TLS certificate of {where} could not be verified ({stored[0]}); the "
+                    "key is not sent to a server recon cannot verify (behind a proxy that "
+                    "inspects TLS? set REQUESTS_CA_BUNDLE to your company's CA file)"
+                ),
+            )
+        if answer.failure == UNSENDABLE:
+            return stop("unsendable", ApiError(f"the request could not be sent: {stored[0]}"))
+        return transient()  # timeout, the total deadline, a dropped connection
+
+    # The server says no requests remain: hold everyone back one interval (or until its
+    # reset, when sooner) instead of walking into a 429.
+    pause = 0.0
+    if answer.remaining == 0 and status != 429:
+        pause = 1 / pace.rate
+        if answer.reset_in is not None:
+            pause = min(pause, answer.reset_in)
+
+    if status == 200:
+        if answer.body_bytes == 0:
+            return Verdict("accepted", lg.ACCEPTED, DONE, pause=pause)
+        return stop(
+            "body-on-200",
+            UnexpectedAnswerError(
+                f"{where} answered 200 with a body ({answer.body_bytes} bytes: "
+                f"{answer.body!r}) where the LMS answers 200 with an empty one: not counted "
+                "as accepted (something else may be answering: a login page, a portal, a "
+                "proxy); check the base URL",
+                status=200,
+            ),
+        )
+    if status < 300:
+        return stop(
+            "other-2xx",
+            UnexpectedAnswerError(
+                f"{where} answered HTTP {status}, not the 200 with an empty body the LMS "
+                "documents: not counted as accepted; check the base URL",
+                status=status,
+            ),
+        )
+    if status < 400:
+        # Not followed (see ApiClient): the base URL is wrong, or a login page stands in
+        # front of the API. Nothing was recorded by the LMS.
+        return stop(
+            "redirect",
+            NotFoundError(
+                f"{where} answered {status} (a redirect) for the endpoint: check the base URL",
+                status=status,
+            ),
+        )
+    if status == 400 and MSG_FEATURE_OFF in answer.errors:
+        return stop(
+            "feature-off",
+            FeatureOffError(
+                "the LMS answered 'externalActivity feature is not enabled': ask the "
+                "LMS administrator to enable the externalActivity feature for the company",
+                status=400,
+            ),
+        )
+    if status in (401, 403):
+        return stop("auth", AuthError(f"the API key was refused (HTTP {status})", status=status))
+    if status == 404:
+        return stop(
+            "not-found",
+            NotFoundError(f"{where} answered 404 for the endpoint: check the base URL", status=404),
+        )
+    if status == 429:
+        left = pace.max_throttled_seconds - throttled_seconds
+        if left <= 0:
+            return Verdict(
+                "throttled-too-long",
+                lg.FAILED,
+                GIVE_UP,
+                stored,
+                throttled=True,
+                fatal=ApiError(
+                    f"the LMS kept answering 429 (too many requests): gave up after "
+                    f"{pace.max_throttled_seconds:g}s of waiting in this run; run `recon "
+                    "submit` again later, or with a lower --rate",
+                    status=429,
+                ),
+            )
+        wait = answer.retry_after if answer.retry_after is not None else answer.reset_in
+        wait = min(max(wait if wait is not None else 1.0, 0.0), pace.retry_after_cap, left)
+        final = throttled + 1 >= pace.max_throttled
+        return Verdict(
+            "throttled",
+            lg.FAILED if final else lg.RETRY,
+            DONE if final else AGAIN,
+            stored,
+            pause=wait,
+            throttled=True,
+        )
+    if status == 408 or 500 <= status < 600:
+        return replace(transient(), pause=pause)
+    if status < 500:
+        # A 4xx is this record's final word only in the API's own words ({"errors": [...]}):
+        # a gateway's HTML 400 must not make records final that the LMS never judged.
+        if answer.errors:
+            return Verdict("rejected", lg.REJECTED, DONE, stored, pause=pause)
+        return stop(
+            "4xx-without-errors",
+            UnexpectedAnswerError(
+                f"{where} answered HTTP {status} without the API's errors "
+                f"({answer.body or 'empty body'!s}): not counted as rejected; check the base URL",
+                status=status,
+            ),
+        )
+    return stop(
+        "unknown-status",
+        UnexpectedAnswerError(f"{where} answered HTTP {status}: not an HTTP status", status=status),
+    )
+
+
+class _Throttle:
+    """How long 429s have held the whole run back: the union of the pauses, so four
+    workers told to wait the same 30 s count 30 s, not 120 s."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self.seconds = 0.0
+
+    def hold(self, wait: float) -> None:
+        now = time.monotonic()
+        end = now + max(0.0, wait)
+        with self._lock:
+            self.seconds += max(0.0, end - max(now, self._until))
+            self._until = max(self._until, end)
 
 
 def _send_one(
@@ -170,6 +416,7 @@ def _send_one(
     stop: threading.Event,
     report: SubmitReport,
     lock: threading.Lock,
+    throttle: _Throttle,
 ) -> str | None:
     """Send one proposal until it has a final answer. Returns accepted/rejected/failed,
     or None when the run was stopped before it finished."""
@@ -182,114 +429,56 @@ def _send_one(
         attempt = ledger.begin_attempt(key, run_id)
         with lock:
             report.requests += 1
+        answer = client.post_activity(body)  # never raises for a transport failure
         try:
-            answer: Answer = client.post_activity(body)
-        except requests.RequestException as exc:
-            tries += 1
-            final = tries >= pace.max_tries
-            # Stored redacted: some transport errors quote the request's headers.
+            verdict = judge(
+                answer,
+                tries=tries,
+                throttled=throttled,
+                throttled_seconds=throttle.seconds,
+                pace=pace,
+            )
+        except Exception:
+            # A bug in judging must not lose the answer: keep what came, then stop.
             ledger.finish_attempt(
-                attempt,
-                lg.FAILED if final else lg.RETRY,
-                errors=[client.redact(f"{type(exc).__name__}: {exc}")],
+                attempt, lg.STOPPED, http_status=answer.status, errors=_stored(answer)
             )
-            if final:
-                return lg.FAILED
-            _backoff(pace, tries, stop)
-            continue
-        status, errors = answer.status, answer.errors
-        if answer.remaining == 0 and status != 429:
-            # The server has no allowance left: drop our local burst and wait one interval
-            # (or until its reset, when sooner) instead of walking into a 429.
-            wait = 1 / bucket.rate
-            if answer.reset_in is not None:
-                wait = min(wait, max(answer.reset_in, 0.0))
-            bucket.pause_until(time.monotonic() + wait)
-        if 300 <= status < 400:
-            # Not followed (see ApiClient.post_activity): the base URL is wrong, or a login
-            # page stands in front of the API. Nothing was recorded by the LMS.
-            ledger.finish_attempt(attempt, lg.STOPPED, http_status=status, errors=errors)
-            raise _Stop(
-                NotFoundError(
-                    f"{client.base_url} answered {status} (a redirect) for the endpoint: "
-                    "check the base URL",
-                    status=status,
-                )
-            )
-        if status == 200:
-            ledger.finish_attempt(
-                attempt, lg.ACCEPTED, http_status=200, latency_ms=answer.latency_ms
-            )
-            return lg.ACCEPTED
-        if status == 429:
+            raise
+        # The answer is recorded before anything else is done with it.
+        ledger.finish_attempt(
+            attempt,
+            verdict.result,
+            http_status=answer.status,
+            errors=verdict.errors,
+            latency_ms=answer.latency_ms if answer.status is not None else None,
+        )
+        if verdict.pause > 0:
+            bucket.pause_until(time.monotonic() + verdict.pause)
+        if verdict.throttled:
             throttled += 1
+            throttle.hold(verdict.pause)
             with lock:
                 report.throttled += 1
-            wait = answer.retry_after if answer.retry_after is not None else answer.reset_in
-            wait = min(max(wait if wait is not None else 1.0, 0.0), pace.retry_after_cap)
-            bucket.pause_until(time.monotonic() + wait)
-            final = throttled >= pace.max_throttled
-            ledger.finish_attempt(
-                attempt,
-                lg.FAILED if final else lg.RETRY,
-                http_status=429,
-                errors=errors,
-                latency_ms=answer.latency_ms,
-            )
-            if final:
-                return lg.FAILED
-            continue
-        if status == 400 and MSG_FEATURE_OFF in errors:
-            ledger.finish_attempt(attempt, lg.STOPPED, http_status=400, errors=errors)
-            raise _Stop(
-                FeatureOffError(
-                    "the LMS answered 'externalActivity feature is not enabled': ask the "
-                    "LMS administrator to enable the externalActivity feature for the company",
-                    status=400,
-                )
-            )
-        if status in (401, 403):
-            ledger.finish_attempt(attempt, lg.STOPPED, http_status=status, errors=errors)
-            raise _Stop(AuthError(f"the API key was refused (HTTP {status})", status=status))
-        if status == 404:
-            ledger.finish_attempt(attempt, lg.STOPPED, http_status=404, errors=errors)
-            raise _Stop(
-                NotFoundError(
-                    f"{client.base_url} answered 404 for the endpoint: check the base URL",
-                    status=404,
-                )
-            )
-        if status >= 500:
+        if verdict.transient:
             tries += 1
-            final = tries >= pace.max_tries
-            ledger.finish_attempt(
-                attempt,
-                lg.FAILED if final else lg.RETRY,
-                http_status=status,
-                errors=errors or [f"HTTP {status}"],
-                latency_ms=answer.latency_ms,
-            )
-            if final:
-                return lg.FAILED
-            _backoff(pace, tries, stop)
-            continue
-        # Any other answer (400 with messages, 409, 422, ...) is this record's final word.
-        errors = errors or [f"HTTP {status}"]
-        ledger.finish_attempt(
-            attempt, lg.REJECTED, http_status=status, errors=errors, latency_ms=answer.latency_ms
-        )
-        with lock:
-            for message in errors:
-                report.rejected[message] += 1
-        return lg.REJECTED
+        if verdict.step in (STOP, GIVE_UP):
+            assert verdict.fatal is not None
+            raise _Stop(verdict.fatal, gave_up=verdict.step == GIVE_UP)
+        if verdict.step == DONE:
+            if verdict.result == lg.REJECTED:
+                with lock:
+                    for message in verdict.errors:
+                        report.rejected[message] += 1
+            return verdict.result
+        _backoff(verdict.backoff, stop)
     return None
 
 
-def _backoff(pace: Pace, tries: int, stop: threading.Event) -> None:
+def _backoff(ceiling: float, stop: threading.Event) -> None:
     # Full jitter: spreads retries of many workers so they do not hit a recovering server
     # at the same moment.
-    ceiling = min(pace.backoff_cap, pace.backoff_base * (2 ** (tries - 1)))
-    stop.wait(random.uniform(ceiling / 2, ceiling))
+    if ceiling > 0:
+        stop.wait(random.uniform(ceiling / 2, ceiling))
 
 
 SKIPPED = "skipped"
@@ -351,11 +540,13 @@ def submit(
         bucket = bucket or TokenBucket(pace.rate, pace.burst)
         stop = threading.Event()
         lock = threading.Lock()
+        throttle = _Throttle()
         fatal: list[ApiError] = []
+        gave_up: list[ApiError] = []
         bar = _progress_bar(report.planned, progress)
         started = time.perf_counter()
 
-        def worker() -> None:
+        def work_through() -> None:
             while not stop.is_set():
                 try:
                     key, body = work.get_nowait()
@@ -363,18 +554,25 @@ def submit(
                     return
                 try:
                     outcome = _send_one(
-                        ledger, client, bucket, pace, run_id, key, body, stop, report, lock
+                        ledger,
+                        client,
+                        bucket,
+                        pace,
+                        run_id,
+                        key,
+                        body,
+                        stop,
+                        report,
+                        lock,
+                        throttle,
                     )
                 except _Stop as exc:
                     with lock:
-                        fatal.append(exc.error)
-                    stop.set()
-                    return
-                except Exception as exc:  # a bug or a broken environment: stop, loudly
-                    with lock:
-                        fatal.append(
-                            ApiError(client.redact(f"unexpected {type(exc).__name__}: {exc}"))
-                        )
+                        if exc.gave_up:
+                            report.failed += 1
+                            gave_up.append(exc.error)
+                        else:
+                            fatal.append(exc.error)
                     stop.set()
                     return
                 if outcome is None:
@@ -398,31 +596,95 @@ def submit(
                     if on_progress is not None:
                         on_progress(report)
 
+        finished = threading.Semaphore(0)
+
+        def worker() -> None:
+            try:
+                work_through()
+            except Exception as exc:  # a bug or a broken environment: stop, loudly
+                with lock:
+                    fatal.append(ApiError(client.clean(f"unexpected {type(exc).__name__}: {exc}")))
+                stop.set()
+            finally:
+                finished.release()
+
         threads = [
             threading.Thread(target=worker, name=f"recon-submit-{i}", daemon=True)
             for i in range(max(1, pace.concurrency))
         ]
+        with _interrupts_stop(stop) as interrupted:
+            try:
+                for t in threads:
+                    t.start()
+            finally:
+                # Wait for every started worker, whatever happens: each one finishes its
+                # request in flight (bounded by the client's deadline) and records the
+                # answer before it ends.
+                _wait_for(finished, sum(1 for t in threads if t.ident is not None), stop)
+                if bar is not None:
+                    bar.close()
         for t in threads:
-            t.start()
-        try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
-        except KeyboardInterrupt:
-            # Let in-flight requests finish and be recorded, then report what is left.
-            stop.set()
-            for t in threads:
-                t.join()
-            report.fatal = "interrupted; run `recon submit` again to send the rest"
-        finally:
-            if bar is not None:
-                bar.close()
+            if t.ident is not None:
+                t.join(1.0)
         report.elapsed = time.perf_counter() - started
+        if gave_up:
+            report.gave_up = str(gave_up[0])
         if fatal:
             report.fatal = str(fatal[0])
+        elif interrupted.is_set():
+            report.fatal = "interrupted; run `recon submit` again to send the rest"
         if on_progress is not None:
             on_progress(report)
         return report
+
+
+def _wait_for(finished: threading.Semaphore, count: int, stop: threading.Event) -> None:
+    """Wait until ``count`` workers have released ``finished``. A KeyboardInterrupt that
+    still gets here (no handler could be installed) stops the run but not the wait: the
+    requests in flight must be recorded. A semaphore, not Thread.join: an interrupt
+    arriving inside join can leave the thread's state wrong."""
+    done = 0
+    while done < count:
+        try:
+            if finished.acquire(timeout=0.2):
+                done += 1
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@contextlib.contextmanager
+def _interrupts_stop(stop: threading.Event) -> Iterator[threading.Event]:
+    """While the workers run, Ctrl-C (SIGINT) sets ``stop`` instead of raising: a
+    KeyboardInterrupt could otherwise land anywhere in the main thread (starting a
+    worker, waiting for one) and end the process before the answers in flight are
+    recorded. Yields an Event that tells whether Ctrl-C was pressed. Only the main
+    thread can handle signals; elsewhere Ctrl-C does not reach this thread anyway."""
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        again = interrupted.is_set()
+        interrupted.set()
+        stop.set()
+        if again:
+            print(
+                "recon: stopping; waiting for the requests in flight to be answered and recorded",
+                file=sys.stderr,
+            )
+
+    previous: Any = None
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        try:
+            previous = signal.signal(signal.SIGINT, on_sigint)
+            installed = True
+        except (ValueError, OSError):  # not the main interpreter
+            installed = False
+    try:
+        yield interrupted
+    finally:
+        if installed:
+            # None: the old handler was not set from Python; Python's own is the default.
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
