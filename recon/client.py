@@ -403,7 +403,26 @@ def _is_cert_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
-def _failure_kind(exc: requests.RequestException) -> str:
+def _framed(headers: Any) -> bool:
+    """True when the answer says where its body ends (a length, or chunks): only then
+    does a complete read prove the whole answer arrived."""
+    length = str(headers.get("Content-Length", "")).strip()
+    chunked = "chunked" in str(headers.get("Transfer-Encoding", "")).lower()
+    return chunked or length.isdigit()
+
+
+class _DeadlinePassed(Exception):
+    """The total deadline fired while the answer was being read."""
+
+
+def _headers_complete(response: requests.Response) -> bool:
+    """False when http.client met the end of the stream inside the headers (it then
+    returns what it got as if complete; urllib3 only logs the defect)."""
+    message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+    return not getattr(message, "defects", None)
+
+
+def _failure_kind(exc: Exception) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return TLS if _is_cert_failure(exc) else DROPPED
     if isinstance(exc, requests.Timeout):
@@ -674,7 +693,15 @@ class ApiClient:
                             break
                 finally:
                     response.close()
-        except requests.RequestException as exc:
+                # The shutdown at the deadline looks like the server closing: headers cut
+                # short parse as complete and a body without a length ends there. So an
+                # answer read while the deadline fired is never trusted, and neither is
+                # one whose headers were cut off.
+                if watch.fired:
+                    raise _DeadlinePassed
+                if not _headers_complete(response):
+                    raise requests.ConnectionError("the answer's headers were cut off")
+        except (requests.RequestException, _DeadlinePassed) as exc:
             latency = (time.perf_counter() - started) * 1000
             kind = DEADLINE if watch.fired else _failure_kind(exc)
             if kind == DEADLINE:
@@ -702,6 +729,16 @@ class ApiClient:
         latency = (time.perf_counter() - started) * 1000
         status = int(response.status_code)
         headers = response.headers
+        if status == 200 and not _framed(headers):
+            # Without a length or chunks the body ends where the connection does, so a
+            # server that died after "HTTP/1.1 200" would pass for an empty body.
+            return Answer(
+                status=None,
+                errors=["HTTP 200 without Content-Length or chunked framing: not known whole"],
+                latency_ms=latency,
+                failure=DROPPED,
+                url=url,
+            )
         text = content.decode("utf-8", "replace")
         return Answer(
             status=status,
