@@ -9,8 +9,8 @@ import json
 import re
 import socket
 import time
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -73,56 +73,134 @@ TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] =
     ("accepted", ans(200), {}, lg.ACCEPTED, DONE, {"pause": 0.0}),
     ("accepted", ans(200, remaining=0, reset_in=0.1), {}, lg.ACCEPTED, DONE, {"pause": 0.1}),
     ("accepted", ans(200, remaining=0), {}, lg.ACCEPTED, DONE, {"pause": 0.5}),
-    ("body-on-200", ans(200, body="<html>Sign in</html>", body_bytes=20), {}, lg.STOPPED, STOP,
-     {"fatal": UnexpectedAnswerError}),
-    ("body-on-200", ans(200, body=" ", body_bytes=1), {}, lg.STOPPED, STOP,
-     {"fatal": UnexpectedAnswerError}),
-    ("body-on-200", ans(200, body="{}", body_bytes=2), {}, lg.STOPPED, STOP,
-     {"fatal": UnexpectedAnswerError}),
+    (
+        "body-on-200",
+        ans(200, body="<html>Sign in</html>", body_bytes=20),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": UnexpectedAnswerError},
+    ),
+    (
+        "body-on-200",
+        ans(200, body=" ", body_bytes=1),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": UnexpectedAnswerError},
+    ),
+    (
+        "body-on-200",
+        ans(200, body="{}", body_bytes=2),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": UnexpectedAnswerError},
+    ),
     ("other-2xx", ans(201), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(202), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(204), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(100), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("redirect", ans(302), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
     ("redirect", ans(307), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
-    ("feature-off", ans(400, errors=[MSG_FEATURE_OFF]), {}, lg.STOPPED, STOP,
-     {"fatal": FeatureOffError}),
-    ("rejected", ans(400, errors=["invalid status"]), {}, lg.REJECTED, DONE,
-     {"errors": ("invalid status",)}),
+    (
+        "feature-off",
+        ans(400, errors=[MSG_FEATURE_OFF]),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": FeatureOffError},
+    ),
+    (
+        "rejected",
+        ans(400, errors=["invalid status"]),
+        {},
+        lg.REJECTED,
+        DONE,
+        {"errors": ("invalid status",)},
+    ),
     ("rejected", ans(422, errors=["learner is not enrolled"]), {}, lg.REJECTED, DONE, {}),
     ("rejected", ans(409, errors=["conflict"]), {}, lg.REJECTED, DONE, {}),
-    ("4xx-without-errors", ans(400, body="<html>Bad Request</html>", body_bytes=24), {},
-     lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
+    (
+        "4xx-without-errors",
+        ans(400, body="<html>Bad Request</html>", body_bytes=24),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": UnexpectedAnswerError},
+    ),
     ("4xx-without-errors", ans(405), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("4xx-without-errors", ans(422), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("auth", ans(401), {}, lg.STOPPED, STOP, {"fatal": AuthError}),
     ("auth", ans(403, errors=["forbidden"]), {}, lg.STOPPED, STOP, {"fatal": AuthError}),
     ("not-found", ans(404), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
-    ("throttled", ans(429, retry_after=3.0), {}, lg.RETRY, AGAIN,
-     {"pause": 3.0, "throttled": True}),
+    (
+        "throttled",
+        ans(429, retry_after=3.0),
+        {},
+        lg.RETRY,
+        AGAIN,
+        {"pause": 3.0, "throttled": True},
+    ),
     ("throttled", ans(429), {}, lg.RETRY, AGAIN, {"pause": 1.0, "throttled": True}),
     ("throttled", ans(429, reset_in=7.0), {}, lg.RETRY, AGAIN, {"pause": 7.0}),
     ("throttled", ans(429, retry_after=2.0, reset_in=7.0), {}, lg.RETRY, AGAIN, {"pause": 2.0}),
     ("throttled", ans(429, retry_after=1e6), {}, lg.RETRY, AGAIN, {"pause": 120.0}),
-    ("throttled", ans(429, retry_after=30.0), {"throttled_seconds": 590.0}, lg.RETRY, AGAIN,
-     {"pause": 10.0}),
-    ("throttled", ans(429, retry_after=1.0), {"throttled": 49}, lg.FAILED, DONE,
-     {"throttled": True}),
-    ("throttled-too-long", ans(429, retry_after=1.0), {"throttled_seconds": 600.0}, lg.FAILED,
-     GIVE_UP, {"fatal": ApiError}),
+    (
+        "throttled",
+        ans(429, retry_after=30.0),
+        {"throttled_seconds": 590.0},
+        lg.RETRY,
+        AGAIN,
+        {"pause": 10.0},
+    ),
+    (
+        "throttled",
+        ans(429, retry_after=1.0),
+        {"throttled": 49},
+        lg.FAILED,
+        DONE,
+        {"throttled": True},
+    ),
+    (
+        "throttled-too-long",
+        ans(429, retry_after=1.0),
+        {"throttled_seconds": 600.0},
+        lg.FAILED,
+        GIVE_UP,
+        {"fatal": ApiError},
+    ),
     ("transient", ans(500), {}, lg.RETRY, AGAIN, {"transient": True, "backoff": 0.5}),
     ("transient", ans(503), {"tries": 2}, lg.RETRY, AGAIN, {"backoff": 2.0}),
     ("transient", ans(503), {"tries": 4}, lg.FAILED, DONE, {"transient": True}),
     ("transient", ans(408), {}, lg.RETRY, AGAIN, {"transient": True}),
     ("transient", ans(503, remaining=0, reset_in=0.2), {}, lg.RETRY, AGAIN, {"pause": 0.2}),
-    ("transient", ans(None, failure=TIMEOUT, errors=["ReadTimeout: ..."]), {}, lg.RETRY,
-     AGAIN, {"errors": ("ReadTimeout: ...",)}),
+    (
+        "transient",
+        ans(None, failure=TIMEOUT, errors=["ReadTimeout: ..."]),
+        {},
+        lg.RETRY,
+        AGAIN,
+        {"errors": ("ReadTimeout: ...",)},
+    ),
     ("transient", ans(None, failure=DEADLINE), {}, lg.RETRY, AGAIN, {}),
     ("transient", ans(None, failure=DROPPED), {"tries": 4}, lg.FAILED, DONE, {}),
-    ("tls", ans(None, failure=TLS, errors=["SSLError: certificate verify failed"]), {},
-     lg.STOPPED, STOP, {"fatal": TlsError}),
-    ("unsendable", ans(None, failure=UNSENDABLE, errors=["InvalidHeader: x"]), {}, lg.STOPPED,
-     STOP, {"fatal": ApiError}),
+    (
+        "tls",
+        ans(None, failure=TLS, errors=["SSLError: certificate verify failed"]),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": TlsError},
+    ),
+    (
+        "unsendable",
+        ans(None, failure=UNSENDABLE, errors=["InvalidHeader: x"]),
+        {},
+        lg.STOPPED,
+        STOP,
+        {"fatal": ApiError},
+    ),
     ("unknown-status", ans(600), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("unknown-status", ans(999), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
 ]
@@ -220,8 +298,19 @@ def test_retry_after_as_a_date_is_measured_against_the_answers_own_date() -> Non
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5", 5), (" 0 ", 0), ("nan", None), ("inf", None), ("-1", None), ("1e309", None),
-     ("5.0", None), ("garbage", None), ("", None), (None, None), ("9" * 40, None)],
+    [
+        ("5", 5),
+        (" 0 ", 0),
+        ("nan", None),
+        ("inf", None),
+        ("-1", None),
+        ("1e309", None),
+        ("5.0", None),
+        ("garbage", None),
+        ("", None),
+        (None, None),
+        ("9" * 40, None),
+    ],
 )
 def test_remaining_is_a_whole_number_or_unknown(value: str | None, expected: int | None) -> None:
     assert parse_remaining(value) == expected
@@ -229,8 +318,18 @@ def test_remaining_is_a_whole_number_or_unknown(value: str | None, expected: int
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(str(int(NOW + 5)), 5.0), ("5", 5.0), ("2.5", 2.5), (str(int(NOW - 50)), 0.0),
-     ("-1", None), ("nan", None), ("inf", None), ("1e309", None), ("x", None), (None, None)],
+    [
+        (str(int(NOW + 5)), 5.0),
+        ("5", 5.0),
+        ("2.5", 2.5),
+        (str(int(NOW - 50)), 0.0),
+        ("-1", None),
+        ("nan", None),
+        ("inf", None),
+        ("1e309", None),
+        ("x", None),
+        (None, None),
+    ],
 )
 def test_reset_as_epoch_or_delta(value: str | None, expected: float | None) -> None:
     got = parse_reset(value, now=NOW)
@@ -254,8 +353,24 @@ HEADER_TEXT = st.text(
     max_size=40,
 )
 TRICKY = st.sampled_from(
-    ["nan", "inf", "-inf", "-1", "1e309", "NaN", "0x10", "", " ", "1_000", "\xb3", "Infinity", "\xa0",
-     "Wed, 21 Oct 2015 07:28:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", "99999999999999999999"]
+    [
+        "nan",
+        "inf",
+        "-inf",
+        "-1",
+        "1e309",
+        "NaN",
+        "0x10",
+        "",
+        " ",
+        "1_000",
+        "\xb3",
+        "Infinity",
+        "\xa0",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "99999999999999999999",
+    ]
 )
 
 
@@ -355,11 +470,49 @@ def test_a_key_in_the_url_is_not_echoed() -> None:
 
 SECRET = "s3cr3tpw"
 URL_PIECES = [
-    "127.0.0.1", "127.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433", "localhost", "LocalHost",
-    "[::1]", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]", "127。0。0。1", "１２７.０.０.１",
-    "127．0．0．1", "evil.example", "127.0.0.1.evil.example", "lms.test", ".", "。", "\\",
-    "@", ":", "/", "?", "#", ";", "%2e", "%40", "%31%32%37", "%00", " ", "\t", "\n", "\u200b",
-    f"ana:{SECRET}", "80", "8080", "xn--", "ß", "[", "]", "0", "..", "\u2024",
+    "127.0.0.1",
+    "127.1",
+    "0x7f.0.0.1",
+    "0177.0.0.1",
+    "2130706433",
+    "localhost",
+    "LocalHost",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[0:0:0:0:0:0:0:1]",
+    "127。0。0。1",
+    "１２７.０.０.１",
+    "127．0．0．1",
+    "evil.example",
+    "127.0.0.1.evil.example",
+    "lms.test",
+    ".",
+    "。",
+    "\\",
+    "@",
+    ":",
+    "/",
+    "?",
+    "#",
+    ";",
+    "%2e",
+    "%40",
+    "%31%32%37",
+    "%00",
+    " ",
+    "\t",
+    "\n",
+    "\u200b",
+    f"ana:{SECRET}",
+    "80",
+    "8080",
+    "xn--",
+    "ß",
+    "[",
+    "]",
+    "0",
+    "..",
+    "\u2024",
 ]
 SCHEMES = ["http://", "https://", "HTTP://", "hTTp://", "http:/", "http:\\\\", " http://", ""]
 URLS = st.tuples(
@@ -405,8 +558,16 @@ def test_an_accepted_plain_http_url_always_connects_to_loopback(url: str) -> Non
 
 # -- proxies ------------------------------------------------------------------------------
 
-PROXY_VARS = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-              "no_proxy", "NO_PROXY"]
+PROXY_VARS = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+]
 
 
 def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +13,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from conftest import AS_OF, PATHS, ext, reconcile_into, write_case_in
+from servers import Scripted, Trickle, self_signed, server_tls
 
 from recon import ledger as lg
 from recon.cli import main
@@ -520,3 +526,236 @@ def test_the_lock_holds_across_a_symlink(tmp_path: Path) -> None:
         two.submission_lock(),
     ):
         pass
+
+
+# -- issue 9: an acceptance is a real one, answers recorded first, the key stays home -----
+
+LOGIN_PAGE = b"<!doctype html><html><head><title>Sign in</title></head><body>...</body></html>"
+
+
+def answers(*items: tuple[int, dict[str, str], bytes]) -> Callable[..., tuple]:
+    """A script giving ``items`` in turn, the last one forever."""
+    return lambda n, headers: items[min(n, len(items)) - 1]
+
+
+@pytest.mark.parametrize("body", [LOGIN_PAGE, b"{}", b"OK", b" ", b"null"])
+def test_a_200_with_a_body_is_not_an_acceptance(ledger_of, sandbox: Sandbox, body: bytes) -> None:
+    ledger, _ = ledger_of(5)
+    with Scripted(answers((200, {"Content-Type": "text/html"}, body))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.received <= FAST.concurrency
+    assert report.exit_code == 2 and report.accepted == 0
+    assert "answered 200 with a body" in (report.fatal or "")
+    assert body.decode()[:40] in (report.fatal or "")
+    assert states(ledger) == {"not-sent": 5} and ledger.accepted_keys() == set()
+    # Those records stay to send: the real LMS gets them next time.
+    later = submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
+    assert later.accepted == 5 and states(ledger) == {"accepted": 5}
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+def test_other_2xx_are_not_acceptances(ledger_of, status: int) -> None:
+    ledger, _ = ledger_of(4)
+    with Scripted(answers((status, {}, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+    assert report.exit_code == 2 and report.accepted == 0
+    assert f"answered HTTP {status}" in (report.fatal or "")
+    assert states(ledger) == {"not-sent": 4}
+
+
+def test_408_is_retried_like_a_server_error(ledger_of) -> None:
+    ledger, _ = ledger_of(3)
+    script = answers((408, {}, b""), (408, {}, b""), (200, {}, b""))
+    pace = Pace(rate=500, burst=500, concurrency=1, backoff_base=0.01)
+    with Scripted(script) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+    assert report.accepted == 3 and report.exit_code == 0
+    attempts = ledger.attempts()
+    assert list(attempts["http_status"]) == [408, 408, 200, 200, 200]
+    assert list(attempts["result"])[:2] == [lg.RETRY, lg.RETRY]
+
+
+def test_a_4xx_without_the_apis_errors_stops_and_keeps_records_unsent(ledger_of) -> None:
+    ledger, _ = ledger_of(4)
+    with Scripted(answers((400, {"Content-Type": "text/html"}, b"<h1>Bad Request</h1>"))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+    assert report.exit_code == 2 and report.rejected_total == 0
+    assert "<h1>Bad Request</h1>" in (report.fatal or "")
+    assert states(ledger) == {"not-sent": 4}
+    assert ledger.to_send()["key"].size == 4
+
+
+def test_odd_rate_headers_on_200_are_recorded_as_accepted_once(ledger_of) -> None:
+    # The issue's case: X-RateLimit-Remaining: nan raised, left the record unknown, and
+    # reruns delivered the same body again and again.
+    headers = {"X-RateLimit-Remaining": "nan", "X-RateLimit-Reset": "1e309", "Retry-After": "x"}
+    ledger, _ = ledger_of(4)
+    with Scripted(answers((200, headers, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        again = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.received == 4
+    assert report.accepted == 4 and report.exit_code == 0 and again.planned == 0
+    assert states(ledger) == {"accepted": 4}
+
+
+def test_retry_after_as_an_http_date_is_honoured(ledger_of) -> None:
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if n > 1:
+            return 200, {}, b""
+        now = datetime.now(UTC).replace(microsecond=0)
+        later = format_datetime(now + timedelta(seconds=2), usegmt=True)
+        return 429, {"Retry-After": later, "Date": format_datetime(now, usegmt=True)}, b""
+
+    ledger, _ = ledger_of(1)
+    with Scripted(script) as api:
+        started = time.monotonic()
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        took = time.monotonic() - started
+    assert report.accepted == 1 and report.throttled == 1
+    assert 1.5 <= took < 6
+
+
+def test_persistent_throttling_gives_up_after_the_runs_cap(ledger_of) -> None:
+    ledger, _ = ledger_of(6)
+    pace = Pace(rate=500, burst=500, concurrency=2, max_throttled_seconds=1.5)
+    with Scripted(answers((429, {"Retry-After": "1"}, b'{"error": "rate_limit_exceeded"}'))) as api:
+        started = time.monotonic()
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+        took = time.monotonic() - started
+    assert took < 6  # not 50 tries of a second per record
+    assert report.gave_up and "429" in report.gave_up and report.fatal is None
+    assert report.exit_code == 1 and report.accepted == 0
+    assert "GAVE UP" in report.render()
+    assert report.failed >= 1 and set(states(ledger)) <= {"failed", "not-sent"}
+    stored = json.loads(ledger.attempts()["errors"].dropna().iloc[0])
+    assert stored == ["rate_limit_exceeded"]
+
+
+def test_a_tls_failure_stops_at_once(ledger_of, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    ledger, _ = ledger_of(10)
+    cert, key = self_signed(tmp_path, "127.0.0.1")
+    with Scripted(answers((200, {}, b"")), tls=server_tls(cert, key)) as api:
+        started = time.monotonic()
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        took = time.monotonic() - started
+        assert api.received == 0
+    assert report.exit_code == 2 and "TLS certificate" in (report.fatal or "")
+    assert report.requests <= FAST.concurrency and report.failed == 0
+    assert took < 5  # not retried with backoff
+    assert states(ledger) == {"not-sent": 10}
+
+
+def test_a_trickling_server_cannot_hold_a_submit(ledger_of) -> None:
+    ledger, _ = ledger_of(2)
+    pace = Pace(rate=500, burst=500, concurrency=2, max_tries=2, backoff_base=0.01)
+    with Trickle("body", every=0.05) as slow:
+        started = time.monotonic()
+        client = ApiClient(slow.url, KEY, read_timeout=1.0, deadline=1.0)
+        report = submit(ledger, client, pace=pace, progress=False)
+        took = time.monotonic() - started
+    assert report.failed == 2 and took < 6
+    assert "total deadline" in " ".join(ledger.attempts()["errors"].dropna())
+
+
+def echo_key(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """A server that puts the Authorization header it got into every answer."""
+    auth = headers.get("Authorization", "")
+    if n == 1:
+        forms = [auth, json.dumps(auth)[1:-1], quote(auth, safe=""), escape(auth), auth.upper()]
+        return 400, {}, json.dumps({"errors": [f"bad: {f}" for f in forms]}).encode()
+    if n == 2:
+        return 503, {}, f"upstream said {auth}".encode()
+    return 200, {}, f"welcome {auth}".encode()
+
+
+def test_the_key_stays_out_of_the_ledger_report_and_terminal(tmp_path: Path) -> None:
+    path, _ = make_ledger(tmp_path, 3)
+    with Scripted(echo_key) as api:
+        env = {**os.environ, "TI_API_KEY": KEY}
+        done = subprocess.run(
+            [RECON, "submit", "--ledger", str(path), "--base-url", api.url, "--concurrency", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert api.received == 3
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out  # the 200 with a body stopped the run
+    assert "welcome Bearer <API key>" in out and "bad: Bearer <API key>" in out
+    assert KEY not in out and KEY.upper() not in out
+    for file in tmp_path.iterdir():
+        if file.is_file():
+            data = file.read_bytes().decode("latin-1")
+            assert KEY not in data and KEY.upper() not in data, file
+    with Ledger(path) as ledger:
+        stored = json.dumps(ledger.attempts().astype(str).values.tolist())
+        report = json.dumps(submit(ledger, None, dry_run=True, progress=False).to_dict())
+    assert "<API key>" in stored and KEY not in stored and KEY not in report
+
+
+def test_a_hostile_answer_cannot_forge_a_line(tmp_path: Path) -> None:
+    forged = "\x1b[2J\x1b[H\r  accepted       240\n  rejected         0\x08\x08\u202e"
+    path, _ = make_ledger(tmp_path, 2)
+    body = json.dumps({"errors": [forged]}).encode()
+    with Scripted(answers((400, {}, body))) as api:
+        done = subprocess.run(
+            [RECON, "submit", "--ledger", str(path), "--base-url", api.url],
+            env={**os.environ, "TI_API_KEY": KEY},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", out)
+    accepted_lines = [line for line in out.splitlines() if line.lstrip().startswith("accepted")]
+    assert accepted_lines == ["  accepted         0"]
+    assert "\\x1b[2J" in out  # shown, harmless
+
+
+def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
+    """SIGINT while requests are in flight, five times: each request the server answered
+    has its answer in the ledger, and none is left unknown."""
+    for round_ in range(5):
+        folder = tmp_path / f"round-{round_}"
+        folder.mkdir()
+        path, _ = make_ledger(folder, 30)
+        with Scripted(answers((200, {}, b"")), delay=0.6) as api:
+            proc = subprocess.Popen(
+                [
+                    RECON,
+                    "submit",
+                    "--ledger",
+                    str(path),
+                    "--base-url",
+                    api.url,
+                    "--rate",
+                    "100",
+                    "--burst",
+                    "10",
+                    "--concurrency",
+                    "4",
+                ],
+                env={**os.environ, "TI_API_KEY": KEY},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 30
+            while api.received < 1 + round_ % 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05 * round_)  # land at different moments of the requests
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            time.sleep(0.8)  # let the server finish any answer the client walked away from
+            received, answered = api.received, api.answered
+        assert proc.returncode == 2, out + err
+        assert "interrupted" in out + err
+        with Ledger(path) as ledger:
+            attempts = ledger.attempts()
+        assert attempts["result"].notna().all(), attempts  # nothing left unknown
+        assert received == answered == len(attempts)
+        assert (attempts["result"] == lg.ACCEPTED).sum() == answered
