@@ -588,9 +588,10 @@ def test_a_loopback_url_never_goes_through_a_proxy(
         assert len(proxy.seen) == 1 and api.received == 0
         client = ApiClient(api.url, KEY)
         answer = client.post_activity(BODY)
-        assert client.ping is not None
+        with pytest.raises(ApiError, match="valid"):  # the scripted server is not the LMS
+            client.ping()
         client.close()
-    assert answer.status == 200 and api.received == 1
+    assert answer.status == 200 and api.received == 2  # the POST and the ping, direct
     assert len(proxy.seen) == 1  # only the control's request
     assert not any(KEY.encode() in seen for seen in proxy.seen)
 
@@ -781,7 +782,6 @@ def test_a_cut_never_leaves_part_of_the_key(prefix: int, suffix: str) -> None:
 def test_printable_leaves_nothing_a_terminal_acts_on(text: str) -> None:
     shown = printable(text)
     assert not any(ch in shown for ch in "\x1b\r\n\b\x07\x00\x7f\x9b\u202e\u2028")
-    assert all(ch == " " or not ch.isspace() for ch in shown if ch not in "\u00a0\u3000") or True
     assert printable(shown) == shown  # escaping is already safe text
 
 
