@@ -12,6 +12,7 @@ from recon import ledger as lg
 from recon.engine import reconcile
 from recon.errors import LedgerBusyError, LedgerError
 from recon.ledger import Ledger
+from recon.target import Target
 
 EXTERNAL = [
     ext("ann@example.com", "SAFE-101", "Completed", "2026-01-10"),
@@ -20,6 +21,8 @@ EXTERNAL = [
     ext("cy@example.com", "LEAD-300", "Completed", "2026-03-06"),
 ]
 PROGRESS = [lms("u-cy", "lp-lead", "completed", "2026-03-06")]
+
+LMS = Target.real("https://lms.example.com")  # a real LMS; nothing is sent to it here
 
 
 @pytest.fixture
@@ -104,11 +107,11 @@ def test_submission_state_is_derived_from_attempts(case: Path, ledger: Ledger) -
     keys = ledger.select(everything=True)
     ledger.decide(keys, "approved")
     accepted, refused, crashed = keys
-    a = ledger.begin_attempt(accepted, 1)
+    a = ledger.begin_attempt(accepted, 1, LMS)
     ledger.finish_attempt(a, lg.ACCEPTED, http_status=200, latency_ms=12.5)
-    r = ledger.begin_attempt(refused, 1)
+    r = ledger.begin_attempt(refused, 1, LMS)
     ledger.finish_attempt(r, lg.REJECTED, http_status=400, errors=["invalid status"])
-    ledger.begin_attempt(crashed, 1)  # the process died before the answer was recorded
+    ledger.begin_attempt(crashed, 1, LMS)  # the process died before the answer was recorded
     state = ledger.proposals().set_index("key")["submission"]
     assert state[accepted] == "accepted"
     assert state[refused] == "rejected"
@@ -124,7 +127,7 @@ def test_accepted_correction_is_already_submitted_on_the_next_run(
     first = reconcile(case, as_of=AS_OF, ledger=ledger)
     key = first.proposals["key"].iloc[0]
     ledger.decide([key], "approved")
-    attempt = ledger.begin_attempt(key, first.run_id)
+    attempt = ledger.begin_attempt(key, first.run_id, LMS)
     ledger.finish_attempt(attempt, lg.ACCEPTED, http_status=200)
     # The LMS export has not caught up: same inputs again.
     second = reconcile(case, as_of=AS_OF, ledger=ledger)
