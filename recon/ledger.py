@@ -307,7 +307,7 @@ class Ledger:
                 if time.monotonic() >= deadline:
                     raise LedgerError(
                         f"the ledger {self.path} stayed locked by another program for "
-                        f"{self.write_budget:.0f} s while {what}; recon gave up waiting. "
+                        f"{self.write_budget:g} s while {what}; recon gave up waiting. "
                         "Close whatever holds it (a database browser, a stuck recon) and "
                         "run again"
                     ) from None

@@ -39,7 +39,7 @@ import requests
 
 from . import ledger as lg
 from .client import Answer, ApiClient
-from .errors import ApiError, AuthError, FeatureOffError, NotFoundError
+from .errors import ApiError, AuthError, FeatureOffError, NotFoundError, ReconError
 from .ledger import Ledger
 from .target import Target, guess, probe
 from .validation import MSG_FEATURE_OFF, validate_activity
@@ -393,7 +393,7 @@ def submit(
         bucket = bucket or TokenBucket(pace.rate, pace.burst)
         stop = threading.Event()
         lock = threading.Lock()
-        fatal: list[ApiError] = []
+        fatal: list[ReconError] = []
         bar = _progress_bar(report.planned, progress)
         started = time.perf_counter()
 
@@ -420,6 +420,11 @@ def submit(
                 except _Stop as exc:
                     with lock:
                         fatal.append(exc.error)
+                    stop.set()
+                    return
+                except ReconError as exc:  # the ledger cannot be written: stop, loudly
+                    with lock:
+                        fatal.append(exc)
                     stop.set()
                     return
                 except Exception as exc:  # a bug or a broken environment: stop, loudly
