@@ -43,6 +43,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         # Recorded only once its outputs are written: a failed run leaves no run to approve.
         if ledger is not None:
             ledger.record_run(result)
+        waiting = ledger.unattributed() if ledger is not None else {}
     finally:
         if ledger is not None:
             ledger.close()
@@ -50,6 +51,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     print(f"  written to {out}: " + ", ".join(p.name for p in written.values()))
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
+        if waiting:
+            print(
+                f"  note: {waiting.get('accepted', 0):,} acceptance(s) recorded before recon "
+                "recorded targets are not counted as already-submitted until the first real "
+                "`recon submit` asks where they went (see `recon status`)"
+            )
     return result.exit_code
 
 
