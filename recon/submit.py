@@ -90,7 +90,7 @@ class SubmitReport:
     @property
     def where(self) -> str:
         """Where the records go: the practice sentence or the LMS's URL."""
-        return self.target.label if self.target is not None else "the ledger's LMS"
+        return self.target.label if self.target is not None else "the LMS (not pinged in a dry run)"
 
     @property
     def rejected_total(self) -> int:
