@@ -43,6 +43,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         # Recorded only once its outputs are written: a failed run leaves no run to approve.
         if ledger is not None:
             ledger.record_run(result)
+        waiting = ledger.unattributed() if ledger is not None else {}
     finally:
         if ledger is not None:
             ledger.close()
@@ -50,6 +51,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     print(f"  written to {out}: " + ", ".join(p.name for p in written.values()))
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
+        if waiting:
+            print(
+                f"  note: {waiting.get('accepted', 0):,} acceptance(s) recorded before recon "
+                "recorded targets are not counted as already-submitted until the first real "
+                "`recon submit` asks where they went (see `recon status`)"
+            )
     return result.exit_code
 
 
@@ -119,11 +126,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .submit import Pace, submit
 
     pace = Pace(rate=args.rate, burst=args.burst, concurrency=args.concurrency)
+    lms = None
+    if args.config:  # its [lms] base_url, if any, names the one LMS this ledger is for
+        from .config import load_config
+
+        spec = load_config(args.config).lms
+        lms = spec.base_url if spec is not None else None
     client = None if args.dry_run else _client(args)
     with _open_ledger(args) as ledger:
         try:
             report = submit(
-                ledger, client, run=args.run, pace=pace, limit=args.limit, dry_run=args.dry_run
+                ledger,
+                client,
+                run=args.run,
+                pace=pace,
+                limit=args.limit,
+                dry_run=args.dry_run,
+                lms=lms,
+                legacy_attempts=args.legacy_attempts,
             )
         finally:
             if client is not None:
@@ -327,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="validate and estimate; send nothing")
     p.add_argument("--limit", type=_positive(int), help="send at most this many proposals")
+    p.add_argument(
+        "--legacy-attempts",
+        choices=["this-lms", "practice"],
+        help="asked once, for a ledger with answers recorded before recon recorded targets: "
+        "they went to this LMS (not sent again), or to a practice sandbox (sent again)",
+    )
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser(

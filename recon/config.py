@@ -69,6 +69,13 @@ class PathsSpec:
 
 
 @dataclass(frozen=True)
+class LmsSpec:
+    """The real LMS this config's ledger belongs to (optional ``[lms]`` table)."""
+
+    base_url: str
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole `recon.toml`, paths resolved."""
 
@@ -77,6 +84,7 @@ class Config:
     users: UsersSpec | None = None
     paths: PathsSpec | None = None
     source: Path | None = None
+    lms: LmsSpec | None = None
 
     def status_map(self) -> dict[str, str]:
         """Provider word (trimmed, lower case) -> LMS status; the LMS names map to themselves."""
@@ -194,4 +202,19 @@ def load_config(path: str | Path) -> Config:
         if pth
         else None
     )
-    return Config(external=external, progress=progress, users=users, paths=paths, source=path)
+    lms_table = _table(doc, "lms", path, required=False)
+    lms = LmsSpec(base_url=_str(lms_table, "base_url", "lms", path)) if lms_table else None
+    if lms is not None:
+        from .errors import ApiError
+        from .target import target_url
+
+        try:
+            target_url(lms.base_url)
+        except ApiError:
+            raise ConfigError(
+                f"{path}: [lms] base_url must look like https://yourcompany.thoughtindustries.com",
+                file=path,
+            ) from None
+    return Config(
+        external=external, progress=progress, users=users, paths=paths, source=path, lms=lms
+    )

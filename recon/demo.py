@@ -23,6 +23,7 @@ from .report import write_report
 from .result import Result
 from .sandbox import PROGRESS_COLUMNS, Sandbox
 from .submit import Pace, SubmitReport, submit
+from .target import guess
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "sample" / "recon.toml"
 
@@ -96,9 +97,10 @@ def run_demo(
 
         client = ApiClient(lms.url, key)
         try:
+            where = guess(client)
             _say(
-                f"4. submitting at {pace.rate:g} requests/s (burst {pace.burst}, "
-                f"{pace.concurrency} in flight)",
+                f"4. submitting to {where.label if where else client.base_url} at "
+                f"{pace.rate:g} requests/s (burst {pace.burst}, {pace.concurrency} in flight)",
                 quiet,
             )
             report = submit(ledger, client, run=before.run_id, pace=pace, progress=progress)

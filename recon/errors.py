@@ -10,6 +10,7 @@ clear message and exit code 2, and nothing below it ever prints the API key.
      |    +-- ConfigError      recon.toml itself is wrong
      +-- LedgerError           the SQLite ledger cannot be used
      |    +-- LedgerBusyError  another `recon submit` holds the ledger
+     |    +-- TargetError      a submit to an LMS the ledger does not belong to
      +-- ApiError              the LMS API answered something that stops the run
           +-- AuthError        401/403: the API key was refused
           +-- NotFoundError    404: wrong base URL
@@ -64,6 +65,11 @@ class LedgerError(ReconError):
 
 class LedgerBusyError(LedgerError):
     """Another `recon submit` is already running against this ledger."""
+
+
+class TargetError(LedgerError):
+    """A submit to a real LMS other than the one the ledger (or recon.toml) belongs to,
+    or one that needs a decision about attempts of unknown target first."""
 
 
 class ApiError(ReconError):

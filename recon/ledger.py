@@ -19,6 +19,37 @@ Why it cannot lose or double-send a record:
   proposes the very same correction.
 * One ``submit`` at a time: an exclusive lock on ``<ledger>.lock``, released by the
   kernel even when the process is killed.
+* Writes wait for a busy ledger (another program holding its write lock) with a generous
+  budget (:attr:`Ledger.write_budget`, 10 minutes) instead of SQLite's single timeout, so
+  an answered request is recorded rather than abandoned; when even that runs out the
+  error says so. Before and after every write the ``-wal`` and ``-shm`` files are checked
+  to be the ones this connection opened: a deleted write-ahead log would silently lose
+  every commit since (at the next crash), so recon saves what it can into the ledger file
+  and stops with a :class:`LedgerError`.
+* Opening is safe from many processes at once: the schema is read and migrated inside one
+  ``BEGIN IMMEDIATE`` transaction.
+
+Targets (schema 3). Every attempt records its target (``scheme://host:port[/prefix]`` of
+the base URL, never the key) and whether it was a practice sandbox (see
+:mod:`recon.target`). An acceptance counts only for the target that gave it: "accepted is
+final", ``already-submitted`` (:meth:`Ledger.accepted_keys`) and every count of accepted
+records are per target, and practice acceptances never count for a real LMS. Decisions
+are about the data and hold for every target.
+
+A ledger belongs to one real LMS (table ``lms``): the first attempt to a real LMS binds
+it, and an attempt to another real LMS is refused (:class:`TargetError`); ``recon submit``
+checks this before sending anything (:meth:`Ledger.check_target`).
+
+Attempts made before schema 3 have no target (NULL): recon cannot know whether they went
+to a real LMS or to the notebooks' practice sandbox. Neither guess is safe: counting them
+for the real LMS would repeat the bug that made targets necessary (practice acceptances
+hiding corrections the LMS never got), and never counting them would resend everything a
+user had already sent to their one LMS. So they count for no target until a person says,
+once, where they went: the first real submit to a ledger holding such answered attempts
+stops before sending and asks (``--legacy-attempts this-lms``: they went to this LMS and
+count for it from then on; ``--legacy-attempts practice``: they were practice and count
+for no LMS, so this LMS gets them all). The answer is stored with the binding; the
+attempts themselves are left as they were written.
 """
 
 from __future__ import annotations
@@ -29,6 +60,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -37,9 +69,10 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import LedgerBusyError, LedgerError
+from .errors import LedgerBusyError, LedgerError, TargetError
 from .inputs import InputInfo
 from .result import Result, payload
+from .target import Target
 
 DEFAULT_NAME = "recon-ledger.db"
 
@@ -120,21 +153,58 @@ MIGRATIONS: tuple[str, ...] = (
         completions  INTEGER NOT NULL
     );
     """,
+    # 3: targets. Attempts before this have target NULL: of unknown target (see above).
+    """
+    ALTER TABLE attempts ADD COLUMN target TEXT;      -- scheme://host:port[/prefix]
+    ALTER TABLE attempts ADD COLUMN practice INTEGER; -- 1: a practice sandbox, 0: an LMS
+    CREATE TABLE lms (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),   -- a ledger belongs to one LMS
+        target     TEXT NOT NULL,
+        bound_at   TEXT NOT NULL,
+        legacy     TEXT CHECK (legacy IN ('this-lms', 'practice')),
+        legacy_at  TEXT,
+        legacy_by  TEXT
+    );
+    """,
 )
 
-# Per key: what its attempts add up to, and its last attempt (by id, i.e. time order).
-_STATE_SQL = """
-    WITH agg AS (
+# What the attempts made before targets were recorded (target NULL) were declared to be.
+LEGACY_THIS_LMS, LEGACY_PRACTICE = "this-lms", "practice"
+LEGACY_CHOICES = (LEGACY_THIS_LMS, LEGACY_PRACTICE)
+
+BEFORE_TARGETS = Target("(recorded before targets)", practice=False)
+"""The pseudo-target of attempts made before schema 3 that nobody attributed yet."""
+
+# Every attempt with the target it counts for: its own, or for one made before targets
+# were recorded, what a person declared (:lms the bound LMS, :legacy the declaration).
+_EFFECTIVE_SQL = """
+    SELECT a.*,
+           CASE WHEN a.target IS NOT NULL THEN a.target
+                WHEN :legacy = 'this-lms' THEN :lms END AS t_url,
+           CASE WHEN a.target IS NOT NULL THEN a.practice
+                WHEN :legacy = 'this-lms' THEN 0
+                WHEN :legacy = 'practice' THEN 1 END AS t_practice
+    FROM attempts a
+"""
+# The attempts of one target (:url, :practice; both NULL: the unattributed old ones).
+_SCOPED_SQL = f"""
+    SELECT * FROM ({_EFFECTIVE_SQL}) WHERE t_url IS :url AND t_practice IS :practice
+"""
+# Per key: what its attempts to one target add up to, and its last attempt there (by id,
+# i.e. time order).
+_STATE_SQL = f"""
+    WITH scoped AS ({_SCOPED_SQL}),
+    agg AS (
         SELECT key,
                max(result = 'accepted') AS accepted,
                max(result = 'rejected') AS rejected,
                count(*) AS attempts,
                max(id) AS last_id
-        FROM attempts GROUP BY key
+        FROM scoped GROUP BY key
     )
     SELECT agg.key, agg.accepted, agg.rejected, agg.attempts,
            a.result AS last_result, a.errors AS last_errors, a.http_status AS last_http_status
-    FROM agg JOIN attempts a ON a.id = agg.last_id
+    FROM agg JOIN scoped a ON a.id = agg.last_id
 """
 # Per key: the latest decision (decisions are only ever appended).
 _LATEST_SQL = """
@@ -165,21 +235,49 @@ def default_path(config_path: str | Path) -> Path:
 
 
 class Ledger:
-    """The SQLite ledger. Safe to share between threads; open one per process."""
+    """The SQLite ledger. Safe to share between threads; open one per process.
 
-    def __init__(self, path: str | Path) -> None:
+    ``write_budget``: how long, in all, a write waits for a ledger another program holds
+    locked before giving up with a :class:`LedgerError` (default 10 minutes).
+    ``busy_timeout``: how long SQLite itself waits each time before recon tries again.
+    """
+
+    def __init__(
+        self, path: str | Path, *, write_budget: float = 600.0, busy_timeout: float = 5.0
+    ) -> None:
         self.path = Path(path)
+        self.write_budget = write_budget
         self._lock = threading.RLock()
+        self._broken: str | None = None
+        self._wal_ids: dict[Path, tuple[int, int] | None] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=min(busy_timeout, write_budget),
             )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL needs a moment alone with the file: many processes opening
+            # a new ledger at once take turns here.
+            mode = self._retry(
+                lambda: self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0],
+                "switching it to WAL mode",
+            )
+            if str(mode).lower() != "wal":
+                raise LedgerError(
+                    f"the ledger {self.path} cannot use WAL mode here (got {mode!r}); "
+                    "keep it on a local disk"
+                )
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            real = self.path.resolve()
+            self._wal_ids = {
+                real.with_name(real.name + suffix): None for suffix in ("-wal", "-shm")
+            }
+            self._check_wal()
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
 
@@ -195,23 +293,80 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def _retry(self, action: Any, what: str) -> Any:
+        """``action()``, tried again while another program holds the ledger locked, for
+        up to :attr:`write_budget` seconds in all."""
+        deadline = time.monotonic() + self.write_budget
+        pause = 0.01
+        while True:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LedgerError(
+                        f"the ledger {self.path} stayed locked by another program for "
+                        f"{self.write_budget:g} s while {what}; recon gave up waiting. "
+                        "Close whatever holds it (a database browser, a stuck recon) and "
+                        "run again"
+                    ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    @contextlib.contextmanager
+    def _tx(self, what: str = "writing to it") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check_wal()
+            self._retry(lambda: self._db.execute("BEGIN IMMEDIATE"), what)
+            try:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            # A log deleted while this transaction ran took the commit with it: save it.
+            self._check_wal()
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _check_wal(self) -> None:
+        """Refuse to go on when the ``-wal`` or ``-shm`` file is not the one this
+        connection uses: commits since would be lost at the next crash."""
+        if self._broken:
+            raise LedgerError(self._broken)
+        changed = []
+        for path, known in self._wal_ids.items():
+            now = _file_id(path)
+            if known is None:
+                self._wal_ids[path] = now  # created since we looked: this is ours
+            elif now != known:
+                changed.append(path)
+        if not changed:
+            return
+        saved = ""
+        wal, shm = self._wal_ids
+        if changed == [wal] and _file_id(wal) is None:
+            # Only the log was deleted: this connection still holds it open, so copying
+            # it into the ledger file now keeps every commit made so far.
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                saved = " recon copied what it had written into the ledger file;"
+            except sqlite3.Error:
+                saved = ""
+        names = " and ".join(p.name for p in changed)
+        self._broken = (
+            f"{names} of the ledger {self.path} was deleted or replaced while recon was "
+            f"using it (a clean-up job? never delete a ledger's -wal/-shm files while it is "
+            f"open).{saved} recon stopped so that nothing more is written where it would be "
+            "lost; run the command again"
+        )
+        raise LedgerError(self._broken)
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    def _frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
         with self._lock:
             cur = self._db.execute(sql, params)
             columns = [d[0] for d in cur.description]
@@ -222,13 +377,17 @@ class Ledger:
         return int(self._query("PRAGMA user_version")[0][0])
 
     def _migrate(self) -> None:
-        current = self.schema_version
-        if current > len(MIGRATIONS):
-            raise LedgerError(
-                f"{self.path} was written by a newer recon (schema {current}); upgrade recon"
-            )
-        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            with self._tx() as db:
+        if self.schema_version == len(MIGRATIONS):
+            return
+        # Read the version and migrate in one locked transaction: of several processes
+        # opening a new ledger at once, one migrates and the others find it done.
+        with self._tx("migrating it") as db:
+            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if current > len(MIGRATIONS):
+                raise LedgerError(
+                    f"{self.path} was written by a newer recon (schema {current}); upgrade recon"
+                )
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -340,8 +499,11 @@ class Ledger:
             raise LedgerError(f"the ledger {self.path} has no run {run_id}")
         return run_id
 
-    def runs(self) -> pd.DataFrame:
-        """Every run with its outcome counts and what became of its proposals."""
+    def runs(self, target: Target | None = None) -> pd.DataFrame:
+        """Every run with its outcome counts and what became of its proposals: accepted
+        and refused by ``target`` (default: :meth:`home_target`, named in the frame's
+        ``target`` column)."""
+        target = target if target is not None else self.home_target()
         frame = self._frame(
             f"""
             WITH state AS ({_STATE_SQL}),
@@ -358,8 +520,10 @@ class Ledger:
             LEFT JOIN latest l ON l.key = p.key
             LEFT JOIN state s ON s.key = p.key
             GROUP BY r.id ORDER BY r.id
-            """
+            """,
+            self._scope(target),
         )
+        frame["target"] = target.label if target is not None else None
         if not frame.empty:
             frame["counts"] = frame["counts"].map(json.loads)
             frame["inputs"] = frame["inputs"].map(json.loads)
@@ -411,22 +575,200 @@ class Ledger:
         )
         return result
 
-    def accepted_keys(self) -> set[str]:
-        """Keys the API has accepted at some point: never to be sent or proposed again."""
-        return {
-            r[0]
-            for r in self._query("SELECT DISTINCT key FROM attempts WHERE result = ?", (ACCEPTED,))
+    def accepted_keys(self, target: Target | None = None) -> set[str]:
+        """Keys ``target`` has accepted at some point: never to be sent to it or proposed
+        again. Default: the ledger's real LMS (none before it is bound); practice
+        acceptances never count for it."""
+        scope = self._scope(target or self._lms_or_nothing())
+        rows = self._query(
+            f"SELECT DISTINCT key FROM ({_SCOPED_SQL}) WHERE result = :accepted",
+            {**scope, "accepted": ACCEPTED},
+        )
+        return {r[0] for r in rows}
+
+    # -- targets --------------------------------------------------------------------------
+
+    def binding(self) -> dict[str, Any] | None:
+        """The real LMS this ledger belongs to: ``{target, bound_at, legacy, legacy_at,
+        legacy_by}``, or None before its first real submit."""
+        rows = self._query("SELECT target, bound_at, legacy, legacy_at, legacy_by FROM lms")
+        return dict(rows[0]) if rows else None
+
+    def lms(self) -> Target | None:
+        """The bound LMS as a :class:`Target`, or None."""
+        bound = self.binding()
+        return Target(bound["target"], practice=False) if bound else None
+
+    def _lms_or_nothing(self) -> Target:
+        # Before a ledger is bound no real LMS has accepted anything: a target no attempt
+        # has stands for "none".
+        return self.lms() or Target("", practice=False)
+
+    def home_target(self) -> Target | None:
+        """The target views show by default: the bound LMS; before there is one, the
+        target of the latest attempt (a practice sandbox); else the attempts recorded
+        before targets (:data:`BEFORE_TARGETS`) when there are any; else None."""
+        bound = self.lms()
+        if bound is not None:
+            return bound
+        rows = self._query(
+            "SELECT target, practice FROM attempts WHERE target IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        if rows:
+            return Target(rows[0][0], practice=bool(rows[0][1]))
+        if self._query("SELECT 1 FROM attempts WHERE target IS NULL LIMIT 1"):
+            return BEFORE_TARGETS
+        return None
+
+    def _scope(self, target: Target | None) -> dict[str, Any]:
+        """The SQL parameters selecting ``target``'s attempts (see ``_EFFECTIVE_SQL``)."""
+        bound = self.binding()
+        params: dict[str, Any] = {
+            "lms": bound["target"] if bound else None,
+            "legacy": bound["legacy"] if bound else None,
         }
+        if target is None or target == BEFORE_TARGETS:
+            return {**params, "url": None, "practice": None}
+        return {**params, "url": target.url, "practice": int(target.practice)}
+
+    def targets(self) -> pd.DataFrame:
+        """One line per target attempts went to, first used first: ``target`` (its label),
+        ``url``, ``practice``, ``bound`` (the ledger's LMS), ``attempts``, ``accepted`` and
+        ``rejected`` (proposal keys), ``first_at``, ``last_at``. Attempts recorded before
+        targets appear as :data:`BEFORE_TARGETS` until attributed."""
+        frame = self._frame(
+            f"""
+            SELECT t_url AS url, t_practice AS practice, count(*) AS attempts,
+                   count(DISTINCT CASE WHEN result = 'accepted' THEN key END) AS accepted,
+                   count(DISTINCT CASE WHEN result = 'rejected' THEN key END) AS rejected,
+                   min(started_at) AS first_at, max(started_at) AS last_at
+            FROM ({_EFFECTIVE_SQL}) GROUP BY t_url, t_practice ORDER BY min(id)
+            """,
+            self._scope(None),
+        )
+        bound = self.binding()
+        bound_url = bound["target"] if bound else None
+        urls = [None if pd.isna(u) else str(u) for u in frame["url"]]
+        flags = [None if pd.isna(p) else bool(p) for p in frame["practice"]]
+
+        def label(url: str | None, practice: bool | None) -> str:
+            if url is None:
+                return "practice (recorded before targets)" if practice else BEFORE_TARGETS.url
+            return Target(url, practice=bool(practice)).label + (f" ({url})" if practice else "")
+
+        frame.insert(0, "target", [label(u, p) for u, p in zip(urls, flags, strict=True)])
+        frame["url"] = urls
+        frame["practice"] = pd.Series(flags, index=frame.index, dtype=object)
+        frame["bound"] = [
+            bound_url is not None and u == bound_url and p is False
+            for u, p in zip(urls, flags, strict=True)
+        ]
+        return frame
+
+    def unattributed(self) -> dict[str, int]:
+        """Answered attempts recorded before targets that nobody attributed yet, by
+        result (``accepted``, ``rejected``): they count for no target."""
+        bound = self.binding()
+        if bound and bound["legacy"]:
+            return {}
+        rows = self._query(
+            "SELECT result, count(DISTINCT key) FROM attempts WHERE target IS NULL "
+            "AND result IN (?, ?) GROUP BY result",
+            (ACCEPTED, REJECTED),
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def check_target(
+        self,
+        target: Target,
+        *,
+        configured: str | None = None,
+        legacy: str | None = None,
+    ) -> None:
+        """Make sure a submit may go to ``target`` before anything is sent; raises
+        :class:`TargetError` saying why not and the way out.
+
+        A practice target is always allowed. A real one must be the ledger's LMS, or bind
+        an unbound ledger to it (done here), and must be the LMS ``configured`` names
+        (recon.toml's ``[lms] base_url``) when given. A ledger holding answered attempts
+        recorded before targets needs ``legacy`` (``"this-lms"`` or ``"practice"``, see
+        the module docstring) the first time; the answer is stored.
+        """
+        from .target import target_url
+
+        if legacy is not None and legacy not in LEGACY_CHOICES:
+            raise TargetError(f"--legacy-attempts is 'this-lms' or 'practice', not {legacy!r}")
+        way_out = (
+            f"To submit to {target.url}, use a new ledger for it (--ledger NEW.db, or move "
+            f"{self.path.name} away, then reconcile into it)"
+        )
+        named = target_url(configured) if configured else None
+        bound = self.binding()
+        if named and bound and bound["target"] != named:
+            raise TargetError(
+                f"the ledger {self.path} belongs to the LMS {bound['target']}, but recon.toml's "
+                f"[lms] base_url names {named}. Nothing was sent. Correct base_url, or use a "
+                "new ledger for that LMS (--ledger NEW.db)"
+            )
+        if target.practice:
+            return
+        if named and target.url != named:
+            raise TargetError(
+                f"this submit goes to {target.url}, but recon.toml's [lms] base_url names "
+                f"{named}. Nothing was sent. Check --base-url / TI_BASE_URL. {way_out} and "
+                "correct base_url"
+            )
+        if bound and bound["target"] != target.url:
+            raise TargetError(
+                f"the ledger {self.path} belongs to the LMS {bound['target']} (bound by its "
+                f"first real submit, {bound['bound_at']}); this submit goes to {target.url}. "
+                f"Nothing was sent. {way_out}"
+            )
+        pending = self.unattributed()
+        if pending and legacy is None:
+            answered = ", ".join(f"{n:,} {r}" for r, n in sorted(pending.items()))
+            raise TargetError(
+                f"the ledger {self.path} holds answered attempts ({answered}) recorded before "
+                "recon recorded where submissions go: recon cannot tell whether they went to "
+                f"{target.url} or to a practice sandbox. Nothing was sent. Say it once: "
+                f"--legacy-attempts this-lms if they went to {target.url} (they count for it "
+                "and are not sent again), or --legacy-attempts practice if they were practice "
+                "(the notebooks without TI_BASE_URL, recon demo): they are then sent to "
+                f"{target.url}"
+            )
+        with self._tx("binding it to its LMS") as db:
+            row = db.execute("SELECT target, legacy FROM lms").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO lms (id, target, bound_at) VALUES (1, ?, ?)",
+                    (target.url, now_iso()),
+                )
+            elif row[0] != target.url:  # bound by another process since we looked
+                raise TargetError(
+                    f"the ledger {self.path} belongs to the LMS {row[0]}; this submit goes "
+                    f"to {target.url}. Nothing was sent. {way_out}"
+                )
+            if pending:
+                db.execute(
+                    "UPDATE lms SET legacy = ?, legacy_at = ?, legacy_by = ?",
+                    (legacy, now_iso(), _login()),
+                )
 
     # -- proposals and decisions ----------------------------------------------------------
 
-    def proposals(self, run: str | int | None = "latest") -> pd.DataFrame:
+    def proposals(
+        self, run: str | int | None = "latest", target: Target | None = None
+    ) -> pd.DataFrame:
         """A run's proposals with their latest decision and submission state.
 
-        ``decision``: undecided, approved or rejected. ``submission``: not-sent, accepted,
-        rejected (by the API), failed, unknown (sent, answer never recorded).
+        ``decision``: undecided, approved or rejected (the same for every target).
+        ``submission``, at ``target`` (default: :meth:`home_target`, named in the
+        ``target`` column): not-sent, accepted, rejected (by the API), failed, unknown
+        (sent, answer never recorded).
         """
         run_id = self.resolve_run(run)
+        target = target if target is not None else self.home_target()
         frame = self._frame(
             f"""
             WITH state AS ({_STATE_SQL}),
@@ -446,11 +788,12 @@ class Ledger:
             FROM proposals p
             LEFT JOIN latest l ON l.key = p.key
             LEFT JOIN state s ON s.key = p.key
-            WHERE p.run_id = ?
+            WHERE p.run_id = :run_id
             ORDER BY p.rowid
             """,
-            (run_id,),
+            {**self._scope(target), "run_id": run_id},
         )
+        frame["target"] = target.label if target is not None else None
         return frame
 
     def select(
@@ -551,33 +894,52 @@ class Ledger:
 
     # -- submissions ----------------------------------------------------------------------
 
-    def to_send(self, run: str | int | None = "latest") -> pd.DataFrame:
-        """Approved proposals of a run that still need sending: never sent, failed, or
-        unknown (sent but never answered). Accepted and API-rejected ones are final."""
-        frame = self.proposals(run)
+    def to_send(
+        self, run: str | int | None = "latest", target: Target | None = None
+    ) -> pd.DataFrame:
+        """Approved proposals of a run that still need sending to ``target`` (default: the
+        ledger's real LMS): never sent there, failed, or unknown (sent but never
+        answered). Accepted and API-rejected ones are final, for the target that answered."""
+        frame = self.proposals(run, target or self._lms_or_nothing())
         mask = (frame["decision"] == "approved") & frame["submission"].isin(
             ["not-sent", "failed", "unknown"]
         )
         return frame[mask].reset_index(drop=True)
 
-    def still_to_send(self, key: str) -> bool:
-        """True while ``key``'s latest decision is ``approved`` and the API has given it no
-        final answer: checked just before each request, so a proposal rejected while a
+    def still_to_send(self, key: str, target: Target) -> bool:
+        """True while ``key``'s latest decision is ``approved`` and ``target`` has given it
+        no final answer: checked just before each request, so a proposal rejected while a
         submit runs is not sent."""
         rows = self._query(
-            "SELECT (SELECT decision FROM decisions WHERE key = ? ORDER BY id DESC LIMIT 1), "
-            "EXISTS (SELECT 1 FROM attempts WHERE key = ? AND result IN (?, ?))",
-            (key, key, ACCEPTED, REJECTED),
+            "SELECT (SELECT decision FROM decisions WHERE key = :key ORDER BY id DESC LIMIT 1), "
+            f"EXISTS (SELECT 1 FROM ({_SCOPED_SQL}) WHERE key = :key "
+            "AND result IN (:accepted, :rejected))",
+            {**self._scope(target), "key": key, "accepted": ACCEPTED, "rejected": REJECTED},
         )
         decision, settled = rows[0]
         return decision == "approved" and not settled
 
-    def begin_attempt(self, key: str, run_id: int | None) -> int:
-        """Commit an attempt before its request goes out; returns its id."""
-        with self._tx() as db:
+    def begin_attempt(self, key: str, run_id: int | None, target: Target) -> int:
+        """Commit an attempt to ``target`` before its request goes out; returns its id.
+
+        The first attempt to a real LMS binds the ledger to it; one to another real LMS
+        is refused (:class:`TargetError`), whatever the caller checked before."""
+        with self._tx(f"recording an attempt to send {key}") as db:
+            if not target.practice:
+                row = db.execute("SELECT target FROM lms").fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO lms (id, target, bound_at) VALUES (1, ?, ?)",
+                        (target.url, now_iso()),
+                    )
+                elif row[0] != target.url:
+                    raise TargetError(
+                        f"the ledger {self.path} belongs to the LMS {row[0]}, not {target.url}"
+                    )
             cur = db.execute(
-                "INSERT INTO attempts (run_id, key, started_at) VALUES (?, ?, ?)",
-                (run_id, key, now_iso()),
+                "INSERT INTO attempts (run_id, key, started_at, target, practice) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, key, now_iso(), target.url, int(target.practice)),
             )
             return int(cur.lastrowid or 0)
 
@@ -590,8 +952,14 @@ class Ledger:
         errors: Sequence[str] = (),
         latency_ms: float | None = None,
     ) -> None:
-        """Commit an attempt's answer."""
-        with self._tx() as db:
+        """Commit an attempt's answer. A busy ledger is waited for (see ``write_budget``):
+        an answered request is never given up on while there is time."""
+        what = (
+            f"recording the API's answer (HTTP {http_status}, {result}) of attempt "
+            f"{attempt_id}: that record stays 'unknown' and the next submit sends it again, "
+            "which is safe"
+        )
+        with self._tx(what) as db:
             db.execute(
                 "UPDATE attempts SET finished_at = ?, result = ?, http_status = ?, "
                 "errors = ?, latency_ms = ? WHERE id = ?",
@@ -617,6 +985,30 @@ class Ledger:
         return self._frame("SELECT * FROM decisions ORDER BY id")
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _login() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return None
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
@@ -625,4 +1017,11 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["Ledger", "default_path", "now_iso", "rejected_messages"]
+__all__ = [
+    "BEFORE_TARGETS",
+    "LEGACY_CHOICES",
+    "Ledger",
+    "default_path",
+    "now_iso",
+    "rejected_messages",
+]

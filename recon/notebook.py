@@ -30,6 +30,7 @@ from .config import load_config
 from .errors import ConfigError, ReconError
 from .ledger import DEFAULT_NAME, Ledger
 from .submit import Pace
+from .target import PRACTICE_LABEL
 
 if TYPE_CHECKING:
     from .result import Result
@@ -176,6 +177,7 @@ def api_client(config_path: str | Path | None = None) -> ApiClient:
     base_url = os.environ.get("TI_BASE_URL", "").strip()
     key = os.environ.get("TI_API_KEY", "").strip()
     if base_url and key:
+        _check_configured_lms(config_path, base_url)
         return ApiClient(base_url, key)
     if base_url or key:
         missing = "TI_API_KEY" if base_url else "TI_BASE_URL"
@@ -199,6 +201,24 @@ def api_client(config_path: str | Path | None = None) -> ApiClient:
     return ApiClient(sandbox.url, key)
 
 
+def _check_configured_lms(config_path: str | Path | None, base_url: str) -> None:
+    """Stop early when recon.toml's ``[lms] base_url`` names another LMS than
+    ``TI_BASE_URL`` (a submit would be refused anyway; a sandbox elsewhere is let through
+    for ``submit`` to recognise by its ping)."""
+    from .errors import TargetError
+    from .target import is_loopback_url, target_url
+
+    spec = load_config(resolve_config(config_path)).lms
+    if spec is None:
+        return
+    named, given = target_url(spec.base_url), target_url(base_url)
+    if named != given and not is_loopback_url(given):
+        raise TargetError(
+            f"TI_BASE_URL is {given}, but recon.toml's [lms] base_url names {named}: "
+            "correct one of them (a ledger belongs to one LMS)"
+        )
+
+
 def sandbox_for(client: ApiClient) -> Sandbox | None:
     """The sandbox :func:`api_client` started for ``client``, if it did."""
     return _SANDBOXES.get(client.base_url)
@@ -219,7 +239,8 @@ def describe_client(client: ApiClient | None) -> str:
     sandbox = sandbox_for(client)
     if sandbox is not None:
         return (
-            f"Submissions go to a local sandbox at {client.base_url}, started for this "
+            f"{PRACTICE_LABEL}. Submissions go to a local sandbox at {client.base_url}, "
+            "started for this "
             f"notebook and seeded with the config's LMS progress (it allows "
             f"{SANDBOX_PACE.rate:g} requests/s). Set TI_BASE_URL and TI_API_KEY before "
             "starting Jupyter to talk to the LMS instead."

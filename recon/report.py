@@ -22,6 +22,8 @@ from . import outcomes as oc
 from .errors import ReconError
 from .ledger import Ledger, now_iso, rejected_messages
 from .result import Result
+from .status import target_lines
+from .target import PRACTICE_LABEL
 
 MAX_TABLE_ROWS = 500
 
@@ -118,6 +120,14 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
     counts = result.counts
     proposals = result.proposals
     states, refused = _submissions(proposals) if "submission" in proposals else ({}, Counter())
+    # Submission states are those of one target (the ledger's LMS, else the practice
+    # sandbox used last): say which, and never call a practice acceptance the LMS's.
+    shown = proposals["target"].dropna() if "target" in proposals else pd.Series(dtype=object)
+    home = ledger.home_target() if ledger is not None else None
+    practice = (home is not None and home.practice) or (
+        len(shown) > 0 and shown.iloc[0] == PRACTICE_LABEL
+    )
+    by = "the practice sandbox" if practice else "the LMS"
     title = f"recon report — run {result.run_id}" if result.run_id else "recon report"
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -131,8 +141,8 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         _card("in sync", counts[oc.IN_SYNC], "ok"),
         _card("proposed", len(proposals), "todo"),
         _card("to fix at the source", result.problems, "bad" if result.problems else "ok"),
-        _card("accepted by the LMS", states.get("accepted", 0), "ok"),
-        _card("rejected by the LMS", states.get("rejected", 0), "bad" if refused else ""),
+        _card(f"accepted by {by}", states.get("accepted", 0), "ok"),
+        _card(f"rejected by {by}", states.get("rejected", 0), "bad" if refused else ""),
         "</div>",
         "<h2>Outcomes</h2>",
         '<div class="grid">',
@@ -199,6 +209,11 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         )
         parts.append(_table(result.exceptions, numeric=["row"]))
     parts.append("<h2>Submissions</h2>")
+    if ledger is not None:
+        where = "".join(f"{_e(line)}<br>" for line in target_lines(ledger))
+        parts.append(f'<p class="targets">{where}</p>')
+    if len(shown):
+        parts.append(f"<p>Submission states below: at {_e(shown.iloc[0])}.</p>")
     if not states:
         parts.append(
             "<p>No proposals in this run: nothing to send. What earlier runs sent and what "

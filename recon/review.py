@@ -36,6 +36,7 @@ from .client import ApiClient
 from .errors import ReconError
 from .ledger import Ledger, now_iso
 from .submit import Pace, SubmitReport, submit
+from .target import guess
 
 __all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
 
@@ -156,6 +157,9 @@ class ReviewWidget(widgets.VBox):
         self.page_size = page_size
         self.page = 0
         self.last_report: SubmitReport | None = None
+        # Where submissions go, as known without a request (a practice sandbox of this
+        # process, else the LMS's URL); a submit's ping then says for sure.
+        self.target = guess(client)
         self._lock = threading.RLock()
         self._syncing = False  # set while the code (not a person) moves the row toggles
         self._thread: threading.Thread | None = None
@@ -230,8 +234,14 @@ class ReviewWidget(widgets.VBox):
         self.progress.add_class("recon-progress")
         self.summary = widgets.HTML()
         self.summary.add_class("recon-summary")
+        self.target_label = widgets.HTML()
+        self.target_label.add_class("recon-target")
+        self._show_target()
 
-        target = client.base_url if client is not None else "no API client (dry runs only)"
+        target = "no API client (dry runs only)"
+        if self.target is not None:
+            practice = f" (at {self.target.url})" if self.target.practice else ""
+            target = self.target.label + practice
         super().__init__(
             [
                 widgets.HTML(
@@ -245,7 +255,9 @@ class ReviewWidget(widgets.VBox):
                 widgets.HBox([self.prev_button, self.next_button, self.status]),
                 self.table,
                 self.preview,
-                widgets.HBox([self.dry_run_button, self.submit_button, self.progress]),
+                widgets.HBox(
+                    [self.dry_run_button, self.submit_button, self.target_label, self.progress]
+                ),
                 self.summary,
             ]
         )
@@ -274,13 +286,20 @@ class ReviewWidget(widgets.VBox):
         except ReconError as exc:
             self._message(str(exc), error=True)
 
+    def _show_target(self) -> None:
+        where = self.target.label if self.target is not None else "no API client (dry runs only)"
+        colour = "#2e7d32" if self.target is not None and self.target.practice else "#c62828"
+        self.target_label.value = (
+            f'<span style="color:{colour};font-weight:600">{html.escape(where)}</span>'
+        )
+
     def _message(self, text: str, *, error: bool = False) -> None:
         colour = "#c62828" if error else "inherit"
         self.summary.value = f'<div style="color:{colour}">{html.escape(text)}</div>'
 
     def _load(self) -> None:
         """Read the run's proposals, with their decisions and submission states."""
-        frame = self.ledger.proposals(self.run_id)
+        frame = self.ledger.proposals(self.run_id, self.target)
         learner = frame["learner"].fillna("").astype(str)
         user = frame["userId"].fillna("").astype(str)
         frame["search"] = (learner + " " + user).str.lower()
@@ -568,9 +587,9 @@ class ReviewWidget(widgets.VBox):
 
     def dry_run(self) -> SubmitReport:
         """Show what "Submit approved" would send and how long it would take; sends nothing."""
-        report = submit(self.ledger, None, run=self.run_id, pace=self.pace, dry_run=True)
+        report = submit(self.ledger, self.client, run=self.run_id, pace=self.pace, dry_run=True)
         self.last_report = report
-        target = self.client.base_url if self.client is not None else "the API"
+        target = report.where
         preview = "".join(
             f"<pre style='margin:2px 0'>{html.escape(json.dumps(body))}</pre>"
             for body in report.preview
@@ -595,7 +614,7 @@ class ReviewWidget(widgets.VBox):
         """
         if self.client is None:
             raise ReconError("no API client: this widget can only do dry runs")
-        todo = self.ledger.to_send(self.run_id)
+        todo = self.ledger.to_send(self.run_id, self.target)
         sent_keys = set(todo["key"])
         self.progress.max = max(1, len(todo))
         self.progress.value = 0
@@ -626,6 +645,9 @@ class ReviewWidget(widgets.VBox):
         finally:
             self._set_busy(False)
         self.last_report = report
+        if report.target is not None:
+            self.target = report.target  # what the ping said
+            self._show_target()
         self.progress.max = max(1, report.planned)
         self.progress.value = report.planned - report.remaining
         self.progress.bar_style = "danger" if report.exit_code else "success"
@@ -660,7 +682,10 @@ class ReviewWidget(widgets.VBox):
         self.dry_run_button.disabled = busy
 
     def _final_summary(self, report: SubmitReport, sent_keys: set[str]) -> str:
-        parts = [f"<b>{_live_line(report, 'Submitted')}</b>"]
+        parts = [
+            f"<b>{_live_line(report, 'Submitted')}</b>",
+            f"Sent to: {html.escape(report.where)}",
+        ]
         rate = report.requests / report.elapsed if report.elapsed else 0.0
         parts.append(
             f"{report.requests:,} request(s) in {_duration(report.elapsed)} "

@@ -18,6 +18,9 @@ It answers ``POST /incoming/v2/learningPathExternalActivity`` and
   ``Retry-After`` (whole seconds until one request is allowed, at least 1) and
   ``{"error": "rate_limit_exceeded", "retryAfter": N}``.
 
+It is a *practice* target and says so: its ping answers ``{"valid": true, "practice":
+true}``, so recon never counts what it accepted for a real LMS (see :mod:`recon.target`).
+
 Faults can be switched on, at runtime and reproducibly (``seed``), so tests can prove a
 client's retries: latency, ``503`` answers, connections dropped before or after the
 activity is stored, and stalls long enough to trip a client's timeout. See
@@ -75,6 +78,7 @@ __all__ = [
     "Sandbox",
     "SandboxSettings",
     "export_progress",
+    "practice_sandbox_at",
     "progress_frame",
     "seed_progress",
     "serve",
@@ -98,6 +102,17 @@ _IDLE_TIMEOUT_S = 60
 _SCHEMA_VERSION = 1
 
 log = logging.getLogger(__name__)
+
+# Practice sandboxes running in this process, by base URL: lets the widget and the demo say
+# "practice" before any request (a ping still decides for submit).
+_RUNNING: dict[str, Sandbox] = {}
+
+
+def practice_sandbox_at(url: str) -> bool:
+    """True when a practice sandbox of this process serves ``url`` (a target URL)."""
+    from .target import target_url
+
+    return any(target_url(u) == url for u in list(_RUNNING))
 
 
 def wire_date(value: str) -> str:
@@ -632,6 +647,7 @@ class _Server(ThreadingHTTPServer):
         store: _Store,
     ) -> None:
         self.key = key.encode("utf-8")
+        self.practice = True
         self.settings = settings
         self.store = store
         self.bucket = _TokenBucket()
@@ -760,7 +776,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if route == ("GET", PING_PATH):
-            self._answer(received_at, path, text, 200, {"valid": True}, headers=limit_headers)
+            # The practice mark: what recon's sandbox accepts never counts for a real LMS.
+            answer = {"valid": True, "practice": True} if self.server.practice else {"valid": True}
+            self._answer(received_at, path, text, 200, answer, headers=limit_headers)
             return
         self._activity(received_at, path, raw, text, plan, limit_headers)
 
@@ -941,6 +959,9 @@ class Sandbox:
         else:
             self.db_path = Path(db)
         self._seed_file = seed_progress
+        # Tests only: False makes this sandbox answer its ping as a real LMS does (no
+        # practice mark), to play "the real LMS" over loopback. Never set by the CLI.
+        self._practice = True
         self._server: _Server | None = None
         self._store: _Store | None = None
         self._thread: threading.Thread | None = None
@@ -971,8 +992,11 @@ class Sandbox:
         except BaseException:
             store.close()
             raise
+        server.practice = self._practice
         self._store, self._server = store, server
         self.port = server.server_port
+        if self._practice:
+            _RUNNING[self.url] = self
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -984,6 +1008,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, end open connections, close the database. Safe to call twice."""
+        if self._server is not None:
+            _RUNNING.pop(self.url, None)
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()

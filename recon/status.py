@@ -5,12 +5,48 @@ from __future__ import annotations
 from .ledger import Ledger, rejected_messages
 
 
+def target_lines(ledger: Ledger) -> list[str]:
+    """Where the ledger's submissions went: its LMS, and accepted counts per target.
+
+    Read by ``recon status``, the HTML report and notebook 03. Accepted counts are per
+    target: a practice sandbox's never count for the LMS.
+    """
+    bound = ledger.binding()
+    if bound is not None:
+        lines = [f"LMS: {bound['target']} (bound by its first real submit, {bound['bound_at']})"]
+        if bound["legacy"]:
+            where = "this LMS" if bound["legacy"] == "this-lms" else "practice"
+            lines.append(
+                f"  attempts recorded before targets were declared {where} "
+                f"({bound['legacy_at']}, by {bound['legacy_by'] or 'unknown'})"
+            )
+    else:
+        lines = ["LMS: none yet (the first real submit binds this ledger to its LMS)"]
+    targets = ledger.targets()
+    if len(targets):
+        lines.append("accepted per target (proposal keys):")
+        for t in targets.itertuples():
+            mark = "  <- this ledger's LMS" if t.bound else ""
+            lines.append(f"  {t.accepted:>9,} accepted {t.rejected:>7,} rejected  {t.target}{mark}")
+    pending = ledger.unattributed()
+    if pending:
+        lines.append(
+            f"  {pending.get('accepted', 0):,} accepted and {pending.get('rejected', 0):,} "
+            "rejected attempt(s) recorded before targets count for no LMS yet: the first "
+            "real `recon submit` asks where they went (--legacy-attempts)"
+        )
+    return lines
+
+
 def render_status(ledger: Ledger) -> str:
     """Runs, decisions and submission results, newest run last."""
     runs = ledger.runs()
     if runs.empty:
         return f"{ledger.path}: no runs yet"
-    lines = [f"ledger {ledger.path} (schema {ledger.schema_version})", ""]
+    lines = [f"ledger {ledger.path} (schema {ledger.schema_version})", *target_lines(ledger), ""]
+    shown = runs["target"].iloc[0]
+    if shown:
+        lines.append(f"accepted and refused below: by {shown}")
     header = (
         f"{'run':>4}  {'created (UTC)':<20} {'rows':>9} {'proposed':>9} {'approved':>9} "
         f"{'declined':>9} {'accepted':>9} {'refused':>8} {'problems':>9}"

@@ -19,6 +19,12 @@ function, :func:`judge`, whose rules are the README's "Sending" table row by row
   exponential backoff and jitter, at most ``Pace.max_tries`` times, then failed (a later
   submit retries it). A TLS certificate that cannot be verified -> stop at once.
 
+Where: ``submit`` pings the base URL first (a refused key or a wrong URL stops before
+anything is sent) and learns from the answer whether it is a practice sandbox; every
+attempt records that target, "accepted is final" holds per target, and a real LMS other
+than the one the ledger belongs to is refused before anything is sent (see
+:mod:`recon.target` and :meth:`recon.ledger.Ledger.check_target`).
+
 Why resending an unknown one is safe: the endpoint *sets* a learner's status on a
 learning path, so the same body received twice leaves the LMS in the same state. A
 confirmed accepted one is never resent.
@@ -49,10 +55,12 @@ from .errors import (
     AuthError,
     FeatureOffError,
     NotFoundError,
+    ReconError,
     TlsError,
     UnexpectedAnswerError,
 )
 from .ledger import Ledger
+from .target import Target, guess, probe
 from .validation import MSG_FEATURE_OFF, validate_activity
 
 
@@ -102,6 +110,12 @@ class SubmitReport:
     fatal: str | None = None
     gave_up: str | None = None
     preview: list[dict[str, str]] = field(default_factory=list)
+    target: Target | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the records go: the practice sentence or the LMS's URL."""
+        return self.target.label if self.target is not None else "the LMS (not pinged in a dry run)"
 
     @property
     def rejected_total(self) -> int:
@@ -137,13 +151,16 @@ class SubmitReport:
             "elapsed_s": round(self.elapsed, 3),
             "fatal": self.fatal,
             "gave_up": self.gave_up,
+            "target": self.target.url if self.target is not None else None,
+            "practice": self.target.practice if self.target is not None else None,
         }
 
     def render(self) -> str:
         if self.dry_run:
             lines = [
                 f"dry run: {self.planned} approved proposal(s) of run {self.run_id} would be "
-                f"sent; about {_duration(self.estimate)} at the chosen rate. Nothing was sent."
+                f"sent; about {_duration(self.estimate)} at the chosen rate. Nothing was sent.",
+                f"  to: {self.where}",
             ]
             if self.invalid:
                 lines.append(f"  {self.invalid} would be refused by local validation")
@@ -154,6 +171,7 @@ class SubmitReport:
         lines = [
             f"submitted run {self.run_id}: {self.requests} request(s) in "
             f"{_duration(self.elapsed)} ({rate:.1f}/s, {self.throttled} throttled)",
+            f"  to: {self.where}",
             f"  accepted   {self.accepted:>7}",
             f"  rejected   {self.rejected_total:>7}",
         ]
@@ -411,6 +429,7 @@ def _send_one(
     bucket: Any,
     pace: Pace,
     run_id: int,
+    target: Target,
     key: str,
     body: dict[str, str],
     stop: threading.Event,
@@ -424,9 +443,9 @@ def _send_one(
     while not stop.is_set():
         if not bucket.acquire(stop):
             return None
-        if not ledger.still_to_send(key):
+        if not ledger.still_to_send(key, target):
             return SKIPPED  # rejected by a person (or settled) since this submit started
-        attempt = ledger.begin_attempt(key, run_id)
+        attempt = ledger.begin_attempt(key, run_id, target)
         with lock:
             report.requests += 1
         answer = client.post_activity(body)  # never raises for a transport failure
@@ -497,23 +516,31 @@ def submit(
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
     bucket: Any = None,
+    lms: str | None = None,
+    legacy_attempts: str | None = None,
 ) -> SubmitReport:
-    """Send a run's approved proposals that still need sending.
+    """Send a run's approved proposals that still need sending to the client's target.
 
-    ``client`` may be None for a dry run. Raises :class:`LedgerBusyError` when another
-    submit holds the ledger. A fatal answer (key refused, wrong URL, feature off) stops
-    the run: the report's ``fatal`` says why and its ``exit_code`` is 2; what was
-    answered before is kept.
+    ``client`` may be None for a dry run (which then counts for the ledger's LMS). The
+    target is pinged first: a failed ping stops the run before anything is sent (the
+    report's ``fatal``, exit code 2). ``lms``: the LMS recon.toml's ``[lms] base_url``
+    names, if any; ``legacy_attempts``: what attempts recorded before targets were
+    (``"this-lms"`` or ``"practice"``), asked once. Raises :class:`TargetError` when the
+    target is a real LMS the ledger (or ``lms``) does not belong to, or the question about
+    old attempts is open; :class:`LedgerBusyError` when another submit holds the ledger.
+    A fatal answer (key refused, wrong URL, feature off) stops the run: the report's
+    ``fatal`` says why and its ``exit_code`` is 2; what was answered before is kept.
     """
     from .client import TokenBucket
 
     pace = pace or Pace()
     run_id = ledger.resolve_run(run)
     if dry_run:
-        todo = ledger.to_send(run_id)
+        target = guess(client) if client is not None else ledger.lms()
+        todo = ledger.to_send(run_id, target)
         if limit is not None:
             todo = todo.head(limit)
-        report = SubmitReport(run_id=run_id, planned=len(todo), dry_run=True)
+        report = SubmitReport(run_id=run_id, planned=len(todo), dry_run=True, target=target)
         bodies = [json.loads(p) for p in todo["payload"]]
         report.invalid = sum(1 for b in bodies if validate_activity(b))
         report.estimate = pace.estimate_seconds(len(bodies) - report.invalid)
@@ -521,14 +548,30 @@ def submit(
         return report
     if client is None:
         raise ApiError("no API client: give a base URL and set TI_API_KEY")
+    try:
+        target = probe(client)
+    except Exception as exc:  # a refused key, a wrong URL, or a broken environment
+        why = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}: {exc}"
+        # Nothing was sent: what would have gone stays to send.
+        unknown = guess(client)
+        planned = len(ledger.to_send(run_id, unknown))
+        return SubmitReport(
+            run_id=run_id,
+            planned=planned if limit is None else min(planned, limit),
+            fatal=client.redact(f"{why} (the ping before sending; nothing was sent)"),
+            target=unknown,
+        )
 
     with ledger.submission_lock():
+        # Before anything is sent: a real LMS must be the ledger's (binding it the first
+        # time), and the question about attempts of unknown target must be answered.
+        ledger.check_target(target, configured=lms, legacy=legacy_attempts)
         # Read what to send only once holding the lock: a submit that just finished may
         # have settled some of them.
-        todo = ledger.to_send(run_id)
+        todo = ledger.to_send(run_id, target)
         if limit is not None:
             todo = todo.head(limit)
-        report = SubmitReport(run_id=run_id, planned=len(todo))
+        report = SubmitReport(run_id=run_id, planned=len(todo), target=target)
         report.estimate = pace.estimate_seconds(len(todo))
         work: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
         for key, text in zip(todo["key"], todo["payload"], strict=True):
@@ -541,7 +584,7 @@ def submit(
         stop = threading.Event()
         lock = threading.Lock()
         throttle = _Throttle()
-        fatal: list[ApiError] = []
+        fatal: list[ReconError] = []
         gave_up: list[ApiError] = []
         bar = _progress_bar(report.planned, progress)
         started = time.perf_counter()
@@ -559,6 +602,7 @@ def submit(
                         bucket,
                         pace,
                         run_id,
+                        target,
                         key,
                         body,
                         stop,
@@ -573,6 +617,11 @@ def submit(
                             gave_up.append(exc.error)
                         else:
                             fatal.append(exc.error)
+                    stop.set()
+                    return
+                except ReconError as exc:  # the ledger cannot be written: stop, loudly
+                    with lock:
+                        fatal.append(exc)
                     stop.set()
                     return
                 if outcome is None:

@@ -17,6 +17,7 @@ from recon import outcomes as oc
 from recon.engine import reconcile
 from recon.ledger import Ledger
 from recon.result import Result
+from recon.target import Target
 
 EXTERNAL = [
     ext("ann@example.com", "SAFE-101", "Completed", "2026-01-10"),
@@ -27,6 +28,8 @@ EXTERNAL = [
     ext("ann@example.com", "DATA-200", "Completed", "not a date"),  # bad date
 ]
 PROGRESS = [lms("u-cy", "lp-lead", "completed", "2026-03-06")]
+
+LMS = Target.real("https://lms.example.com")  # a real LMS; nothing is sent to it here
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +158,7 @@ def history(write_case, tmp_path: Path) -> Ledger:
     props = ledger.proposals()
     ledger.decide(props["key"], "approved", by="test")
     for key, result in zip(props["key"], ["accepted", "rejected", "accepted"], strict=True):
-        attempt = ledger.begin_attempt(key, 1)
+        attempt = ledger.begin_attempt(key, 1, LMS)
         errors = ["learner is not enrolled"] if result == "rejected" else []
         ledger.finish_attempt(attempt, result, http_status=200, errors=errors)
     caught_up = [*PROGRESS, lms("u-ann", "lp-safe", "completed", "2026-01-10")]

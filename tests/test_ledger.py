@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import AS_OF, ext, lms
 
 from recon import ledger as lg
+from recon.client import ApiClient
 from recon.engine import reconcile
 from recon.errors import LedgerBusyError, LedgerError
 from recon.ledger import Ledger
+from recon.sandbox import Sandbox
+from recon.submit import Pace, SubmitReport, submit
+from recon.target import Target
 
 EXTERNAL = [
     ext("ann@example.com", "SAFE-101", "Completed", "2026-01-10"),
@@ -20,6 +30,8 @@ EXTERNAL = [
     ext("cy@example.com", "LEAD-300", "Completed", "2026-03-06"),
 ]
 PROGRESS = [lms("u-cy", "lp-lead", "completed", "2026-03-06")]
+
+LMS = Target.real("https://lms.example.com")  # a real LMS; nothing is sent to it here
 
 
 @pytest.fixture
@@ -104,11 +116,11 @@ def test_submission_state_is_derived_from_attempts(case: Path, ledger: Ledger) -
     keys = ledger.select(everything=True)
     ledger.decide(keys, "approved")
     accepted, refused, crashed = keys
-    a = ledger.begin_attempt(accepted, 1)
+    a = ledger.begin_attempt(accepted, 1, LMS)
     ledger.finish_attempt(a, lg.ACCEPTED, http_status=200, latency_ms=12.5)
-    r = ledger.begin_attempt(refused, 1)
+    r = ledger.begin_attempt(refused, 1, LMS)
     ledger.finish_attempt(r, lg.REJECTED, http_status=400, errors=["invalid status"])
-    ledger.begin_attempt(crashed, 1)  # the process died before the answer was recorded
+    ledger.begin_attempt(crashed, 1, LMS)  # the process died before the answer was recorded
     state = ledger.proposals().set_index("key")["submission"]
     assert state[accepted] == "accepted"
     assert state[refused] == "rejected"
@@ -124,7 +136,7 @@ def test_accepted_correction_is_already_submitted_on_the_next_run(
     first = reconcile(case, as_of=AS_OF, ledger=ledger)
     key = first.proposals["key"].iloc[0]
     ledger.decide([key], "approved")
-    attempt = ledger.begin_attempt(key, first.run_id)
+    attempt = ledger.begin_attempt(key, first.run_id, LMS)
     ledger.finish_attempt(attempt, lg.ACCEPTED, http_status=200)
     # The LMS export has not caught up: same inputs again.
     second = reconcile(case, as_of=AS_OF, ledger=ledger)
@@ -207,3 +219,162 @@ def test_a_run_reads_back_as_the_same_result(case: Path, ledger: Ledger, write_c
     assert sorted(back.proposals["key"]) == sorted(fresh.proposals["key"])
     assert back.completions["completions"].sum() == fresh.completions["completions"].sum()
     assert back.inputs["external"].sha256 == fresh.inputs["external"].sha256
+
+
+# -- a busy, damaged or crowded ledger (issue 9) -------------------------------------------
+
+
+def approved_case(write_case, tmp_path: Path, learners: int = 12) -> tuple[Path, list[str]]:
+    users = [{"email": f"l{i}@example.com", "userId": f"u-{i:04d}"} for i in range(learners)]
+    external = [
+        ext(f"l{i}@example.com", "SAFE-101", "Completed", "2026-03-01") for i in range(learners)
+    ]
+    config = write_case(external, (), users)
+    path = tmp_path / "busy.db"
+    with Ledger(path) as ledger:
+        reconcile(config, as_of=AS_OF, ledger=ledger)
+        keys = ledger.select(everything=True)
+        ledger.decide(keys, "approved", by="ana")
+    return path, keys
+
+
+def hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another program holding the ledger's write lock for ``seconds``."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(seconds)
+        holder.execute("COMMIT")
+        holder.close()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+def test_an_answer_is_recorded_though_the_ledger_stays_locked_longer_than_sqlite_waits(
+    write_case, tmp_path: Path
+) -> None:
+    path, keys = approved_case(write_case, tmp_path)
+    held: list[threading.Thread] = []
+
+    def lock_it_once(report: SubmitReport) -> None:
+        if report.accepted == 3 and not held:
+            # Far longer than SQLite's own wait (0.1 s here, 30 s before the fix).
+            held.append(hold_write_lock(path, 1.5))
+
+    with Ledger(path, busy_timeout=0.1) as ledger, Sandbox(key="k", rate=1000, burst=1000) as sb:
+        pace = Pace(rate=500, burst=500, concurrency=2)
+        report = submit(
+            ledger, ApiClient(sb.url, "k"), pace=pace, progress=False, on_progress=lock_it_once
+        )
+        held[0].join()
+        assert report.exit_code == 0 and report.accepted == len(keys)
+        assert set(ledger.proposals()["submission"]) == {"accepted"}
+        assert ledger.attempts()["result"].tolist() == [lg.ACCEPTED] * len(keys)
+
+
+def test_a_lock_held_past_the_budget_is_a_clear_error(write_case, tmp_path: Path) -> None:
+    path, keys = approved_case(write_case, tmp_path, learners=2)
+    with Ledger(path, write_budget=0.5, busy_timeout=0.1) as ledger:
+        holder = hold_write_lock(path, 2.0)
+        started = time.monotonic()
+        with pytest.raises(LedgerError, match="stayed locked by another program for 0.5 s"):
+            ledger.decide(keys, "rejected", by="ben")
+        assert 0.4 < time.monotonic() - started < 1.9
+        holder.join()
+        assert set(ledger.proposals()["decision"]) == {"approved"}  # nothing half-written
+
+
+CRASH_AFTER_WAL_DELETED = """
+import os, sys
+from recon import ledger as lg
+from recon.errors import LedgerError
+from recon.client import ApiClient
+from recon.ledger import Ledger
+from recon.sandbox import Sandbox
+from recon.submit import Pace, SubmitReport, submit
+from recon.target import Target
+
+path, keys = sys.argv[1], sys.argv[2:]
+ledger = Ledger(path)
+sandbox = Target("http://127.0.0.1:1", practice=True)
+for key in keys[:5]:
+    ledger.finish_attempt(ledger.begin_attempt(key, 1, sandbox), lg.ACCEPTED, http_status=200)
+os.unlink(path + "-wal")  # a clean-up job
+for key in keys[5:]:
+    try:
+        ledger.finish_attempt(ledger.begin_attempt(key, 1, sandbox), lg.ACCEPTED, http_status=200)
+    except LedgerError as exc:
+        print("REFUSED:", exc, flush=True)
+os._exit(0)  # then a crash: no clean close
+"""
+
+
+def test_a_deleted_wal_stops_the_writes_and_loses_nothing_committed(
+    write_case, tmp_path: Path
+) -> None:
+    path, keys = approved_case(write_case, tmp_path, learners=8)
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_WAL_DELETED, str(path), *keys],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("REFUSED:")]
+    assert len(refusals) == 3  # every later write refused, not one silently lost
+    assert "-wal of the ledger" in refusals[0] and "deleted or replaced" in refusals[0]
+    assert "copied what it had written into the ledger file" in refusals[0]
+    with Ledger(path) as ledger:
+        attempts = ledger.attempts()
+        assert attempts["result"].tolist() == [lg.ACCEPTED] * 5
+        assert set(attempts["key"]) == set(keys[:5])
+
+
+def test_a_deleted_wal_during_a_submit_stops_it(write_case, tmp_path: Path) -> None:
+    path, keys = approved_case(write_case, tmp_path)
+
+    def clean_up(report: SubmitReport) -> None:
+        if report.accepted == 4:
+            Path(str(path) + "-wal").unlink(missing_ok=True)
+
+    with Ledger(path) as ledger, Sandbox(key="k", rate=1000, burst=1000) as sb:
+        pace = Pace(rate=500, burst=500, concurrency=1)
+        report = submit(
+            ledger, ApiClient(sb.url, "k"), pace=pace, progress=False, on_progress=clean_up
+        )
+        assert report.exit_code == 2 and "deleted or replaced" in (report.fatal or "")
+        assert report.accepted < len(keys)
+    with Ledger(path) as ledger:
+        recorded = ledger.attempts()
+        # Every answer recorded before the deletion was noticed is still there.
+        assert (recorded["result"] == lg.ACCEPTED).sum() >= report.accepted
+
+
+def _open_at_once(path: str, barrier: Any) -> None:
+    barrier.wait()
+    with Ledger(path) as ledger:
+        assert ledger.schema_version == len(lg.MIGRATIONS)
+
+
+def test_many_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    path = str(tmp_path / "crowded.db")
+    ctx = multiprocessing.get_context("fork")
+    count = 40
+    barrier = ctx.Barrier(count)
+    procs = [ctx.Process(target=_open_at_once, args=(path, barrier)) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    assert [p.exitcode for p in procs] == [0] * count
+    with Ledger(path) as ledger:
+        assert ledger.schema_version == len(lg.MIGRATIONS)
+        tables = {r[0] for r in ledger._query("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"runs", "proposals", "decisions", "attempts", "lms", "run_exceptions"} <= tables
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    columns = {r[1] for r in db.execute("PRAGMA table_info(attempts)")}
+    assert {"target", "practice"} <= columns  # each migration ran once, none twice

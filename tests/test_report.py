@@ -13,6 +13,7 @@ from recon.cli import main
 from recon.engine import reconcile
 from recon.ledger import Ledger
 from recon.report import render_report, write_report
+from recon.target import Target
 
 EXTERNAL = [
     ext("ann@example.com", "SAFE-101", "Completed", "2026-01-10"),
@@ -22,6 +23,8 @@ EXTERNAL = [
     ext("ann@example.com", "NOPE-1", "Completed", "2026-01-01"),
 ]
 
+LMS = Target.real("https://lms.example.com")  # a real LMS; nothing is sent to it here
+
 
 @pytest.fixture
 def ledger(tmp_path: Path, write_case):
@@ -30,9 +33,9 @@ def ledger(tmp_path: Path, write_case):
         first = reconcile(config, as_of=AS_OF, ledger=opened)
         keys = list(first.proposals["key"])
         opened.decide(keys, "approved", by="ana")
-        accepted = opened.begin_attempt(keys[0], first.run_id)
+        accepted = opened.begin_attempt(keys[0], first.run_id, LMS)
         opened.finish_attempt(accepted, lg.ACCEPTED, http_status=200)
-        refused = opened.begin_attempt(keys[1], first.run_id)
+        refused = opened.begin_attempt(keys[1], first.run_id, LMS)
         opened.finish_attempt(
             refused, lg.REJECTED, http_status=400, errors=["learner is not enrolled"]
         )

@@ -99,7 +99,7 @@ def test_a_missing_or_wrong_key_gets_401_with_an_empty_body(sb, http, headers):
 def test_ping_answers_valid_true_for_the_right_key(sb, http):
     response = http.get(sb.url + PING_PATH, headers=AUTH, timeout=5)
     assert response.status_code == 200
-    assert response.json() == {"valid": True}
+    assert response.json() == {"valid": True, "practice": True}  # recon's sandbox is practice
     assert response.headers["Content-Type"].startswith("application/json")
 
 
@@ -209,7 +209,10 @@ def test_feature_off_from_the_constructor(http):
     with Sandbox(key=KEY, feature_on=False) as sandbox:
         assert post(sandbox, http, COMPLETION).json() == {"errors": [MSG_FEATURE_OFF]}
         # ping still answers: it checks the key, not the feature
-        assert http.get(sandbox.url + PING_PATH, headers=AUTH, timeout=5).json() == {"valid": True}
+        assert http.get(sandbox.url + PING_PATH, headers=AUTH, timeout=5).json() == {
+            "valid": True,
+            "practice": True,
+        }
 
 
 def test_keep_alive_one_connection_serves_every_kind_of_answer(sb, http):
@@ -586,7 +589,7 @@ def test_cli_serve_answers_then_stops_on_sigterm(tmp_path):
         url = match.group(1)
         with requests.Session() as session:
             ping = session.get(url + PING_PATH, headers={"Authorization": f"Bearer {secret}"})
-            assert ping.json() == {"valid": True}
+            assert ping.json() == {"valid": True, "practice": True}  # `serve` is practice too
             assert session.get(url + PING_PATH, headers=AUTH).status_code == 401
             body = {"userId": "u1", "learningPathId": "p1", "completionDate": "2026-01-15"}
             response = session.post(

@@ -32,6 +32,7 @@ from recon.errors import ApiError, LedgerBusyError
 from recon.ledger import Ledger
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
+from recon.target import Target, target_url
 
 KEY = "test-key-not-secret"
 FAST = Pace(rate=500, burst=500, concurrency=4, backoff_base=0.01, backoff_cap=0.05)
@@ -78,6 +79,15 @@ def states(ledger: Ledger) -> Counter[str]:
     return Counter(ledger.proposals()["submission"])
 
 
+def posts(sb: Sandbox) -> Counter[int]:
+    """The sandbox's answers to POSTs (a submit also pings first)."""
+    return Counter(r["status"] for r in sb.requests_log() if r["method"] == "POST")
+
+
+def practice(sb: Sandbox) -> Target:
+    return Target(target_url(sb.url), practice=True)
+
+
 def test_all_accepted_once_each(ledger_of, sandbox: Sandbox) -> None:
     ledger, keys = ledger_of(12)
     client = ApiClient(sandbox.url, KEY)
@@ -85,12 +95,12 @@ def test_all_accepted_once_each(ledger_of, sandbox: Sandbox) -> None:
     assert (report.accepted, report.failed, report.rejected_total) == (12, 0, 0)
     assert report.exit_code == 0 and report.remaining == 0
     assert states(ledger) == {"accepted": 12}
-    assert sandbox.status_counts() == {200: 12}
+    assert posts(sandbox) == {200: 12}
     assert max(sandbox.accept_counts().values()) == 1
     # Accepted is final: a second submit has nothing to send.
     again = submit(ledger, client, pace=FAST, progress=False)
     assert again.planned == 0 and again.requests == 0
-    assert sum(sandbox.status_counts().values()) == 12
+    assert sum(posts(sandbox).values()) == 12
     attempts = ledger.attempts()
     assert set(attempts["http_status"]) == {200}
     assert attempts["latency_ms"].notna().all()
@@ -301,7 +311,7 @@ def test_kill_9_mid_run_then_rerun_completes_without_resending_confirmed(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         with Ledger(path) as ledger:
-            confirmed = ledger.accepted_keys()
+            confirmed = ledger.accepted_keys(practice(sb))
             middle = Counter(ledger.proposals()["submission"])
         assert 0 < len(confirmed) < 120, middle
         bodies_before = sb.accept_counts()
@@ -408,16 +418,29 @@ def test_cli_approve_reject_status(tmp_path: Path, write_case, capsys) -> None:
 
 class ScriptedApi:
     """A loopback HTTP server answering every POST with ``script(n)`` -> (status, headers,
-    JSON body or None): for answers the sandbox never gives (a record-level 400, 403)."""
+    JSON body or None): for answers the sandbox never gives (a record-level 400, 403).
+    Its ping answers ``ping`` (a real LMS's ``{"valid": true}`` by default)."""
 
-    def __init__(self, script: Callable[[int], tuple[int, dict[str, str], object]]) -> None:
+    def __init__(
+        self,
+        script: Callable[[int], tuple[int, dict[str, str], object]],
+        ping: object = None,
+    ) -> None:
         self.script = script
+        self.ping = {"valid": True} if ping is None else ping
         self.requests = 0
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                data = json.dumps(outer.ping).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -462,7 +485,7 @@ def test_a_redirect_is_never_taken_for_acceptance(ledger_of) -> None:
 
 def test_ping_wants_the_api_answer() -> None:
     with Sandbox(key=KEY) as sb:
-        assert ApiClient(sb.url, KEY).ping() == {"valid": True}
+        assert ApiClient(sb.url, KEY).ping() == {"valid": True, "practice": True}
         with pytest.raises(ApiError, match="refused"):
             ApiClient(sb.url, "wrong-key").ping()
 
@@ -480,9 +503,9 @@ def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(key: str) -
 
 def test_transport_errors_are_stored_without_the_key(ledger_of) -> None:
     ledger, _ = ledger_of(2)
-    client = ApiClient("http://127.0.0.1:9", KEY)  # nothing listens on the discard port
     pace = Pace(rate=500, burst=500, concurrency=1, max_tries=2, backoff_base=0.01)
-    report = submit(ledger, client, pace=pace, progress=False)
+    with Sandbox(key=KEY, rate=1000, burst=1000, drop_rate=1.0) as sb:  # every POST dropped
+        report = submit(ledger, ApiClient(sb.url, KEY), pace=pace, progress=False)
     assert report.failed == 2
     stored = " ".join(ledger.attempts()["errors"].dropna())
     assert "ConnectionError" in stored and KEY not in stored
