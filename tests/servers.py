@@ -4,6 +4,7 @@ proxy, and a self-signed certificate for a loopback https server."""
 
 from __future__ import annotations
 
+import json
 import select
 import shutil
 import socket
@@ -26,12 +27,22 @@ class Scripted:
 
     ``delay``: seconds to wait before answering. ``answered`` counts the answers fully
     written; ``received`` the requests read. ``tls``: an ``ssl.SSLContext`` for https.
+    ``ping``: when given, ``GET /incoming/v2/ping`` answers it as JSON (as the LMS does
+    before every submit) and is counted in ``pings``, not ``received``; otherwise a GET
+    is scripted like a POST.
     """
 
     def __init__(
-        self, script: Script, *, delay: float = 0.0, tls: ssl.SSLContext | None = None
+        self,
+        script: Script,
+        *,
+        delay: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+        ping: dict[str, object] | None = None,
     ) -> None:
         self.script = script
+        self.ping = ping
+        self.pings = 0
         self.delay = delay
         self.received = 0
         self.answered = 0
@@ -59,7 +70,18 @@ class Scripted:
                 with outer.lock:
                     outer.answered += 1
 
-            do_GET = do_POST  # noqa: N815
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                if outer.ping is not None and self.path.endswith("/incoming/v2/ping"):
+                    body = json.dumps(outer.ping).encode()
+                    with outer.lock:
+                        outer.pings += 1
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.do_POST()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -85,10 +107,12 @@ class Scripted:
 class Trickle:
     """A loopback server that reads a request, then sends its answer one byte every
     ``every`` seconds, forever: in the status line and headers (``phase="headers"``) or
-    after complete headers promising a long body (``phase="body"``)."""
+    after complete headers promising a long body (``phase="body"``). With ``ping`` the
+    ping before a submit is answered at once, as the LMS does."""
 
-    def __init__(self, phase: str, every: float = 0.05) -> None:
+    def __init__(self, phase: str, every: float = 0.05, *, ping: bool = False) -> None:
         self.phase = phase
+        self.ping = ping
         self.every = every
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -100,7 +124,15 @@ class Trickle:
         with conn:
             conn.settimeout(5)
             try:
-                conn.recv(65536)
+                request = conn.recv(65536)
+                if self.ping and request.startswith(b"GET ") and b"/ping" in request:
+                    # The ping before a submit answers at once, as the LMS does: the
+                    # trickle is for the records.
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b'Content-Length: 15\r\nConnection: close\r\n\r\n{"valid": true}'
+                    )
+                    return
                 head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
                 if self.phase == "body":
                     conn.sendall(head)

@@ -39,6 +39,11 @@ FAST = Pace(rate=500, burst=500, concurrency=4, backoff_base=0.01, backoff_cap=0
 RECON = str(Path(sys.executable).with_name("recon"))
 
 
+def ScriptedLms(script, **options):  # noqa: N802 - stands in for a class
+    """A scripted server that answers the ping before a submit as the LMS does."""
+    return Scripted(script, ping={"valid": True}, **options)
+
+
 def make_ledger(folder: Path, learners: int) -> tuple[Path, list[str]]:
     """A ledger with one approved missing-completion proposal per learner."""
     users = [{"email": f"l{i}@example.com", "userId": f"u-{i:04d}"} for i in range(learners)]
@@ -562,24 +567,30 @@ def answers(*items: tuple[int, dict[str, str], bytes]) -> Callable[..., tuple]:
 
 
 @pytest.mark.parametrize("body", [LOGIN_PAGE, b"{}", b"OK", b" ", b"null"])
-def test_a_200_with_a_body_is_not_an_acceptance(ledger_of, sandbox: Sandbox, body: bytes) -> None:
+def test_a_200_with_a_body_is_not_an_acceptance(ledger_of, body: bytes) -> None:
     ledger, _ = ledger_of(5)
-    with Scripted(answers((200, {"Content-Type": "text/html"}, body))) as api:
+    answer = {"body": body}
+
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"Content-Type": "text/html"}, answer["body"]
+
+    with ScriptedLms(script) as api:
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
         assert api.received <= FAST.concurrency
-    assert report.exit_code == 2 and report.accepted == 0
-    assert "answered 200 with a body" in (report.fatal or "")
-    assert body.decode()[:40] in (report.fatal or "")
-    assert states(ledger) == {"not-sent": 5} and ledger.accepted_keys() == set()
-    # Those records stay to send: the real LMS gets them next time.
-    later = submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
+        assert report.exit_code == 2 and report.accepted == 0
+        assert "answered 200 with a body" in (report.fatal or "")
+        assert body.decode()[:40] in (report.fatal or "")
+        assert states(ledger) == {"not-sent": 5} and ledger.accepted_keys() == set()
+        # Those records stay to send: once the LMS answers as documented, it gets them.
+        answer["body"] = b""
+        later = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
     assert later.accepted == 5 and states(ledger) == {"accepted": 5}
 
 
 @pytest.mark.parametrize("status", [201, 202, 204])
 def test_other_2xx_are_not_acceptances(ledger_of, status: int) -> None:
     ledger, _ = ledger_of(4)
-    with Scripted(answers((status, {}, b""))) as api:
+    with ScriptedLms(answers((status, {}, b""))) as api:
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
     assert report.exit_code == 2 and report.accepted == 0
     assert f"answered HTTP {status}" in (report.fatal or "")
@@ -590,7 +601,7 @@ def test_408_is_retried_like_a_server_error(ledger_of) -> None:
     ledger, _ = ledger_of(3)
     script = answers((408, {}, b""), (408, {}, b""), (200, {}, b""))
     pace = Pace(rate=500, burst=500, concurrency=1, backoff_base=0.01)
-    with Scripted(script) as api:
+    with ScriptedLms(script) as api:
         report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
     assert report.accepted == 3 and report.exit_code == 0
     attempts = ledger.attempts()
@@ -600,7 +611,7 @@ def test_408_is_retried_like_a_server_error(ledger_of) -> None:
 
 def test_a_4xx_without_the_apis_errors_stops_and_keeps_records_unsent(ledger_of) -> None:
     ledger, _ = ledger_of(4)
-    with Scripted(answers((400, {"Content-Type": "text/html"}, b"<h1>Bad Request</h1>"))) as api:
+    with ScriptedLms(answers((400, {"Content-Type": "text/html"}, b"<h1>Bad Request</h1>"))) as api:
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
     assert report.exit_code == 2 and report.rejected_total == 0
     assert "<h1>Bad Request</h1>" in (report.fatal or "")
@@ -613,7 +624,7 @@ def test_odd_rate_headers_on_200_are_recorded_as_accepted_once(ledger_of) -> Non
     # reruns delivered the same body again and again.
     headers = {"X-RateLimit-Remaining": "nan", "X-RateLimit-Reset": "1e309", "Retry-After": "x"}
     ledger, _ = ledger_of(4)
-    with Scripted(answers((200, headers, b""))) as api:
+    with ScriptedLms(answers((200, headers, b""))) as api:
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
         again = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
         assert api.received == 4
@@ -630,7 +641,7 @@ def test_retry_after_as_an_http_date_is_honoured(ledger_of) -> None:
         return 429, {"Retry-After": later, "Date": format_datetime(now, usegmt=True)}, b""
 
     ledger, _ = ledger_of(1)
-    with Scripted(script) as api:
+    with ScriptedLms(script) as api:
         started = time.monotonic()
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
         took = time.monotonic() - started
@@ -641,7 +652,9 @@ def test_retry_after_as_an_http_date_is_honoured(ledger_of) -> None:
 def test_persistent_throttling_gives_up_after_the_runs_cap(ledger_of) -> None:
     ledger, _ = ledger_of(6)
     pace = Pace(rate=500, burst=500, concurrency=2, max_throttled_seconds=1.5)
-    with Scripted(answers((429, {"Retry-After": "1"}, b'{"error": "rate_limit_exceeded"}'))) as api:
+    with ScriptedLms(
+        answers((429, {"Retry-After": "1"}, b'{"error": "rate_limit_exceeded"}'))
+    ) as api:
         started = time.monotonic()
         report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
         took = time.monotonic() - started
@@ -659,7 +672,7 @@ def test_a_tls_failure_stops_at_once(ledger_of, tmp_path: Path, monkeypatch) -> 
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     ledger, _ = ledger_of(10)
     cert, key = self_signed(tmp_path, "127.0.0.1")
-    with Scripted(answers((200, {}, b"")), tls=server_tls(cert, key)) as api:
+    with ScriptedLms(answers((200, {}, b"")), tls=server_tls(cert, key)) as api:
         started = time.monotonic()
         report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
         took = time.monotonic() - started
@@ -673,7 +686,7 @@ def test_a_tls_failure_stops_at_once(ledger_of, tmp_path: Path, monkeypatch) -> 
 def test_a_trickling_server_cannot_hold_a_submit(ledger_of) -> None:
     ledger, _ = ledger_of(2)
     pace = Pace(rate=500, burst=500, concurrency=2, max_tries=2, backoff_base=0.01)
-    with Trickle("body", every=0.05) as slow:
+    with Trickle("body", every=0.05, ping=True) as slow:
         started = time.monotonic()
         client = ApiClient(slow.url, KEY, read_timeout=1.0, deadline=1.0)
         report = submit(ledger, client, pace=pace, progress=False)
@@ -695,7 +708,7 @@ def echo_key(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], byte
 
 def test_the_key_stays_out_of_the_ledger_report_and_terminal(tmp_path: Path) -> None:
     path, _ = make_ledger(tmp_path, 3)
-    with Scripted(echo_key) as api:
+    with ScriptedLms(echo_key) as api:
         env = {**os.environ, "TI_API_KEY": KEY}
         done = subprocess.run(
             [RECON, "submit", "--ledger", str(path), "--base-url", api.url, "--concurrency", "1"],
@@ -723,7 +736,7 @@ def test_a_hostile_answer_cannot_forge_a_line(tmp_path: Path) -> None:
     forged = "\x1b[2J\x1b[H\r  accepted       240\n  rejected         0\x08\x08\u202e"
     path, _ = make_ledger(tmp_path, 2)
     body = json.dumps({"errors": [forged]}).encode()
-    with Scripted(answers((400, {}, body))) as api:
+    with ScriptedLms(answers((400, {}, body))) as api:
         done = subprocess.run(
             [RECON, "submit", "--ledger", str(path), "--base-url", api.url],
             env={**os.environ, "TI_API_KEY": KEY},
@@ -746,7 +759,7 @@ def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
         folder = tmp_path / f"round-{round_}"
         folder.mkdir()
         path, _ = make_ledger(folder, 30)
-        with Scripted(answers((200, {}, b"")), delay=0.6) as api:
+        with ScriptedLms(answers((200, {}, b"")), delay=0.6) as api:
             proc = subprocess.Popen(
                 [
                     RECON,
