@@ -630,7 +630,7 @@ class ApiClient:
         self._sessions_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"ApiClient(base_url={self.base_url!r}, api_key=<hidden>)"
+        return f"ApiClient(base_url={getattr(self, 'base_url', None)!r}, api_key=<hidden>)"
 
     def redact(self, text: str) -> str:
         """``text`` with the key blanked out, also where a server echoed it JSON-, URL- or
