@@ -533,7 +533,8 @@ def _fold_seed(rows: list[_SeedRow]) -> list[tuple[str, str, str, str | None]]:
 
     What recon cannot read is kept as the LMS holds it, so that an export of the view
     is read the same way again: a pair with a word recon does not understand takes that
-    word as its status, and an unreadable completion date stays as written.
+    word as its status (the first one, when it has several: the view holds one status a
+    pair), and an unreadable completion date stays as written.
     """
     by_pair: dict[tuple[str, str], list[_SeedRow]] = {}
     for row in rows:
