@@ -182,12 +182,20 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         SandboxSettings(**settings)  # refuse a bad value before binding the port
     except ValueError as exc:
         raise ReconError(f"sandbox: {exc}") from None
+    seed: Any = args.seed_progress
+    if args.config:
+        from .config import load_config
+
+        if args.seed_progress:
+            raise ReconError("sandbox: give --config or --seed-progress, not both")
+        # The LMS starts as the config's [progress] export says: its columns and words.
+        seed = load_config(args.config).progress
     serve(
         host=args.host,
         port=args.port,
         db=args.db,
         key=args.key or env("TI_API_KEY") or DEFAULT_KEY,
-        seed_progress=args.seed_progress,
+        seed_progress=seed,
         **settings,
     )
     return EXIT_OK
@@ -196,8 +204,18 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox_export(args: argparse.Namespace) -> int:
     from .sandbox import export_progress
 
-    count = export_progress(args.db, args.out)
+    spec = None
+    if args.config:
+        from .config import load_config
+
+        spec = load_config(args.config).progress
+    count = export_progress(args.db, args.out, spec)
     print(f"wrote {count} row(s) of LMS progress to {args.out}")
+    if spec is not None:
+        print(
+            f"  in the shape of {args.config}'s [progress]; to reconcile against it, point "
+            f'[progress] file at it (file = "{Path(args.out).resolve()}")'
+        )
     return EXIT_OK
 
 
@@ -439,6 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed-progress", help="an LMS progress CSV to start from (userId, learningPathId, ...)"
     )
+    p.add_argument(
+        "--config",
+        help="a recon.toml: start from its [progress] export (its file, columns, words, "
+        "timezone and date formats)",
+    )
     p.set_defaults(handler=cmd_sandbox_serve)
     p = sandbox.add_parser(
         "export-progress",
@@ -448,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", required=True, help="the sandbox's SQLite file")
     p.add_argument("--out", required=True, help="the CSV to write")
+    p.add_argument(
+        "--config",
+        help="a recon.toml: write its [progress] shape (column names, status words)",
+    )
     p.set_defaults(handler=cmd_sandbox_export)
 
     p = sub.add_parser(

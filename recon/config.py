@@ -6,8 +6,9 @@ analysts and tests write it by hand (see the README for every key).
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,7 +39,11 @@ class ExternalSpec:
 
 @dataclass(frozen=True)
 class ProgressSpec:
-    """The LMS's learning-path progress export."""
+    """The LMS's learning-path progress export.
+
+    ``statuses`` maps the LMS export's own words (e.g. "In Progress") to the four API
+    statuses; ``timezone`` and ``date_formats`` read its dates, as in [external].
+    """
 
     file: Path
     user_id: str = "userId"
@@ -46,6 +51,16 @@ class ProgressSpec:
     status: str = "status"
     completion_date: str | None = None
     sheet: str | None = None
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+    timezone: str = "UTC"
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def status_map(self) -> dict[str, str]:
+        """LMS word (trimmed, lower case) -> API status; the four API words map to
+        themselves (the loader refuses a table that says otherwise)."""
+        mapping = {k.strip().lower(): v.strip().lower() for k, v in self.statuses.items()}
+        mapping.update({s: s for s in STATUSES})
+        return mapping
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,7 @@ class PathsSpec:
 class LmsSpec:
     """The real LMS this config's ledger belongs to (optional ``[lms]`` table)."""
 
-    base_url: str
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,91 @@ class Config:
         return mapping
 
 
+TABLES: dict[str, type] = {
+    "external": ExternalSpec,
+    "progress": ProgressSpec,
+    "users": UsersSpec,
+    "paths": PathsSpec,
+    "lms": LmsSpec,
+}
+"""Every table recon.toml may hold, and the dataclass that reads it."""
+
+KEYS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in fields(spec)) for name, spec in TABLES.items()
+}
+"""Every key each table may hold: the dataclass's fields are the TOML keys."""
+
+WORD_TABLES = frozenset({"statuses"})
+"""Keys whose value is a table of free words (any key is fine inside)."""
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions), for names a few letters long."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def closest(word: str, valid: tuple[str, ...] | list[str]) -> str | None:
+    """The valid name ``word`` most likely misspells, or None when none is close.
+
+    difflib finds the candidates; among them the fewest edits wins, so that a typo of
+    ``status`` is not taken for ``statuses`` merely because that one is longer.
+    """
+    folded = word.strip().lower()
+    found = difflib.get_close_matches(folded, list(valid), n=len(valid), cutoff=0.6)
+    if not found:
+        return None
+    return min(found, key=lambda name: _distance(folded, name))
+
+
+def _unknown(what: str, valid: tuple[str, ...] | list[str], name: str, shown: str) -> str:
+    guess = closest(name, valid)
+    if guess is not None:
+        return f"unknown {what}; did you mean {shown.format(guess)}?"
+    listed = ", ".join(shown.format(v) for v in valid)
+    return f"unknown {what}; valid: {listed}"
+
+
+def check_names(doc: dict[str, Any], path: Path) -> None:
+    """Refuse any table or key recon does not know, naming the closest valid one.
+
+    A misspelt name would otherwise be ignored: an `activty_date` silently drops every
+    activity date, a `[progres]` table the LMS's words. Inside a word table (the
+    `statuses` of [external] and [progress]) every key is a word and is fine.
+    """
+    tables = list(TABLES)
+    for name, value in doc.items():
+        if name in TABLES:
+            continue
+        homes = [t for t in tables if name in KEYS[t]]
+        if isinstance(value, dict):
+            message = _unknown(f"table [{name}]", tables, name, "[{}]")
+        elif homes:
+            # A key written above every table header: a common slip, said plainly.
+            places = " or ".join(f"[{t}]" for t in homes)
+            message = f"unknown key '{name}' outside any table; it belongs in {places}"
+        else:
+            message = _unknown(f"key '{name}' outside any table", tables, name, "[{}]")
+        raise ConfigError(f"{path}: {message}", file=path)
+    for table, body in doc.items():
+        if not isinstance(body, dict):
+            continue  # reported by the loader: "[x] must be a table"
+        valid = KEYS[table]
+        for key, value in body.items():
+            if key in valid:
+                continue
+            if isinstance(value, dict):
+                subtables = tuple(k for k in valid if k in WORD_TABLES) or valid
+                message = _unknown(f"table [{table}.{key}]", subtables, key, f"[{table}.{{}}]")
+            else:
+                message = _unknown(f"key '{key}' in [{table}]", valid, key, "'{}'")
+            raise ConfigError(f"{path}: {message}", file=path)
+
+
 def _table(doc: dict[str, Any], name: str, path: Path, required: bool = True) -> dict[str, Any]:
     value = doc.get(name)
     if value is None:
@@ -104,19 +204,90 @@ def _table(doc: dict[str, Any], name: str, path: Path, required: bool = True) ->
     return value
 
 
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
 def _str(table: dict[str, Any], key: str, section: str, path: Path, default: Any = ...) -> Any:
     if key not in table:
         if default is ...:
             raise ConfigError(f"{path}: [{section}] needs `{key}`", file=path)
         return default
     value = table[key]
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{path}: [{section}] `{key}` must be a non-empty string, not {_type_name(value)}",
+            file=path,
+        )
+    if not value.strip():
         raise ConfigError(f"{path}: [{section}] `{key}` must be a non-empty string", file=path)
     return value
 
 
 def _file(table: dict[str, Any], section: str, path: Path) -> Path:
     return (path.parent / _str(table, "file", section, path)).resolve()
+
+
+def _formats(table: dict[str, Any], section: str, path: Path) -> tuple[str, ...]:
+    formats = table.get("date_formats", list(DEFAULT_DATE_FORMATS))
+    if not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats):
+        raise ConfigError(f"{path}: [{section}] date_formats must be a list of strings", file=path)
+    return tuple(formats)
+
+
+def _timezone(table: dict[str, Any], section: str, path: Path) -> str:
+    tz = _str(table, "timezone", section, path, "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{path}: [{section}] unknown timezone {tz!r} (use an IANA name)", file=path
+        ) from None
+    return str(tz)
+
+
+def _words(table: dict[str, Any], section: str, path: Path) -> dict[str, str]:
+    statuses = table.get("statuses", {})
+    if not isinstance(statuses, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in statuses.items()
+    ):
+        raise ConfigError(f"{path}: [{section}.statuses] must map words to strings", file=path)
+    return dict(statuses)
+
+
+def _lms_words(table: dict[str, Any], path: Path) -> dict[str, str]:
+    """[progress.statuses]: each LMS word must mean one of the four API statuses, and
+    the API words keep their meaning (an export that says "completed" means it)."""
+    statuses = _words(table, "progress", path)
+    seen: dict[str, tuple[str, str]] = {}
+    for word, status in statuses.items():
+        meaning = status.strip().lower()
+        if meaning not in STATUSES:
+            raise ConfigError(
+                f"{path}: [progress.statuses] {word!r} = {status!r}: an LMS word must mean "
+                f"one of {', '.join(STATUSES)}",
+                file=path,
+            )
+        key = word.strip().lower()
+        if key in STATUSES and meaning != key:
+            raise ConfigError(
+                f"{path}: [progress.statuses] {word!r} is an API status and always means itself",
+                file=path,
+            )
+        if key in seen and seen[key][1] != meaning:
+            raise ConfigError(
+                f"{path}: [progress.statuses] {seen[key][0]!r} and {word!r} are the same word "
+                "(trimmed, any case) with two meanings",
+                file=path,
+            )
+        seen[key] = (word, meaning)
+    return statuses
 
 
 def load_config(path: str | Path) -> Config:
@@ -129,6 +300,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config file not found: {path}", file=path) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config: {exc}", file=path) from None
+    check_names(doc, path)
 
     ext = _table(doc, "external", path)
     learner_kind = _str(ext, "learner_kind", "external", path, "email")
@@ -137,25 +309,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f'{path}: learner_kind must be "email" or "user_id"', file=path)
     if path_kind not in ("code", "learning_path_id"):
         raise ConfigError(f'{path}: path_kind must be "code" or "learning_path_id"', file=path)
-    formats = ext.get("date_formats", list(DEFAULT_DATE_FORMATS))
-    if not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats):
-        raise ConfigError(f"{path}: [external] date_formats must be a list of strings", file=path)
-    tz = _str(ext, "timezone", "external", path, "UTC")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{path}: unknown timezone {tz!r} (use an IANA name)", file=path
-        ) from None
-    statuses = ext.get("statuses", {})
-    if not isinstance(statuses, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in statuses.items()
-    ):
-        raise ConfigError(f"{path}: [external.statuses] must map words to strings", file=path)
 
     external = ExternalSpec(
         file=_file(ext, "external", path),
-        sheet=ext.get("sheet"),
+        sheet=_str(ext, "sheet", "external", path, None),
         learner=_str(ext, "learner", "external", path),
         learner_kind=learner_kind,
         path=_str(ext, "path", "external", path),
@@ -163,19 +320,22 @@ def load_config(path: str | Path) -> Config:
         status=_str(ext, "status", "external", path),
         completion_date=_str(ext, "completion_date", "external", path),
         activity_date=_str(ext, "activity_date", "external", path, None),
-        date_formats=tuple(formats),
-        timezone=tz,
-        statuses=dict(statuses),
+        date_formats=_formats(ext, "external", path),
+        timezone=_timezone(ext, "external", path),
+        statuses=_words(ext, "external", path),
     )
 
     prog = _table(doc, "progress", path)
     progress = ProgressSpec(
         file=_file(prog, "progress", path),
-        sheet=prog.get("sheet"),
+        sheet=_str(prog, "sheet", "progress", path, None),
         user_id=_str(prog, "user_id", "progress", path, "userId"),
         path_id=_str(prog, "path_id", "progress", path, "learningPathId"),
         status=_str(prog, "status", "progress", path, "status"),
         completion_date=_str(prog, "completion_date", "progress", path, None),
+        date_formats=_formats(prog, "progress", path),
+        timezone=_timezone(prog, "progress", path),
+        statuses=_lms_words(prog, path),
     )
 
     # The directory is only needed when learners are named by email, the mapping only
@@ -184,7 +344,7 @@ def load_config(path: str | Path) -> Config:
     users = (
         UsersSpec(
             file=_file(usr, "users", path),
-            sheet=usr.get("sheet"),
+            sheet=_str(usr, "sheet", "users", path, None),
             email=_str(usr, "email", "users", path, "email"),
             user_id=_str(usr, "user_id", "users", path, "userId"),
         )
@@ -195,7 +355,7 @@ def load_config(path: str | Path) -> Config:
     paths = (
         PathsSpec(
             file=_file(pth, "paths", path),
-            sheet=pth.get("sheet"),
+            sheet=_str(pth, "sheet", "paths", path, None),
             external_code=_str(pth, "external_code", "paths", path, "externalCode"),
             learning_path_id=_str(pth, "learning_path_id", "paths", path, "learningPathId"),
         )
@@ -204,7 +364,7 @@ def load_config(path: str | Path) -> Config:
     )
     lms_table = _table(doc, "lms", path, required=False)
     lms = LmsSpec(base_url=_str(lms_table, "base_url", "lms", path)) if lms_table else None
-    if lms is not None:
+    if lms is not None and lms.base_url is not None:
         from .errors import ApiError
         from .target import target_url
 

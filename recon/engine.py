@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from . import outcomes as oc
-from .config import Config, load_config
+from .config import Config, ProgressSpec, load_config
 from .errors import ConfigError, InputError
 from .inputs import ROW, InputInfo, load_table, run
 from .ledger import Ledger
@@ -105,26 +105,50 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
             f"{source}: unknown timezone {config.external.timezone!r} (use an IANA name)",
             file=source,
         ) from None
-    for fmt in config.external.date_formats:
+    _date_macro(con, "recon_date", config.external.date_formats, source)
+    _trim_macro(con)
+    _rank_macro(con)
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_wire(t) AS "
+        "strftime(timezone('UTC', t), '%Y-%m-%dT%H:%M:%S.%gZ')",
+    )
+    return con
+
+
+def _date_macro(
+    con: duckdb.DuckDBPyConnection, name: str, formats: Iterable[str], source: Path | None
+) -> None:
+    """The macro ``name(v)``: a trimmed date cell as a TIMESTAMPTZ, NULL when unreadable.
+
+    ISO 8601 first, then each format in order; a value without an offset is in the
+    session's TimeZone (set to the zone of the file being read). The provider's dates
+    use ``recon_date``, the LMS's ``recon_lms_date``: the same rules, their own formats.
+    """
+    formats = tuple(formats)
+    for fmt in formats:
         try:
             run(con, f"SELECT try_strptime('', {_lit(fmt)})")
         except duckdb.Error as exc:
             con.close()
             raise ConfigError(f"{source}: date_formats entry {fmt!r}: {exc}", file=source) from None
-    formats = ", ".join(_lit(f) for f in config.external.date_formats)
+    listed = ", ".join(_lit(f) for f in formats)
     # DuckDB's %Y also takes "26"; Python's (the format language the README names) needs
     # four digits. A year before 1000 is no training record: unreadable.
     run(
         con, "CREATE OR REPLACE TEMP MACRO recon_year_ok(t) AS CASE WHEN year(t) >= 1000 THEN t END"
     )
-    by_format = f"recon_year_ok(try_strptime(v, [{formats}])::TIMESTAMPTZ)" if formats else "NULL"
+    by_format = f"recon_year_ok(try_strptime(v, [{listed}])::TIMESTAMPTZ)" if listed else "NULL"
     run(
         con,
-        "CREATE OR REPLACE TEMP MACRO recon_date(v) AS CASE "
+        f"CREATE OR REPLACE TEMP MACRO {name}(v) AS CASE "
         "WHEN v IS NULL THEN NULL "
         f"WHEN regexp_full_match(v, {_lit(_ISO_INPUT)}) THEN try_cast(v AS TIMESTAMPTZ) "
         f"ELSE {by_format} END",
     )
+
+
+def _trim_macro(con: duckdb.DuckDBPyConnection) -> None:
     # Trimmed means every kind of blank a spreadsheet leaves (tab, no-break space, ...),
     # as Python's str.strip does for the config's status words. trim() with a character
     # list is slow, so only cells whose first or last character is a blank take it (a
@@ -138,18 +162,75 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
         f"WHEN ascii(v) IN ({codes}) OR ascii(reverse(v)) IN ({codes}) "
         f"THEN trim(v, {blanks}) ELSE v END",
     )
+
+
+def _rank_macro(con: duckdb.DuckDBPyConnection) -> None:
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_rank(s) AS CASE s "
         + " ".join(f"WHEN {_lit(s)} THEN {i}" for i, s in enumerate(STATUSES))
         + " ELSE -1 END",
     )
+
+
+def _set_zone(con: duckdb.DuckDBPyConnection, zone: str, section: str, source: Path | None) -> None:
+    """Values without an offset are read in ``zone``: DuckDB's casts use TimeZone. A zone
+    DuckDB refuses is a config error (exit 2), not a crash mid-run."""
+    try:
+        run(con, f"SET TimeZone = {_lit(zone)}")
+    except duckdb.Error:
+        con.close()
+        raise ConfigError(
+            f"{source}: [{section}] unknown timezone {zone!r} (use an IANA name)", file=source
+        ) from None
+
+
+def lms_macros(con: duckdb.DuckDBPyConnection, spec: ProgressSpec, source: Path | None) -> None:
+    """Everything :func:`lms_rows_sql` needs, for the LMS export ``spec`` describes.
+
+    The engine and the sandbox's seeding both read an LMS export with these, so the two
+    can never read it differently. Sets the session TimeZone to the export's zone.
+    """
+    _trim_macro(con)
+    _rank_macro(con)
+    _date_macro(con, "recon_lms_date", spec.date_formats, source)
+    words = spec.status_map()
     run(
         con,
-        "CREATE OR REPLACE TEMP MACRO recon_wire(t) AS "
-        "strftime(timezone('UTC', t), '%Y-%m-%dT%H:%M:%S.%gZ')",
+        "CREATE OR REPLACE TEMP MACRO recon_lms_status(w) AS CASE w "
+        + " ".join(f"WHEN {_lit(w)} THEN {_lit(s)}" for w, s in words.items())
+        + " END",
     )
-    return con
+    _set_zone(con, spec.timezone, "progress", source)
+
+
+def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
+    """A SELECT of every row of an LMS export loaded as ``table`` (columns named in
+    ``cols``: user, path, status and maybe completion), read by the written rules:
+
+    ``row``; ``user_id`` and ``path_id`` trimmed (NULL when blank); ``word``: the status
+    as written, trimmed ('' when blank); ``status``: the LMS status it means, NULL when
+    recon does not understand it; ``completion_raw`` (trimmed, NULL when blank) and
+    ``completion_ts``: read for completed rows only, NULL when absent or unreadable.
+    Needs :func:`lms_macros`.
+    """
+    completion = (
+        f"nullif(recon_trim({_q(cols['completion'])}), '')" if "completion" in cols else "NULL"
+    )
+    return f"""
+    SELECT row, user_id, path_id, word, status, completion_raw,
+           CASE WHEN status = 'completed' THEN recon_lms_date(completion_raw) END
+             AS completion_ts
+    FROM (
+        SELECT {ROW} AS row,
+               nullif(recon_trim({_q(cols["user"])}), '') AS user_id,
+               nullif(recon_trim({_q(cols["path"])}), '') AS path_id,
+               coalesce(recon_trim({_q(cols["status"])}), '') AS word,
+               recon_lms_status(lower(coalesce(recon_trim({_q(cols["status"])}), ''))) AS status,
+               {completion}::VARCHAR AS completion_raw
+        FROM {table}
+    )
+    """
 
 
 def _load(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict[str, InputInfo], dict]:
@@ -290,6 +371,9 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         path_key = "t.path"
     _code(con, "dir", "uid")
     _code(con, "pmap", "pid")
+    # The LMS's export is folded now that ids have codes, and freed before the
+    # provider's rows are normalised: memory is what a million-row run is judged by.
+    _fold_lms(con, config, cols)
     learner_join = f"LEFT JOIN dir d ON d.k = {learner_key}"
     path_join = f"LEFT JOIN pmap p ON p.k = {path_key}"
 
@@ -368,15 +452,23 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     """,
     )
     # Keep the original cells only of rows that can end as exceptions: those with a row
-    # problem, and those whose status is not an LMS status (the one way a proposal fails
-    # the endpoint's validation, since recon writes the dates and ids are never blank).
+    # problem, those whose status is not an LMS status (the one way a proposal fails
+    # the endpoint's validation, since recon writes the dates and ids are never blank),
+    # and those of a pair whose LMS rows could not be read.
     # Then the provider's file is freed: memory is what a million-row run is judged by.
     run(
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE exc_src AS
-    SELECT e.* FROM ext e SEMI JOIN c
-      ON c.row = e.{ROW} AND (c.problem IS NOT NULL OR recon_rank(c.status) < 0)
+    WITH unread AS (
+        SELECT user_code, path_code FROM lms
+        WHERE unknown_word IS NOT NULL OR bad_date IS NOT NULL
+    ), keep AS (
+        SELECT c.row FROM c LEFT JOIN unread l
+          ON l.user_code = c.user_code AND l.path_code = c.path_code
+        WHERE c.problem IS NOT NULL OR recon_rank(c.status) < 0 OR l.user_code IS NOT NULL
+    )
+    SELECT e.* FROM ext e SEMI JOIN keep k ON k.row = e.{ROW}
     """,
     )
     _drop_input(con, "ext")
@@ -386,48 +478,88 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         _drop_input(con, view)
 
 
-def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
-    """Fold the LMS's progress per pair (table ``lms``), collapse valid external rows per
-    pair and compare each survivor with the LMS (table ``s``: one line per valid row with
-    its rank ``rn`` in the pair, the ``survivor`` row and, for the survivor, the verdict).
-    Returns how many LMS progress rows were ignored."""
-    prog = cols["progress"]
-    completion = (
-        "recon_date(nullif(recon_trim(completion_raw), ''))"
-        if "completion" in prog
-        else "NULL::TIMESTAMPTZ"
-    )
-    # The LMS may list a pair more than once: its furthest status counts, and the
-    # earliest completion date it holds. Rows with a blank id or a status the LMS does
-    # not use are ignored, and counted.
+def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> None:
+    """Fold the LMS's progress per pair (table ``lms``), and list the LMS's status words
+    recon did not understand (table ``lms_words``: word, rows).
+
+    The LMS may list a pair more than once: its furthest status counts, and the earliest
+    completion date it holds. A pair with a status word recon does not understand, or a
+    completion date it cannot read, is marked (``unknown_word``, ``bad_date``; each such
+    pair's words are in table ``lms_unknown``): nothing is proposed against a state
+    recon could not read. Rows with a blank id are ignored, and counted. The LMS's dates
+    without an offset are in [progress] timezone.
+    """
+    lms_macros(con, config.progress, config.source)
+    rows = lms_rows_sql("progress", cols["progress"])
+    # One narrow line per LMS row: codes instead of ids, and the word and date text kept
+    # only where they are a problem (a few rows), so the table costs little memory.
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE lms AS
-    WITH r0 AS (
-        SELECT nullif(recon_trim({_q(prog["user"])}), '') AS user_id,
-               nullif(recon_trim({_q(prog["path"])}), '') AS path_id,
-               recon_rank(lower(recon_trim({_q(prog["status"])}))) AS rk,
-               {_q(prog["completion"]) if "completion" in prog else "NULL"} AS completion_raw
-        FROM progress
-    ), r AS (
-        -- only a completion's date counts: the others are not parsed at all
-        SELECT user_id, path_id, rk,
-               CASE WHEN rk = 3 THEN {completion} END AS completion_ts
-        FROM r0
+    CREATE OR REPLACE TEMP TABLE lms_r AS
+    SELECT u.code AS user_code, x.code AS path_code, recon_rank(r.status) AS rk,
+           r.completion_ts,
+           r.user_id IS NULL OR r.path_id IS NULL AS blank_id,
+           CASE WHEN r.status IS NULL THEN r.word END AS unknown_word,
+           CASE WHEN r.status = 'completed' AND r.completion_raw IS NOT NULL
+                 AND r.completion_ts IS NULL THEN r.completion_raw END AS bad_date
+    FROM ({rows}) r LEFT JOIN uid u ON u.id = r.user_id LEFT JOIN pid x ON x.id = r.path_id
+    """,
     )
+    _drop_input(con, "progress")
+    # Back to the provider's zone for everything after: only the LMS's dates are in its.
+    run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+    run(
+        con,
+        """
+    CREATE OR REPLACE TEMP TABLE lms_words AS
+    SELECT min(unknown_word) AS word, count(*) AS rows FROM lms_r
+    WHERE unknown_word IS NOT NULL AND NOT blank_id
+    GROUP BY lower(unknown_word)
+    """,
+    )
+    run(
+        con,
+        """
+    CREATE OR REPLACE TEMP TABLE lms AS
     -- Learners and paths unknown to the directory and mapping cannot meet an external
-    -- row: they fold into groups without a code.
-    SELECT u.code AS user_code, x.code AS path_code,
+    -- row: they fold into groups without a code, as do the ignored rows (a blank id).
+    SELECT user_code, path_code,
            max(rk) FILTER (WHERE rk >= 0) AS rk,
-           min(completion_ts) FILTER (WHERE rk = 3) AS completion_ts,
-           count(*) FILTER (WHERE rk < 0 OR user_id IS NULL OR path_id IS NULL) AS ignored
-    FROM r LEFT JOIN uid u ON u.id = r.user_id LEFT JOIN pid x ON x.id = r.path_id
+           min(completion_ts) AS completion_ts,
+           count(*) FILTER (WHERE blank_id) AS ignored,
+           min(unknown_word) FILTER (WHERE NOT blank_id) AS unknown_word,
+           min(bad_date) FILTER (WHERE NOT blank_id) AS bad_date,
+           count(bad_date) FILTER (WHERE NOT blank_id) AS bad_dates
+    FROM lms_r
     GROUP BY 1, 2
     """,
     )
-    ignored = run(con, "SELECT coalesce(sum(ignored), 0) FROM lms")[0][0]
-    _drop_input(con, "progress")
+    # Every word of each pair that has one, for the outcome's detail: a few pairs, so
+    # the distinct list is built here rather than in the fold above (three times dearer).
+    run(
+        con,
+        """
+    CREATE OR REPLACE TEMP TABLE lms_unknown AS
+    SELECT user_code, path_code,
+           string_agg(DISTINCT '''' || unknown_word || '''', ', '
+                      ORDER BY '''' || unknown_word || '''') AS words
+    FROM lms_r WHERE unknown_word IS NOT NULL AND NOT blank_id
+    GROUP BY 1, 2
+    """,
+    )
+    run(con, "DROP TABLE lms_r")
+
+
+def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Collapse valid external rows per pair and compare each survivor with the LMS
+    (table ``s``: one line per valid row with its rank ``rn`` in the pair, the
+    ``survivor`` row and, for the survivor, the verdict).
+    Returns how many LMS progress rows were ignored (a blank id), and how many have a
+    completion date that cannot be read."""
+    ignored, bad_dates = run(
+        con, "SELECT coalesce(sum(ignored), 0), coalesce(sum(bad_dates), 0) FROM lms"
+    )[0]
     lms_word = "CASE l.rk " + " ".join(f"WHEN {i} THEN '{w}'" for i, w in enumerate(STATUSES))
     lms_word += " END"
     run(
@@ -451,6 +583,9 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
     SELECT v.row, v.rn, v.survivor, v.user_code, v.path_code, v.status,
       CASE
         WHEN v.rn > 1 THEN NULL
+        -- recon never proposes against an LMS state it could not read
+        WHEN l.unknown_word IS NOT NULL THEN '{oc.UNKNOWN_LMS_STATUS}'
+        WHEN l.bad_date IS NOT NULL THEN '{oc.BAD_LMS_DATE}'
         -- a status the LMS does not know is proposed as is: validation turns it away
         WHEN v.rk < 0 THEN '{oc.MISSING_PROGRESS}'
         WHEN v.rk = 3 AND coalesce(l.rk, -1) < 3 THEN '{oc.MISSING_COMPLETION}'
@@ -465,6 +600,12 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
       END AS verdict,
       CASE
         WHEN v.rn > 1 THEN NULL
+        WHEN w.words = ''''''
+             THEN 'the LMS lists this learner and path with a blank status'
+        WHEN w.words IS NOT NULL THEN 'the LMS lists this learner and path as '
+             || w.words || ': not an LMS status, nor a word in [progress.statuses]'
+        WHEN l.bad_date IS NOT NULL THEN 'the LMS''s completion date ''' || l.bad_date
+             || ''' for this learner and path is not a readable date'
         WHEN l.rk IS NULL THEN 'LMS has no record'
         WHEN v.rk = 3 AND l.rk = 3 AND l.completion_ts IS NOT NULL AND
              timezone('UTC', l.completion_ts)::DATE <> timezone('UTC', v.completion_ts)::DATE
@@ -472,8 +613,8 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
                || ', LMS ' || strftime(timezone('UTC', l.completion_ts), '%Y-%m-%d')
         ELSE 'LMS: ' || {lms_word}
       END AS verdict_detail
-    FROM v LEFT JOIN lms l
-      ON l.user_code = v.user_code AND l.path_code = v.path_code AND l.rk IS NOT NULL
+    FROM v LEFT JOIN lms l ON l.user_code = v.user_code AND l.path_code = v.path_code
+    LEFT JOIN lms_unknown w ON w.user_code = v.user_code AND w.path_code = v.path_code
     """,
     )
     # Completions per month, as the provider (survivors) and the LMS see them.
@@ -493,7 +634,8 @@ def _compare(con: duckdb.DuckDBPyConnection, cols: dict) -> int:
     """,
     )
     run(con, "DROP TABLE lms")
-    return int(ignored)
+    run(con, "DROP TABLE lms_unknown")
+    return int(ignored), int(bad_dates)
 
 
 def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> None:
@@ -628,8 +770,13 @@ def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         con,
         f"SELECT count(*) FROM p ANTI JOIN exc_src e ON e.{ROW} = p.row WHERE p.errors IS NOT NULL",
     )[0][0]
+    lost += run(
+        con,
+        f"SELECT count(*) FROM s ANTI JOIN exc_src e ON e.{ROW} = s.row "
+        f"WHERE s.verdict IN ('{oc.UNKNOWN_LMS_STATUS}', '{oc.BAD_LMS_DATE}')",
+    )[0][0]
     if lost:  # pragma: no cover - guards the reasoning in _classify
-        raise RuntimeError("an invalid proposal's source row was not kept for exceptions.csv")
+        raise RuntimeError("an exception's source row was not kept for exceptions.csv")
     # The provider's columns go through SQL under positional names: DuckDB's names are
     # case-insensitive, so a provider column called "Row" or "detail" would otherwise be
     # confused with recon's own.
@@ -642,6 +789,9 @@ def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         SELECT row, problem AS outcome, problem_detail AS detail FROM cp
         UNION ALL
         SELECT row, '{oc.INVALID_PAYLOAD}', errors FROM p WHERE errors IS NOT NULL
+        UNION ALL
+        SELECT row, verdict, verdict_detail FROM s
+        WHERE verdict IN ('{oc.UNKNOWN_LMS_STATUS}', '{oc.BAD_LMS_DATE}')
     )
     SELECT o.row, o.outcome, o.detail{", " + picked if picked else ""}
     FROM o JOIN exc_src e ON e.{ROW} = o.row
@@ -734,7 +884,8 @@ def reconcile(
         run(con, "SET preserve_insertion_order = false")
         mark = time.perf_counter()
         _classify(con, config, cols, as_of_utc)
-        ignored = _compare(con, cols)
+        ignored, lms_bad_dates = _compare(con)
+        lms_words = dict(run(con, "SELECT word, rows FROM lms_words ORDER BY rows DESC, word"))
         _propose(con, accepted_keys)
         frames = _frames(con)
         timings["rules"] = time.perf_counter() - mark
@@ -751,6 +902,8 @@ def reconcile(
         as_of=as_of_utc,
         timings=timings,
         progress_ignored=ignored,
+        lms_words_unknown=lms_words,
+        lms_bad_dates=lms_bad_dates,
         config_path=str(config.source) if config.source else None,
     )
     if ledger is not None:

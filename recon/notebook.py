@@ -6,7 +6,7 @@
   ``TI_BASE_URL`` and ``TI_API_KEY`` set it talks to the real LMS; otherwise it starts
   the local sandbox in this process, seeded with the config's LMS progress file. The key
   is never printed: :func:`describe_client` names the URL only.
-* Reports the notebooks show: :func:`input_quality`, :func:`problems`,
+* Reports the notebooks show: :func:`input_quality`, :func:`lms_words`, :func:`problems`,
   :func:`show_exceptions`, :func:`runs_overview`, :func:`still_open`.
 
 ``RECON_WORK_DIR`` moves the working folder (the default ledger) elsewhere, e.g. for a
@@ -45,6 +45,7 @@ __all__ = [
     "exceptions_by_kind",
     "input_quality",
     "latest_or_reconcile",
+    "lms_words",
     "open_ledger",
     "pace_for",
     "problems",
@@ -209,7 +210,7 @@ def _check_configured_lms(config_path: str | Path | None, base_url: str) -> None
     from .target import is_loopback_url, target_url
 
     spec = load_config(resolve_config(config_path)).lms
-    if spec is None:
+    if spec is None or spec.base_url is None:
         return
     named, given = target_url(spec.base_url), target_url(base_url)
     if named != given and not is_loopback_url(given):
@@ -256,7 +257,12 @@ def describe_client(client: ApiClient | None) -> str:
 
 def input_quality(result: Result) -> pd.DataFrame:
     """Rows read per input file, with how each was read and how many rows are unusable."""
-    unusable = {"external": result.problems, "progress": result.progress_ignored}
+    unusable = {
+        "external": result.problems,
+        "progress": result.progress_ignored
+        + sum(result.lms_words_unknown.values())
+        + result.lms_bad_dates,
+    }
     records = [
         {
             "input": role,
@@ -272,6 +278,19 @@ def input_quality(result: Result) -> pd.DataFrame:
         for role, info in result.inputs.items()
     ]
     return pd.DataFrame(records).set_index("input")
+
+
+def lms_words(result: Result) -> pd.DataFrame:
+    """The LMS export's status words recon did not understand, most frequent first: the
+    word ('' for a blank status), its rows, and the `[progress.statuses]` line that maps
+    it (a ``"?"`` placeholder, marked, when the meaning is not obvious)."""
+    from .result import status_line
+
+    records = [
+        {"word": word, "rows": rows, "line for [progress.statuses]": status_line(word)}
+        for word, rows in result.lms_words_unknown.items()
+    ]
+    return pd.DataFrame(records, columns=["word", "rows", "line for [progress.statuses]"])
 
 
 def problems(result: Result, examples: int = 3) -> pd.DataFrame:

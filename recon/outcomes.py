@@ -15,6 +15,8 @@ UNKNOWN_PATH = "unknown-path"
 BAD_DATE = "bad-date"
 MISSING_COMPLETION_DATE = "missing-completion-date"
 FUTURE_DATE = "future-date"
+UNKNOWN_LMS_STATUS = "unknown-lms-status"
+BAD_LMS_DATE = "bad-lms-date"
 INVALID_PAYLOAD = "invalid-payload"
 
 ROW_PROBLEMS = (
@@ -27,7 +29,11 @@ ROW_PROBLEMS = (
 )
 """Checked in this order on every external row; the first one found is its outcome."""
 
-PROBLEMS = (*ROW_PROBLEMS, INVALID_PAYLOAD)
+LMS_PROBLEMS = (UNKNOWN_LMS_STATUS, BAD_LMS_DATE)
+"""Checked, in this order, on the row that survives for a learner and path, once it has
+no row problem: the LMS's rows for the pair could not be read, so nothing is proposed."""
+
+PROBLEMS = (*ROW_PROBLEMS, *LMS_PROBLEMS, INVALID_PAYLOAD)
 """Outcomes to fix at the source: they land in exceptions.csv and make the exit code 1."""
 
 PROPOSED = (MISSING_COMPLETION, MISSING_PROGRESS)
@@ -57,6 +63,12 @@ ADVICE = {
     BAD_DATE: "Fix the date at the source, or add its format to date_formats.",
     MISSING_COMPLETION_DATE: "Ask the provider for the completion date.",
     FUTURE_DATE: "Fix the date at the source (or check --as-of and timezone).",
+    UNKNOWN_LMS_STATUS: "Nothing proposed: the LMS export gives this learner and path a "
+    "status word recon does not know. Map the word in [progress.statuses] (the summary "
+    "lists each word and the line to add), then reconcile again.",
+    BAD_LMS_DATE: "Nothing proposed: the LMS export has a completion date recon cannot read "
+    "for this learner and path. Add its format to [progress] date_formats, or check the "
+    "export.",
     INVALID_PAYLOAD: "The endpoint would refuse this correction: see the detail; usually a "
     "status mapped to a word the LMS does not know.",
 }

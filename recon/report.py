@@ -188,7 +188,7 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
     if result.progress_ignored:
         parts.append(
             f'<p class="note">{result.progress_ignored:,} LMS progress row(s) were ignored '
-            "(blank id or a status the LMS does not use).</p>"
+            "(a blank user or learning path id).</p>"
         )
     parts.append("<h2>Exceptions to fix at the source</h2>")
     if result.exceptions.empty:

@@ -6,6 +6,8 @@ widget and the ledger all read a :class:`Result`; none of them recomputes a rule
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -32,6 +34,37 @@ SOURCE_COLUMNS = ["learner", "path"]
 PAYLOAD_FIELDS = ("userId", "learningPathId", "status", "completionDate", "timeStampDate")
 
 
+# LMS words whose meaning is obvious: the suggested [progress.statuses] line maps them.
+# Compared lower case, with hyphens, underscores and repeated blanks read as one space.
+_OBVIOUS_WORDS = {
+    "complete": "completed",
+    "completed": "completed",
+    "in progress": "started",
+    "started": "started",
+    "not started": "not-started",
+    "not completed": "not-completed",
+    "incomplete": "not-completed",
+}
+PLACEHOLDER = "?"
+"""The status a suggested line carries when the word's meaning is not obvious: the
+config refuses it until the analyst writes one of the four LMS statuses."""
+
+
+def status_line(word: str) -> str:
+    """The `[progress.statuses]` line that would map the LMS word ``word``.
+
+    The likely LMS status when it is obvious ("In Progress" -> "started"); otherwise a
+    placeholder the analyst must fill in, marked by a comment (recon.toml refuses it
+    as it is).
+    """
+    key = json.dumps(word, ensure_ascii=False)
+    folded = re.sub(r"[\s_-]+", " ", word.strip().lower())
+    meaning = _OBVIOUS_WORDS.get(folded)
+    if meaning is not None:
+        return f'{key} = "{meaning}"'
+    return f'{key} = "{PLACEHOLDER}"  # fill in: not-started, started, not-completed or completed'
+
+
 def payload(proposal: Any) -> dict[str, str]:
     """The request body for one proposal (a row of ``Result.proposals`` or a mapping).
 
@@ -56,6 +89,9 @@ class Result:
     learner and path (``PROPOSAL_COLUMNS`` plus ``learner`` and ``path``).
     ``exceptions``: the rows whose outcome is a problem, with the file's original values.
     ``completions``: completions per month as the provider and the LMS see them.
+    ``lms_words_unknown``: each status word of the LMS export recon did not understand
+    ('' for a blank status), with its number of rows, most frequent first;
+    ``lms_bad_dates``: LMS rows marked completed whose completion date cannot be read.
 
     A Result loaded back from the ledger (:meth:`recon.ledger.Ledger.result`) has the
     run's ``recorded_counts`` and an empty ``outcomes`` frame: the ledger keeps counts,
@@ -70,6 +106,8 @@ class Result:
     as_of: datetime
     timings: dict[str, float] = field(default_factory=dict)
     progress_ignored: int = 0
+    lms_words_unknown: dict[str, int] = field(default_factory=dict)
+    lms_bad_dates: int = 0
     run_id: int | None = None
     config_path: str | None = None
     recorded_counts: dict[str, int] | None = None
@@ -124,6 +162,11 @@ class Result:
             },
             "problems": self.problems,
             "progress_rows_ignored": self.progress_ignored,
+            "lms_words_not_understood": [
+                {"word": word, "rows": rows, "config_line": status_line(word)}
+                for word, rows in self.lms_words_unknown.items()
+            ],
+            "lms_completion_dates_not_readable": self.lms_bad_dates,
             "inputs": {role: info.to_dict() for role, info in self.inputs.items()},
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "exit_code": self.exit_code,
@@ -148,8 +191,24 @@ class Result:
         lines.append(f"  {'total':<{width + 2}}  {sum(counts.values()):>9,}")
         lines.append(f"  proposals: {len(self.proposals):,}")
         if self.progress_ignored:
+            lines.append(f"  LMS progress rows ignored (blank id): {self.progress_ignored:,}")
+        lines += self.render_lms_words()
+        if self.lms_bad_dates:
             lines.append(
-                f"  LMS progress rows ignored (blank id or unknown status): "
-                f"{self.progress_ignored:,}"
+                f"  LMS completion dates not readable: {self.lms_bad_dates:,} row(s) "
+                "(add their format to [progress] date_formats)"
             )
         return "\n".join(lines)
+
+    def render_lms_words(self) -> list[str]:
+        """The LMS's status words recon did not understand, with the line that maps each."""
+        if not self.lms_words_unknown:
+            return []
+        lines = [
+            "  LMS status words not understood (nothing is proposed for their learners and "
+            "paths); add to [progress.statuses]:"
+        ]
+        for word, rows in self.lms_words_unknown.items():
+            shown = repr(word) if word else "(blank)"
+            lines.append(f"    {shown}: {rows:,} row(s)  ->  {status_line(word)}")
+        return lines

@@ -78,6 +78,7 @@ __all__ = [
     "Sandbox",
     "SandboxSettings",
     "export_progress",
+    "in_shape",
     "practice_sandbox_at",
     "progress_frame",
     "seed_progress",
@@ -472,71 +473,97 @@ class _Store:
 
 Seed = Union[str, Path, "ProgressSpec"]
 """An LMS progress export: a file with the sandbox's column names, or a config's
-``[progress]`` table (its file, sheet and column names)."""
+``[progress]`` table (its file, sheet, column names, words, timezone and date formats)."""
+
+
+@dataclass(frozen=True)
+class _SeedRow:
+    """One LMS export row as recon reads it: ``status`` is the API status, or the word
+    as written when recon does not understand it (``known`` False); ``date`` is the
+    completion date in wire form, or the text as written when it cannot be read
+    (``readable`` False)."""
+
+    user: str
+    path: str
+    status: str
+    known: bool
+    date: str | None
+    readable: bool = True
 
 
 def _read_seed(seed: Seed) -> list[tuple[str, str, str, str | None]]:
-    """The rows of an LMS progress export (CSV or XLSX), read as recon reads inputs."""
+    """The rows of an LMS progress export (CSV or XLSX), read exactly as `recon
+    reconcile` reads one (the engine's own SQL), then folded per learner and path."""
     import duckdb
 
     from .config import ProgressSpec
+    from .engine import lms_macros, lms_rows_sql
     from .inputs import load_table, resolve_columns, run
 
     if isinstance(seed, ProgressSpec):
-        path, sheet = Path(seed.file), seed.sheet
-        wanted = {"user": seed.user_id, "path": seed.path_id, "status": seed.status}
-        date_column: str | None = seed.completion_date
+        spec = seed
     else:
-        path, sheet = Path(seed), None
-        wanted = {"user": "userId", "path": "learningPathId", "status": "status"}
-        date_column = "completionDate"
+        spec = ProgressSpec(file=Path(seed), completion_date="completionDate")
+    path = Path(spec.file)
+    wanted = {"user": spec.user_id, "path": spec.path_id, "status": spec.status}
     con = duckdb.connect(config={"preserve_insertion_order": True})
     try:
         info, cols = load_table(
-            con, "seed", "seed progress", path, wanted, sheet=sheet, allow_no_rows=True
+            con, "seed", "seed progress", path, wanted, sheet=spec.sheet, allow_no_rows=True
         )
         # The completion date is optional: an export of unfinished work may lack it.
-        has_date = date_column is not None and any(
+        date_column = spec.completion_date
+        if date_column is not None and any(
             c.strip().lower() == date_column.strip().lower() for c in info.columns
-        )
-        if has_date and date_column is not None:
-            cols.update(resolve_columns(list(info.columns), {"date": date_column}, path))
-
-        def q(role: str) -> str:
-            return '"' + cols[role].replace('"', '""') + '"'
-
-        date_sql = q("date") if has_date else "NULL"
+        ):
+            cols.update(resolve_columns(list(info.columns), {"completion": date_column}, path))
+        lms_macros(con, spec, None)
         rows = run(
             con,
-            f"SELECT trim({q('user')}), trim({q('path')}), "
-            f"lower(trim(coalesce({q('status')}, ''))), "
-            f"nullif(trim({date_sql}), '') FROM seed ORDER BY __row",
+            "SELECT user_id, path_id, word, status, completion_raw, "
+            "CASE WHEN completion_ts IS NOT NULL THEN strftime(timezone('UTC', completion_ts), "
+            "'%Y-%m-%dT%H:%M:%S.%gZ') END "
+            f"FROM ({lms_rows_sql('seed', cols)}) ORDER BY row",
         )
     finally:
         con.close()
-    return _fold_seed([(u, p, s, d) for u, p, s, d in rows if u and p])
+    read = []
+    for user, path_id, word, status, raw, wire in rows:
+        if not (user and path_id):
+            continue  # a blank id: recon ignores the row too
+        if status is None:
+            read.append(_SeedRow(user, path_id, word, known=False, date=None))
+        elif status == "completed" and raw is not None:
+            read.append(_SeedRow(user, path_id, status, True, wire or raw, readable=bool(wire)))
+        else:
+            read.append(_SeedRow(user, path_id, status, known=True, date=None))
+    return _fold_seed(read)
 
 
-def _fold_seed(
-    rows: list[tuple[str, str, str, str | None]],
-) -> list[tuple[str, str, str, str | None]]:
-    """One row per learner and path, read exactly as recon reads an LMS export: statuses
-    the LMS does not use are ignored, the furthest status counts, and the earliest
-    completion date. Without this, a messy export listing a pair twice would make the
-    sandbox's view differ from what `recon reconcile` saw before anything was posted."""
-    folded: dict[tuple[str, str], tuple[str, str | None]] = {}
-    for user, path_id, status, completion in rows:
-        if status not in STATUS_RANK:
-            continue
-        date = wire_date(completion) if status == "completed" and completion else None
-        held = folded.get((user, path_id))
-        if held is None:
-            folded[(user, path_id)] = (status, date)
-            continue
-        best = status if STATUS_RANK[status] > STATUS_RANK[held[0]] else held[0]
-        dates = [d for d in (held[1], date) if d]
-        folded[(user, path_id)] = (best, min(dates) if dates else None)
-    return [(u, p, s, d) for (u, p), (s, d) in folded.items()]
+def _fold_seed(rows: list[_SeedRow]) -> list[tuple[str, str, str, str | None]]:
+    """One row per learner and path, as recon folds an LMS export: the furthest status
+    counts, and the earliest completion date. Without this, a messy export listing a
+    pair twice would make the sandbox's view differ from what `recon reconcile` saw
+    before anything was posted.
+
+    What recon cannot read is kept as the LMS holds it, so that an export of the view
+    is read the same way again: a pair with a word recon does not understand takes that
+    word as its status (the first one, when it has several: the view holds one status a
+    pair), and an unreadable completion date stays as written.
+    """
+    by_pair: dict[tuple[str, str], list[_SeedRow]] = {}
+    for row in rows:
+        by_pair.setdefault((row.user, row.path), []).append(row)
+    folded = []
+    for (user, path_id), held in by_pair.items():
+        unknown = [r.status for r in held if not r.known]
+        known = [r.status for r in held if r.known]
+        status = unknown[0] if unknown else max(known, key=STATUS_RANK.__getitem__)
+        unreadable = [r.date for r in held if r.date and not r.readable]
+        dates = sorted(r.date for r in held if r.date and r.readable)
+        date = unreadable[0] if unreadable else (dates[0] if dates else None)
+        folded.append((user, path_id, status, date))
+    return folded
 
 
 def _progress_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -562,6 +589,17 @@ _PROGRESS_SQL = (
     "SELECT userId, learningPathId, status, completionDate, received_at, source "
     "FROM activities ORDER BY source = 'api', id"
 )
+
+
+def _remove_database(path: Path, folders: list[Path]) -> None:
+    """Remove a database a failed start created, its WAL files, and the folders made
+    for it (only when empty)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with suppress(OSError):
+            Path(f"{path}{suffix}").unlink()
+    for folder in folders:  # innermost first
+        with suppress(OSError):
+            folder.rmdir()
 
 
 def _open_existing(db: str | Path) -> sqlite3.Connection:
@@ -593,15 +631,40 @@ def progress_frame(db: str | Path) -> pd.DataFrame:
     return _progress_rows(rows)
 
 
-def export_progress(db: str | Path, out: str | Path) -> int:
+def in_shape(frame: pd.DataFrame, spec: ProgressSpec | None) -> pd.DataFrame:
+    """The progress view in the shape of a config's ``[progress]`` table: its column
+    names, and each status as the first word its `[progress.statuses]` maps to it (the
+    API word when none does; recon always reads those). Words recon did not understand
+    stay as the LMS holds them. Dates stay ISO 8601 in UTC, which every config reads.
+    Without ``spec``: the view as it is (``PROGRESS_COLUMNS``)."""
+    if spec is None:
+        return frame
+    words: dict[str, str] = {}
+    for word, status in spec.statuses.items():
+        words.setdefault(status.strip().lower(), word.strip())
+    shaped = pd.DataFrame(
+        {
+            spec.user_id: frame["userId"],
+            spec.path_id: frame["learningPathId"],
+            spec.status: frame["status"].map(lambda s: words.get(s, s)),
+        },
+        dtype=object,
+    )
+    if spec.completion_date is not None:
+        shaped[spec.completion_date] = frame["completionDate"]
+    return shaped
+
+
+def export_progress(db: str | Path, out: str | Path, spec: ProgressSpec | None = None) -> int:
     """Write :func:`progress_frame` of ``db`` to ``out`` as CSV; return the row count.
 
     Columns ``userId,learningPathId,status,completionDate``: the LMS progress export that
-    ``recon reconcile`` reads. Written with :func:`recon.outputs.write_csv`.
+    ``recon reconcile`` reads; with a config's ``spec``, in that table's shape (see
+    :func:`in_shape`). Written with :func:`recon.outputs.write_csv`.
     """
     from .outputs import write_csv
 
-    frame = progress_frame(db)
+    frame = in_shape(progress_frame(db), spec)
     write_csv(frame, out)
     return len(frame)
 
@@ -615,9 +678,9 @@ def seed_progress(db: str | Path, progress_csv: Seed) -> int:
     replaced; activities posted since are kept and stay later than the seed. Returns the
     number of rows seeded.
     """
+    rows = _read_seed(progress_csv)  # before the database is touched
     store = _Store(Path(db))
     try:
-        rows = _read_seed(progress_csv)
         store.replace_seed(rows)
     finally:
         store.close()
@@ -976,21 +1039,37 @@ class Sandbox:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
+        # The seed is read before anything is created, and a start that fails after
+        # that (the port in use, say) removes the database it created: a failed start
+        # leaves nothing behind, and an existing database keeps its seed.
+        seed = _read_seed(self._seed_file) if self._seed_file is not None else None
+        created = [p for p in (self.db_path.parent, *self.db_path.parent.parents) if not p.exists()]
+        fresh = not self.db_path.exists()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        store = _Store(self.db_path)
+        store: _Store | None = None
         try:
-            if self._seed_file is not None:
-                store.replace_seed(_read_seed(self._seed_file))
-            server = _Server(
-                (self.host, self.port), key=self._key, settings=self.settings, store=store
-            )
-        except OSError as exc:
-            store.close()
-            raise ReconError(
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
-            ) from None
+            store = _Store(self.db_path)
+            try:
+                server = _Server(
+                    (self.host, self.port), key=self._key, settings=self.settings, store=store
+                )
+            except OSError as exc:
+                raise ReconError(
+                    f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
+                ) from None
+            if seed is not None:
+                try:
+                    store.replace_seed(seed)
+                except BaseException:
+                    server.server_close()
+                    raise
         except BaseException:
-            store.close()
+            if store is not None:
+                store.close()
+            if fresh:
+                _remove_database(self.db_path, created)
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise
         server.practice = self._practice
         self._store, self._server = store, server
@@ -1116,11 +1195,12 @@ class Sandbox:
         """The LMS progress view now; see :func:`progress_frame`."""
         return _progress_rows(self._query(_PROGRESS_SQL))
 
-    def export_progress(self, out: str | Path) -> int:
-        """Write :meth:`progress` to ``out`` as CSV; returns the row count."""
+    def export_progress(self, out: str | Path, spec: ProgressSpec | None = None) -> int:
+        """Write :meth:`progress` to ``out`` as CSV (in ``spec``'s shape when given, see
+        :func:`in_shape`); returns the row count."""
         from .outputs import write_csv
 
-        frame = self.progress()
+        frame = in_shape(self.progress(), spec)
         write_csv(frame, out)
         return len(frame)
 

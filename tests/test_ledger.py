@@ -264,10 +264,17 @@ def test_an_answer_is_recorded_though_the_ledger_stays_locked_longer_than_sqlite
             # Far longer than SQLite's own wait (0.1 s here, 30 s before the fix).
             held.append(hold_write_lock(path, 1.5))
 
-    with Ledger(path, busy_timeout=0.1) as ledger, Sandbox(key="ledger-test-key", rate=1000, burst=1000) as sb:
+    with (
+        Ledger(path, busy_timeout=0.1) as ledger,
+        Sandbox(key="ledger-test-key", rate=1000, burst=1000) as sb,
+    ):
         pace = Pace(rate=500, burst=500, concurrency=2)
         report = submit(
-            ledger, ApiClient(sb.url, "ledger-test-key"), pace=pace, progress=False, on_progress=lock_it_once
+            ledger,
+            ApiClient(sb.url, "ledger-test-key"),
+            pace=pace,
+            progress=False,
+            on_progress=lock_it_once,
         )
         held[0].join()
         assert report.exit_code == 0 and report.accepted == len(keys)
@@ -343,7 +350,11 @@ def test_a_deleted_wal_during_a_submit_stops_it(write_case, tmp_path: Path) -> N
     with Ledger(path) as ledger, Sandbox(key="ledger-test-key", rate=1000, burst=1000) as sb:
         pace = Pace(rate=500, burst=500, concurrency=1)
         report = submit(
-            ledger, ApiClient(sb.url, "ledger-test-key"), pace=pace, progress=False, on_progress=clean_up
+            ledger,
+            ApiClient(sb.url, "ledger-test-key"),
+            pace=pace,
+            progress=False,
+            on_progress=clean_up,
         )
         assert report.exit_code == 2 and "deleted or replaced" in (report.fatal or "")
         assert report.accepted < len(keys)
