@@ -28,14 +28,14 @@ Handler = Callable[[argparse.Namespace], int]
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .config import load_config
     from .engine import reconcile
-    from .ledger import Ledger, default_path
+    from .ledger import Ledger, ledger_for
     from .outputs import write_result
 
     config = load_config(args.config)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ReconError(f"--out {out} is a file; give a folder")
-    ledger = None if args.no_ledger else Ledger(args.ledger or default_path(args.config))
+    ledger = None if args.no_ledger else Ledger(ledger_for(args.config, args.ledger))
     try:
         accepted = ledger.accepted_keys() if ledger is not None else set()
         result = reconcile(config, as_of=args.as_of, accepted_keys=accepted)
@@ -54,22 +54,23 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
-    """The ledger named by --ledger, else the one beside --config, else ./recon-ledger.db."""
+    """The ledger of ``ledger_for``: --ledger, else $RECON_WORK_DIR, else beside --config,
+    else ./recon-ledger.db. It must exist: only `recon reconcile` starts a ledger."""
     from .errors import LedgerError
-    from .ledger import DEFAULT_NAME, Ledger, default_path
+    from .ledger import Ledger, ledger_for
 
-    if args.ledger:
-        path = Path(args.ledger)
-    elif getattr(args, "config", None):
-        path = default_path(args.config)
-    else:
-        path = Path(DEFAULT_NAME)
+    path = ledger_for(getattr(args, "config", None), args.ledger)
     if not path.exists():
         raise LedgerError(f"no ledger at {path}: run `recon reconcile` first (or give --ledger)")
     return Ledger(path)
 
 
 def _decide(args: argparse.Namespace, decision: str) -> int:
+    from .ledger import default_analyst
+
+    # By key, a person names each proposal: it gets the decision whatever it had. Any
+    # other filter is a bulk decision: only undecided proposals change, unless --override.
+    bulk = not args.key
     with _open_ledger(args) as ledger:
         keys = ledger.select(
             args.run,
@@ -78,9 +79,16 @@ def _decide(args: argparse.Namespace, decision: str) -> int:
             keys=args.key or (),
             everything=args.all,
         )
-        count = ledger.decide(keys, decision, run=args.run, by=args.by, note=args.note)
+        decided = ledger.decide(
+            keys,
+            decision,
+            run=args.run,
+            by=args.by if args.by is not None else default_analyst(),
+            note=args.note,
+            only_undecided=bulk and not args.override,
+        )
         run_id = ledger.resolve_run(args.run)
-    print(f"{decision} {count} proposal(s) of run {run_id}")
+    print(decided.describe(f" proposal(s) of run {run_id}", "--override to change decided ones"))
     return EXIT_OK
 
 
@@ -228,7 +236,11 @@ def _port(text: str) -> int:
 
 
 def _ledger_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
+    p.add_argument(
+        "--ledger",
+        help="the ledger file (default: recon-ledger.db beside --config, or in "
+        "$RECON_WORK_DIR when set)",
+    )
     p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
 
 
@@ -261,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the run's time, ISO 8601 (default: now)")
     p.add_argument(
         "--ledger",
-        help="record the run in this ledger (default: recon-ledger.db beside the config)",
+        help="record the run in this ledger (default: recon-ledger.db beside the config, "
+        "or in $RECON_WORK_DIR when set)",
     )
     p.add_argument("--no-ledger", action="store_true", help="do not record the run in a ledger")
     p.set_defaults(handler=cmd_reconcile)
@@ -275,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{verb} proposals of a run (only approved ones are ever sent)",
             description=f"{verb.capitalize()} the proposals of a run that match every "
             "filter given (several values of one filter are alternatives). The decision is "
-            "written to the ledger at once.",
+            "written to the ledger at once. With --key it applies whatever the proposal had; "
+            "with --all, --category or --path only undecided proposals change (the others "
+            "are counted), unless --override.",
         )
         _ledger_args(p)
         p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
@@ -284,8 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--key", action="append", help="a proposal key")
         p.add_argument("--all", action="store_true", help="every proposal of the run")
         p.add_argument(
-            "--by", default=env("USER") or "analyst", help="who decides (default: $USER)"
+            "--override",
+            action="store_true",
+            help="with --all/--category/--path: change proposals decided earlier too "
+            "(without it they are left as they are and counted)",
         )
+        p.add_argument("--by", help="who decides (default: $RECON_ANALYST, else the login name)")
         p.add_argument("--note", help="why, for the record")
         p.set_defaults(handler=handler)
 
