@@ -1,15 +1,21 @@
 """The `recon` command line: thin wrappers over the library, one function per command.
 
 Exit codes (a contract): 0 nothing left to do, 1 something to do or some records
-refused, 2 an error (bad input, refused key, feature off, ...). Library errors become a
-one-line message here and nowhere else.
+refused, 2 an error (bad input, refused key, feature off, ...) and anything unexpected, so
+a scheduler never takes a crash for "something to do". Every error becomes one line on
+stderr here and nowhere else, with the API key blanked out; ``recon --debug`` adds the
+traceback (blanked out too).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
+import traceback
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,6 +174,8 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         SandboxSettings(**settings)  # refuse a bad value before binding the port
     except ValueError as exc:
         raise ReconError(f"sandbox: {exc}") from None
+    if Path(args.db).is_dir():
+        raise ReconError(f"--db {args.db} is a folder; give the SQLite file to keep the LMS in")
     serve(
         host=args.host,
         port=args.port,
@@ -258,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="recon",
         description="Reconcile a training provider's records with the LMS's learning-path "
         "progress, and post the corrections.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print the traceback as well (the API key blanked out)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -450,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", help="keep the generated inputs and the outputs in this folder")
     p.set_defaults(handler=cmd_bench)
 
+    # --debug after the command too (`recon submit ... --debug`); SUPPRESS keeps a value
+    # given before the command.
+    for command in [*sub.choices.values(), *sandbox.choices.values()]:
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -460,14 +479,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ReconError as exc:
-        print(f"recon: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, exc, str(exc))
     except OSError as exc:  # a folder where a file should be, a full disk, no permission
-        print(f"recon: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, exc, str(exc))
+    except sqlite3.Error as exc:  # a read-only or damaged ledger, found after it opened
+        return _fail(args, exc, f"{_database(args)} cannot be used: {exc}{_sqlite_hint(exc)}")
     except KeyboardInterrupt:
         print("recon: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:  # a bug or a case nobody foresaw: still exit 2, never 1
+        return _fail(
+            args,
+            exc,
+            f"unexpected {type(exc).__name__}: {exc} (a recon bug? `recon --debug "
+            f"{args.command} ...` shows where)",
+        )
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
+    """Print one line (and with --debug the traceback first), the key blanked out."""
+    if getattr(args, "debug", False):
+        print(_redact("".join(traceback.format_exception(exc)), args), file=sys.stderr, end="")
+    print(f"recon: error: {_one_line(_redact(message, args))}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _redact(text: str, args: argparse.Namespace) -> str:
+    """``text`` without any key this run knows (TI_API_KEY, the sandbox's --key), also
+    URL-encoded: an exception's text may quote a header or a URL."""
+    # `--key` is the sandbox's API key; approve/reject use it for proposal keys.
+    sandbox_key = getattr(args, "key", None) if getattr(args, "command", "") == "sandbox" else None
+    for secret in (env("TI_API_KEY"), sandbox_key):
+        if not isinstance(secret, str) or not secret.strip():
+            continue
+        for form in {
+            secret,
+            secret.strip(),
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+        }:
+            text = text.replace(form, "<API key>")
+    return text
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one terminal line: line breaks become spaces, other control characters
+    are shown escaped (a message must not move the cursor or clear the screen)."""
+    out = []
+    for ch in text.strip():
+        if ch in "\r\n\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _database(args: argparse.Namespace) -> str:
+    """The SQLite file a command works on, named for an error message."""
+    if getattr(args, "command", None) == "sandbox":
+        return f"the sandbox database {args.db}"
+    if hasattr(args, "ledger"):
+        from .ledger import ledger_for
+
+        return f"the ledger {ledger_for(getattr(args, 'config', None), args.ledger)}"
+    return "a database"
+
+
+def _sqlite_hint(exc: sqlite3.Error) -> str:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return " (it is read-only: check who may write the file and its folder)"
+    if "malformed" in text or "not a database" in text:
+        return " (it is damaged or not a recon ledger: restore it from a backup)"
+    return ""
 
 
 def env(name: str) -> str | None:
