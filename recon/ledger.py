@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -204,11 +204,14 @@ def default_analyst() -> str | None:
 @dataclass(frozen=True)
 class Decided:
     """What a :meth:`Ledger.decide` wrote: the keys it ``changed`` (a decision recorded)
-    and, for a bulk decision, the keys ``left`` as they were (decided earlier)."""
+    and, for a bulk decision, the keys ``left`` as they were (decided earlier), with
+    ``held``: the decision each of those carries, as the ledger had it (``decision``,
+    ``by``, ``at``, ``note``, ``policy``)."""
 
     decision: str
     changed: tuple[str, ...]
     left: tuple[str, ...] = ()
+    held: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     def describe(self, what: str = "", how_to_override: str = "") -> str:
         """``approved 124 <what>; 1 already decided, left as it was (<how_to_override>)``:
@@ -592,14 +595,14 @@ class Ledger:
             )
         at = now_iso()
         with self._tx() as db:
-            decided = _decided_keys(db, keys) if only_undecided else set()
+            decided = _latest_decisions(db, keys) if only_undecided else {}
             todo = [k for k in keys if k not in decided]
             db.executemany(
                 "INSERT INTO decisions (run_id, key, decision, by, at, note, policy) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, k, decision, by, at, note, policy) for k in todo],
             )
-        return Decided(decision, tuple(todo), tuple(k for k in keys if k in decided))
+        return Decided(decision, tuple(todo), tuple(k for k in keys if k in decided), decided)
 
     def _known_keys(self, run_id: int, keys: list[str]) -> set[str]:
         """Which of ``keys`` the run proposed: looked up in chunks (a click on one row
@@ -683,14 +686,24 @@ class Ledger:
         return self._frame("SELECT * FROM decisions ORDER BY id")
 
 
-def _decided_keys(db: sqlite3.Connection, keys: list[str]) -> set[str]:
-    """Which of ``keys`` carry any decision (decisions are never deleted), in chunks."""
-    found: set[str] = set()
+def _latest_decisions(db: sqlite3.Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest decision of each of ``keys`` that has one, in chunks (a bulk decision
+    over a whole run must not build one statement of 100,000 parameters)."""
+    found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        rows = db.execute(f"SELECT DISTINCT key FROM decisions WHERE key IN ({marks})", chunk)
-        found.update(r[0] for r in rows)
+        rows = db.execute(
+            "SELECT key, decision, by, at, note, policy FROM decisions WHERE id IN "
+            f"(SELECT max(id) FROM decisions WHERE key IN ({marks}) GROUP BY key)",
+            chunk,
+        )
+        found.update(
+            {
+                r[0]: dict(zip(("decision", "by", "at", "note", "policy"), r[1:], strict=True))
+                for r in rows
+            }
+        )
     return found
 
 

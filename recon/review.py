@@ -16,7 +16,7 @@ Why a decision never overrides another by accident: a click on a row is written 
 the widget's copy of the run says (that copy may be stale). "Approve/Reject all matching"
 changes only proposals with no decision yet, as the ledger holds them at that moment (the
 ledger's rule, ``only_undecided``: another person's decision made in between is
-respected); the others are counted in the message and the run is read again. The
+respected); the others are counted in the message and shown as the ledger holds them. The
 "Override earlier decisions" checkbox asks for the one next bulk action to change them too.
 
 The API key never passes through here: the widget holds an
@@ -50,6 +50,14 @@ DECISIONS = ("undecided", "approved", "rejected")
 # Submission states after which a decision no longer changes anything: the API has
 # answered for good.
 _FINAL = ("accepted", "rejected")
+# Frame column <- field of Decided.held: a decision as the ledger holds it.
+_HELD_COLUMNS = (
+    ("decision", "decision"),
+    ("decided_by", "by"),
+    ("decided_at", "at"),
+    ("note", "note"),
+    ("policy", "policy"),
+)
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
     ("learner", "190px"),
@@ -449,11 +457,6 @@ class ReviewWidget(widgets.VBox):
                 policy=policy,
                 only_undecided=only_undecided,
             )
-            if decided.left:
-                # Decided earlier, perhaps by someone else since this copy was read: show
-                # the ledger's decisions, not this copy's.
-                self.reload()
-                return decided
             changed = self._positions(pd.Index(decided.changed))
             # The frame has a RangeIndex (see _load): positions are its labels. The
             # ledger's own time stamp differs by milliseconds at most.
@@ -462,7 +465,14 @@ class ReviewWidget(widgets.VBox):
             self.frame.loc[changed, "decided_at"] = now_iso()
             self.frame.loc[changed, "note"] = self.note.value.strip() or None
             self.frame.loc[changed, "policy"] = policy
-            self._redraw_decided(set(decided.changed))
+            if decided.left:
+                # Decided earlier, perhaps by someone else since this copy was read: show
+                # what the ledger holds, not this copy.
+                held = pd.DataFrame.from_dict(decided.held, orient="index")
+                left = self._positions(pd.Index(held.index))
+                for column, field in _HELD_COLUMNS:
+                    self.frame.loc[left, column] = held[field].to_numpy()
+            self._redraw_decided({*decided.changed, *decided.left})
             return decided
 
     def _positions(self, keys: pd.Index) -> np.ndarray:
