@@ -1,15 +1,21 @@
 """The `recon` command line: thin wrappers over the library, one function per command.
 
 Exit codes (a contract): 0 nothing left to do, 1 something to do or some records
-refused, 2 an error (bad input, refused key, feature off, ...). Library errors become a
-one-line message here and nowhere else.
+refused, 2 an error (bad input, refused key, feature off, ...) and anything unexpected, so
+a scheduler never takes a crash for "something to do". Every error becomes one line on
+stderr here and nowhere else, with the API key blanked out; ``recon --debug`` adds the
+traceback (blanked out too).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
+import traceback
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +34,14 @@ Handler = Callable[[argparse.Namespace], int]
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .config import load_config
     from .engine import reconcile
-    from .ledger import Ledger, default_path
+    from .ledger import Ledger, ledger_for
     from .outputs import write_result
 
     config = load_config(args.config)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ReconError(f"--out {out} is a file; give a folder")
-    ledger = None if args.no_ledger else Ledger(args.ledger or default_path(args.config))
+    ledger = None if args.no_ledger else Ledger(ledger_for(args.config, args.ledger))
     try:
         accepted = ledger.accepted_keys() if ledger is not None else set()
         result = reconcile(config, as_of=args.as_of, accepted_keys=accepted)
@@ -61,22 +67,23 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
-    """The ledger named by --ledger, else the one beside --config, else ./recon-ledger.db."""
+    """The ledger of ``ledger_for``: --ledger, else $RECON_WORK_DIR, else beside --config,
+    else ./recon-ledger.db. It must exist: only `recon reconcile` starts a ledger."""
     from .errors import LedgerError
-    from .ledger import DEFAULT_NAME, Ledger, default_path
+    from .ledger import Ledger, ledger_for
 
-    if args.ledger:
-        path = Path(args.ledger)
-    elif getattr(args, "config", None):
-        path = default_path(args.config)
-    else:
-        path = Path(DEFAULT_NAME)
+    path = ledger_for(getattr(args, "config", None), args.ledger)
     if not path.exists():
         raise LedgerError(f"no ledger at {path}: run `recon reconcile` first (or give --ledger)")
     return Ledger(path)
 
 
 def _decide(args: argparse.Namespace, decision: str) -> int:
+    from .ledger import default_analyst
+
+    # By key, a person names each proposal: it gets the decision whatever it had. Any
+    # other filter is a bulk decision: only undecided proposals change, unless --override.
+    bulk = not args.key
     with _open_ledger(args) as ledger:
         keys = ledger.select(
             args.run,
@@ -85,9 +92,16 @@ def _decide(args: argparse.Namespace, decision: str) -> int:
             keys=args.key or (),
             everything=args.all,
         )
-        count = ledger.decide(keys, decision, run=args.run, by=args.by, note=args.note)
+        decided = ledger.decide(
+            keys,
+            decision,
+            run=args.run,
+            by=args.by if args.by is not None else default_analyst(),
+            note=args.note,
+            only_undecided=bulk and not args.override,
+        )
         run_id = ledger.resolve_run(args.run)
-    print(f"{decision} {count} proposal(s) of run {run_id}")
+    print(decided.describe(f" proposal(s) of run {run_id}", "--override to change decided ones"))
     return EXIT_OK
 
 
@@ -182,6 +196,8 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         SandboxSettings(**settings)  # refuse a bad value before binding the port
     except ValueError as exc:
         raise ReconError(f"sandbox: {exc}") from None
+    if Path(args.db).is_dir():
+        raise ReconError(f"--db {args.db} is a folder; give the SQLite file to keep the LMS in")
     seed: Any = args.seed_progress
     if args.config:
         from .config import load_config
@@ -268,7 +284,11 @@ def _port(text: str) -> int:
 
 
 def _ledger_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ledger", help="the ledger file (default: recon-ledger.db beside --config)")
+    p.add_argument(
+        "--ledger",
+        help="the ledger file (default: recon-ledger.db beside --config, or in "
+        "$RECON_WORK_DIR when set)",
+    )
     p.add_argument("--config", help="a recon.toml: its folder holds the default ledger")
 
 
@@ -290,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reconcile a training provider's records with the LMS's learning-path "
         "progress, and post the corrections.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print the traceback as well (the API key blanked out)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -304,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the run's time, ISO 8601 (default: now)")
     p.add_argument(
         "--ledger",
-        help="record the run in this ledger (default: recon-ledger.db beside the config)",
+        help="record the run in this ledger (default: recon-ledger.db beside the config, "
+        "or in $RECON_WORK_DIR when set)",
     )
     p.add_argument("--no-ledger", action="store_true", help="do not record the run in a ledger")
     p.set_defaults(handler=cmd_reconcile)
@@ -318,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{verb} proposals of a run (only approved ones are ever sent)",
             description=f"{verb.capitalize()} the proposals of a run that match every "
             "filter given (several values of one filter are alternatives). The decision is "
-            "written to the ledger at once.",
+            "written to the ledger at once. With --key it applies whatever the proposal had; "
+            "with --all, --category or --path only undecided proposals change (the others "
+            "are counted), unless --override.",
         )
         _ledger_args(p)
         p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
@@ -327,8 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--key", action="append", help="a proposal key")
         p.add_argument("--all", action="store_true", help="every proposal of the run")
         p.add_argument(
-            "--by", default=env("USER") or "analyst", help="who decides (default: $USER)"
+            "--override",
+            action="store_true",
+            help="with --all/--category/--path: change proposals decided earlier too "
+            "(without it they are left as they are and counted)",
         )
+        p.add_argument("--by", help="who decides (default: $RECON_ANALYST, else the login name)")
         p.add_argument("--note", help="why, for the record")
         p.set_defaults(handler=handler)
 
@@ -489,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", help="keep the generated inputs and the outputs in this folder")
     p.set_defaults(handler=cmd_bench)
 
+    # --debug after the command too (`recon submit ... --debug`); SUPPRESS keeps a value
+    # given before the command.
+    for command in [*sub.choices.values(), *sandbox.choices.values()]:
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -499,14 +537,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ReconError as exc:
-        print(f"recon: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, exc, str(exc))
     except OSError as exc:  # a folder where a file should be, a full disk, no permission
-        print(f"recon: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, exc, str(exc))
+    except sqlite3.Error as exc:  # a read-only or damaged ledger, found after it opened
+        return _fail(args, exc, f"{_database(args)} cannot be used: {exc}{_sqlite_hint(exc)}")
     except KeyboardInterrupt:
         print("recon: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:  # a bug or a case nobody foresaw: still exit 2, never 1
+        return _fail(
+            args,
+            exc,
+            f"unexpected {type(exc).__name__}: {exc} (a recon bug? `recon --debug "
+            f"{args.command} ...` shows where)",
+        )
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
+    """Print one line (and with --debug the traceback first), the key blanked out."""
+    if getattr(args, "debug", False):
+        print(_redact("".join(traceback.format_exception(exc)), args), file=sys.stderr, end="")
+    print(f"recon: error: {_one_line(_redact(message, args))}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _redact(text: str, args: argparse.Namespace) -> str:
+    """``text`` without any key this run knows (TI_API_KEY, the sandbox's --key), also
+    URL-encoded: an exception's text may quote a header or a URL."""
+    # `--key` is the sandbox's API key; approve/reject use it for proposal keys.
+    sandbox_key = getattr(args, "key", None) if getattr(args, "command", "") == "sandbox" else None
+    for secret in (env("TI_API_KEY"), sandbox_key):
+        if not isinstance(secret, str) or not secret.strip():
+            continue
+        for form in {
+            secret,
+            secret.strip(),
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+        }:
+            text = text.replace(form, "<API key>")
+    return text
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one terminal line: line breaks become spaces, other control characters
+    are shown escaped (a message must not move the cursor or clear the screen)."""
+    out = []
+    for ch in text.strip():
+        if ch in "\r\n\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _database(args: argparse.Namespace) -> str:
+    """The SQLite file a command works on, named for an error message."""
+    if getattr(args, "command", None) == "sandbox":
+        return f"the sandbox database {args.db}"
+    if hasattr(args, "ledger"):
+        from .ledger import ledger_for
+
+        return f"the ledger {ledger_for(getattr(args, 'config', None), args.ledger)}"
+    return "a database"
+
+
+def _sqlite_hint(exc: sqlite3.Error) -> str:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return " (it is read-only: check who may write the file and its folder)"
+    if "malformed" in text or "not a database" in text:
+        return " (it is damaged or not a recon ledger: restore it from a backup)"
+    return ""
 
 
 def env(name: str) -> str | None:

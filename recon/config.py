@@ -290,6 +290,16 @@ def _lms_words(table: dict[str, Any], path: Path) -> dict[str, str]:
     return statuses
 
 
+def _where(exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 sits, as an editor shows it."""
+    data = exc.object[: exc.start]
+    line = data.count(b"\n") + 1
+    column = exc.start - (data.rfind(b"\n") + 1) + 1
+    byte = bytes(exc.object[exc.start : exc.start + 1]).hex()
+    hint = " (UTF-16?)" if bytes(exc.object[:2]) in (b"\xff\xfe", b"\xfe\xff") else ""
+    return f"byte 0x{byte} at line {line}, column {column}{hint}"
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a `recon.toml`. Raises :class:`ConfigError` with the reason."""
     path = Path(path)
@@ -300,6 +310,14 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config file not found: {path}", file=path) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config: {exc}", file=path) from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+        raise ConfigError(
+            f"{path}: cannot read the config: it is not UTF-8 text ({_where(exc)}); "
+            "save it as UTF-8",
+            file=path,
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read the config: nested too deeply", file=path) from None
     check_names(doc, path)
 
     ext = _table(doc, "external", path)

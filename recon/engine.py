@@ -70,11 +70,20 @@ def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
             as_of = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
         except ValueError:
             raise InputError(f"--as-of {as_of!r} is not an ISO 8601 date or date-time") from None
+    if not isinstance(as_of, datetime):
+        raise InputError(f"as_of must be an ISO 8601 date-time, not {as_of!r}")
     if as_of.tzinfo is None:
         from zoneinfo import ZoneInfo
 
         as_of = as_of.replace(tzinfo=ZoneInfo(tz))
-    return as_of.astimezone(UTC)
+    try:
+        return as_of.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # 0001-01-01 east of UTC, or 9999-12-31 west of it, has no UTC instant.
+        raise InputError(
+            f"--as-of {as_of.isoformat()} falls outside the calendar (years 1 to 9999) "
+            "once moved to UTC"
+        ) from None
 
 
 def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:

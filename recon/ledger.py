@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import json
 import os
 import sqlite3
@@ -63,6 +64,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,8 @@ from .result import Result, payload
 from .target import Target
 
 DEFAULT_NAME = "recon-ledger.db"
+WORK_DIR_ENV = "RECON_WORK_DIR"  # a folder for the default ledger, instead of the config's
+ANALYST_ENV = "RECON_ANALYST"  # who decides, when --by is not given
 
 # Outcomes of one attempt. ``None`` (NULL) means the request went out and no answer was
 # recorded: the process died or the connection dropped mid-way.
@@ -232,6 +236,63 @@ def rejected_messages(proposals: pd.DataFrame) -> Counter[str]:
 def default_path(config_path: str | Path) -> Path:
     """``recon-ledger.db`` beside the config file."""
     return Path(config_path).resolve().parent / DEFAULT_NAME
+
+
+def ledger_for(config_path: str | Path | None, ledger: str | Path | None = None) -> Path:
+    """The ledger a command or notebook uses: the one rule every entry point follows.
+
+    ``ledger`` (``--ledger``, a notebook's ``ledger_path``) when given; else
+    ``recon-ledger.db`` in ``$RECON_WORK_DIR`` when that is set (tests, scheduled reruns);
+    else :func:`default_path` beside the config; with no config either,
+    ``recon-ledger.db`` in the current folder. One rule, so the CLI, the notebooks and the
+    report never keep a config's runs and decisions in two different ledgers.
+    """
+    if ledger is not None and str(ledger):
+        return Path(ledger).expanduser()
+    work = os.environ.get(WORK_DIR_ENV, "").strip()
+    if work:
+        return Path(work).expanduser() / DEFAULT_NAME
+    if config_path is not None:
+        return default_path(Path(config_path).expanduser())
+    return Path(DEFAULT_NAME)
+
+
+def default_analyst() -> str | None:
+    """Who decides, when nobody says: ``$RECON_ANALYST``, else the login name.
+
+    The CLI and the review widget both use it, so one person's decisions carry one name.
+    """
+    named = os.environ.get(ANALYST_ENV, "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers; the decision is still recorded
+        return None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a :meth:`Ledger.decide` wrote: the keys it ``changed`` (a decision recorded)
+    and, for a bulk decision, the keys ``left`` as they were (decided earlier), with
+    ``held``: the decision each of those carries, as the ledger had it (``decision``,
+    ``by``, ``at``, ``note``, ``policy``)."""
+
+    decision: str
+    changed: tuple[str, ...]
+    left: tuple[str, ...] = ()
+    held: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+
+    def describe(self, what: str = "", how_to_override: str = "") -> str:
+        """``approved 124 <what>; 1 already decided, left as it was (<how_to_override>)``:
+        the CLI and the widget say it in the same words."""
+        text = f"{self.decision} {len(self.changed):,}{what}"
+        if self.left:
+            n = len(self.left)
+            text += f"; {n:,} already decided, left as {'it was' if n == 1 else 'they were'}"
+            if how_to_override:
+                text += f" ({how_to_override})"
+        return text
 
 
 class Ledger:
@@ -853,9 +914,15 @@ class Ledger:
         by: str | None = None,
         note: str | None = None,
         policy: str | None = None,
-    ) -> int:
-        """Record ``approved`` or ``rejected`` for each key of a run; returns how many.
+        only_undecided: bool = False,
+    ) -> Decided:
+        """Record ``approved`` or ``rejected`` for each key of a run.
 
+        By key (the default) every key gets the decision, whatever it had: a person
+        named that proposal. ``only_undecided`` is the rule of every bulk decision: keys
+        that already carry a decision are left as they are and reported in
+        :attr:`Decided.left`. Which keys are undecided is read inside the writing
+        transaction, so a decision another person committed a moment ago is respected.
         Committed at once: a kernel restart or a second analyst sees it.
         """
         if decision not in ("approved", "rejected"):
@@ -871,12 +938,14 @@ class Ledger:
             )
         at = now_iso()
         with self._tx() as db:
+            decided = _latest_decisions(db, keys) if only_undecided else {}
+            todo = [k for k in keys if k not in decided]
             db.executemany(
                 "INSERT INTO decisions (run_id, key, decision, by, at, note, policy) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, k, decision, by, at, note, policy) for k in keys],
+                [(run_id, k, decision, by, at, note, policy) for k in todo],
             )
-        return len(keys)
+        return Decided(decision, tuple(todo), tuple(k for k in keys if k in decided), decided)
 
     def _known_keys(self, run_id: int, keys: list[str]) -> set[str]:
         """Which of ``keys`` the run proposed: looked up in chunks (a click on one row
@@ -1009,6 +1078,27 @@ def _login() -> str | None:
         return None
 
 
+def _latest_decisions(db: sqlite3.Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest decision of each of ``keys`` that has one, in chunks (a bulk decision
+    over a whole run must not build one statement of 100,000 parameters)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            "SELECT key, decision, by, at, note, policy FROM decisions WHERE id IN "
+            f"(SELECT max(id) FROM decisions WHERE key IN ({marks}) GROUP BY key)",
+            chunk,
+        )
+        found.update(
+            {
+                r[0]: dict(zip(("decision", "by", "at", "note", "policy"), r[1:], strict=True))
+                for r in rows
+            }
+        )
+    return found
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
@@ -1020,8 +1110,11 @@ def _text(value: Any) -> str | None:
 __all__ = [
     "BEFORE_TARGETS",
     "LEGACY_CHOICES",
+    "Decided",
     "Ledger",
+    "default_analyst",
     "default_path",
+    "ledger_for",
     "now_iso",
     "rejected_messages",
 ]

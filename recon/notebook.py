@@ -1,7 +1,9 @@
 """Small helpers the analyst notebooks call, so that no logic lives in their cells.
 
 * Default paths: :func:`resolve_config` (the bundled sample), :func:`resolve_ledger`
-  (``work/recon-ledger.db`` in the repository, a git-ignored folder).
+  (the config's ledger by the rule every entry point follows,
+  :func:`recon.ledger.ledger_for`: ``recon-ledger.db`` beside the config, or in
+  ``$RECON_WORK_DIR`` when set, unless ``ledger_path`` names one).
 * The API: :func:`api_client` is the one place the notebooks read the environment. With
   ``TI_BASE_URL`` and ``TI_API_KEY`` set it talks to the real LMS; otherwise it starts
   the local sandbox in this process, seeded with the config's LMS progress file. The key
@@ -9,8 +11,8 @@
 * Reports the notebooks show: :func:`input_quality`, :func:`lms_words`, :func:`problems`,
   :func:`show_exceptions`, :func:`runs_overview`, :func:`still_open`.
 
-``RECON_WORK_DIR`` moves the working folder (the default ledger) elsewhere, e.g. for a
-scheduled rerun or a test that must not write into the repository.
+``RECON_WORK_DIR`` moves the default ledger (and notebook 01's output files beside it)
+elsewhere, e.g. for a scheduled rerun or a test that must not write into the repository.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from . import outcomes as oc
 from .client import ApiClient
 from .config import load_config
 from .errors import ConfigError, ReconError
-from .ledger import DEFAULT_NAME, Ledger
+from .ledger import WORK_DIR_ENV, Ledger, ledger_for
 from .submit import Pace
 from .target import PRACTICE_LABEL
 
@@ -57,11 +59,9 @@ __all__ = [
     "show_exceptions",
     "still_open",
     "table",
-    "work_dir",
 ]
 
 SAMPLE_CONFIG = Path("data") / "sample" / "recon.toml"
-WORK_DIR_ENV = "RECON_WORK_DIR"
 SANDBOX_PACE = Pace(rate=50.0, burst=50, concurrency=4)
 """How fast the notebooks send to their own sandbox: it runs on this machine, so the
 demo need not wait at the real API's 2 requests/s (the sandbox is started to allow it)."""
@@ -94,26 +94,20 @@ def resolve_config(config_path: str | Path | None = None) -> Path:
     return path
 
 
-def work_dir() -> Path:
-    """The notebooks' working folder (created): ``$RECON_WORK_DIR``, else ``work/`` in
-    the repository, which git ignores."""
-    configured = os.environ.get(WORK_DIR_ENV)
-    folder = Path(configured).expanduser() if configured else repo_root() / "work"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder.resolve()
-
-
-def resolve_ledger(ledger_path: str | Path | None = None) -> Path:
-    """``ledger_path`` as an absolute path (its folder created); None means
-    ``recon-ledger.db`` in :func:`work_dir`."""
-    path = Path(ledger_path).expanduser() if ledger_path is not None else work_dir() / DEFAULT_NAME
+def resolve_ledger(config_path: str | Path | None, ledger_path: str | Path | None = None) -> Path:
+    """The ledger of ``config_path`` (None: the bundled sample) as an absolute path, its
+    folder created: ``ledger_path`` when given, else ``recon-ledger.db`` in
+    ``$RECON_WORK_DIR`` when set, else beside the config, as the CLI finds it
+    (:func:`recon.ledger.ledger_for`)."""
+    config = Path(config_path) if config_path is not None else repo_root() / SAMPLE_CONFIG
+    path = ledger_for(config, ledger_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.resolve()
 
 
-def open_ledger(ledger_path: str | Path | None = None) -> Ledger:
-    """Open (creating if needed) the ledger at ``ledger_path`` (None: the default)."""
-    return Ledger(resolve_ledger(ledger_path))
+def open_ledger(config_path: str | Path | None, ledger_path: str | Path | None = None) -> Ledger:
+    """Open (creating if needed) the ledger :func:`resolve_ledger` finds."""
+    return Ledger(resolve_ledger(config_path, ledger_path))
 
 
 # -- runs ---------------------------------------------------------------------------------

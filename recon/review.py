@@ -12,13 +12,19 @@ Why a decision is never lost: each one is written to the ledger (``Ledger.decide
 moment it is made, before the screen changes, so a kernel restart or a second analyst
 (``Refresh``) sees it.
 
+Why a decision never overrides another by accident: a click on a row is written whatever
+the widget's copy of the run says (that copy may be stale). "Approve/Reject all matching"
+changes only proposals with no decision yet, as the ledger holds them at that moment (the
+ledger's rule, ``only_undecided``: another person's decision made in between is
+respected); the others are counted in the message and shown as the ledger holds them. The
+"Override earlier decisions" checkbox asks for the one next bulk action to change them too.
+
 The API key never passes through here: the widget holds an
 :class:`~recon.client.ApiClient`, whose ``repr`` hides the key, and shows only its base URL.
 """
 
 from __future__ import annotations
 
-import getpass
 import html
 import json
 import threading
@@ -34,7 +40,7 @@ import pandas as pd
 from . import outcomes as oc
 from .client import ApiClient
 from .errors import ReconError
-from .ledger import Ledger, now_iso
+from .ledger import Decided, Ledger, default_analyst, now_iso
 from .submit import Pace, SubmitReport, submit
 from .target import guess
 
@@ -45,6 +51,14 @@ DECISIONS = ("undecided", "approved", "rejected")
 # Submission states after which a decision no longer changes anything: the API has
 # answered for good.
 _FINAL = ("accepted", "rejected")
+# Frame column <- field of Decided.held: a decision as the ledger holds it.
+_HELD_COLUMNS = (
+    ("decision", "decision"),
+    ("decided_by", "by"),
+    ("decided_at", "at"),
+    ("note", "note"),
+    ("policy", "policy"),
+)
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
     ("learner", "190px"),
@@ -131,8 +145,9 @@ class ReviewWidget(widgets.VBox):
 
     ``ledger``: the open :class:`Ledger` (kept open while the widget lives).
     ``client``: the :class:`ApiClient` to submit with (None: only dry runs).
-    ``run``: a run id or ``"latest"``. ``by``: who decides (default: the OS user name),
-    recorded with every decision. ``pace``: how fast to send (default :class:`Pace`).
+    ``run``: a run id or ``"latest"``. ``by``: who decides (default: ``$RECON_ANALYST``,
+    else the login name, as the CLI), recorded with every decision, as is the text of the
+    Note field. ``pace``: how fast to send (default :class:`Pace`).
 
     Filters (all must hold): ``kind`` (category), ``path`` (learning path id),
     ``learner`` (text in the learner's email or user id, case-insensitive), ``date_from``/
@@ -152,7 +167,7 @@ class ReviewWidget(widgets.VBox):
         self.ledger = ledger
         self.client = client
         self.run_id = ledger.resolve_run(run)
-        self.by = by if by is not None else _user_name()
+        self.by = by if by is not None else default_analyst()
         self.pace = pace or Pace()
         self.page_size = page_size
         self.page = 0
@@ -199,6 +214,22 @@ class ReviewWidget(widgets.VBox):
         self.reject_button = self._button(
             "Reject all matching", "recon-reject-matching", "danger", self.reject_matching
         )
+        self.override = widgets.Checkbox(
+            value=False,
+            description="Override earlier decisions",
+            indent=False,
+            tooltip="the next Approve/Reject all matching also changes proposals decided "
+            "earlier (without it they are left as they are and counted)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.override.add_class("recon-override")
+        self.note = widgets.Text(
+            description="Note",
+            placeholder="why (recorded with each decision made here)",
+            layout=widgets.Layout(width="520px"),
+            style={"description_width": "70px"},
+        )
+        self.note.add_class("recon-note")
         self.refresh_button = self._button("Refresh", "recon-refresh", "", self.reload)
         self.prev_button = self._button("◀ Previous", "recon-prev", "", self.previous_page)
         self.next_button = self._button("Next ▶", "recon-next", "", self.next_page)
@@ -250,7 +281,10 @@ class ReviewWidget(widgets.VBox):
                 ),
                 widgets.HBox([self.kind, self.path, self.learner]),
                 widgets.HBox([self.date_from, self.date_to, self.decision]),
-                widgets.HBox([self.approve_button, self.reject_button, self.refresh_button]),
+                widgets.HBox(
+                    [self.approve_button, self.reject_button, self.override, self.refresh_button]
+                ),
+                self.note,
                 self.counters,
                 widgets.HBox([self.prev_button, self.next_button, self.status]),
                 self.table,
@@ -414,29 +448,51 @@ class ReviewWidget(widgets.VBox):
     def decide(self, keys: Iterable[str], decision: str, *, policy: str | None = None) -> int:
         """Record ``decision`` (approved/rejected) for ``keys`` in the ledger, then show it.
 
-        Keys whose record the API has already answered for good are left alone, as are
-        keys that already carry this decision. Returns how many decisions were written.
+        An explicit decision: written for every key whatever the widget's copy of the run
+        says, except keys whose record the API has already answered for good (a decision
+        changes nothing there; their row toggle is disabled). Returns how many decisions
+        were written.
         """
+        return len(self._record(keys, decision, policy=policy, only_undecided=False).changed)
+
+    def _record(
+        self, keys: Iterable[str], decision: str, *, policy: str | None, only_undecided: bool
+    ) -> Decided:
         if decision not in ("approved", "rejected"):
             raise ValueError(f"a decision is 'approved' or 'rejected', not {decision!r}")
         with self._lock:
-            wanted = pd.Index(list(keys))
-            positions = self._positions(wanted)
-            current = self.frame["decision"].to_numpy()[positions]
+            positions = self._positions(pd.Index(list(keys)))
             sent = self.frame["submission"].isin(_FINAL).to_numpy()[positions]
-            positions = positions[(current != decision) & ~sent]
-            todo = self.frame["key"].to_numpy()[positions].tolist()
-            if todo:
-                # The ledger first: if writing fails, the screen must not claim otherwise.
-                self.ledger.decide(todo, decision, run=self.run_id, by=self.by, policy=policy)
-                # The frame has a RangeIndex (see _load): positions are its labels. The
-                # ledger's own time stamp differs by milliseconds at most.
-                self.frame.loc[positions, "decision"] = decision
-                self.frame.loc[positions, "decided_by"] = self.by
-                self.frame.loc[positions, "decided_at"] = now_iso()
-                self.frame.loc[positions, "policy"] = policy
-                self._redraw_decided(set(todo))
-            return len(todo)
+            todo = self.frame["key"].to_numpy()[positions[~sent]].tolist()
+            if not todo:
+                return Decided(decision, ())
+            # The ledger first: if writing fails, the screen must not claim otherwise.
+            decided = self.ledger.decide(
+                todo,
+                decision,
+                run=self.run_id,
+                by=self.by,
+                note=self.note.value.strip() or None,
+                policy=policy,
+                only_undecided=only_undecided,
+            )
+            changed = self._positions(pd.Index(decided.changed))
+            # The frame has a RangeIndex (see _load): positions are its labels. The
+            # ledger's own time stamp differs by milliseconds at most.
+            self.frame.loc[changed, "decision"] = decision
+            self.frame.loc[changed, "decided_by"] = self.by
+            self.frame.loc[changed, "decided_at"] = now_iso()
+            self.frame.loc[changed, "note"] = self.note.value.strip() or None
+            self.frame.loc[changed, "policy"] = policy
+            if decided.left:
+                # Decided earlier, perhaps by someone else since this copy was read: show
+                # what the ledger holds, not this copy.
+                held = pd.DataFrame.from_dict(decided.held, orient="index")
+                left = self._positions(pd.Index(held.index))
+                for column, field in _HELD_COLUMNS:
+                    self.frame.loc[left, column] = held[field].to_numpy()
+            self._redraw_decided({*decided.changed, *decided.left})
+            return decided
 
     def _positions(self, keys: pd.Index) -> np.ndarray:
         found = self._keys.get_indexer(keys)
@@ -462,14 +518,22 @@ class ReviewWidget(widgets.VBox):
         return self._decide_matching("rejected")
 
     def _decide_matching(self, decision: str) -> int:
+        override = bool(self.override.value)
         with self._lock:
             keys = self.frame["key"].to_numpy()[self._matching].tolist()
-            count = self.decide(keys, decision, policy=f"all matching: {self.describe_filters()}")
+            filters = self.describe_filters()
+            policy = f"all matching: {filters}" + (
+                "; overriding earlier decisions" if override else ""
+            )
+            decided = self._record(keys, decision, policy=policy, only_undecided=not override)
             if self.decision.value:
                 # The decision filter no longer holds for what was just decided.
                 self.apply_filters(keep_page=True)
-        self._message(f"{decision} {count:,} proposal(s) matching {self.describe_filters()}")
-        return count
+            # One tick is one explicit request: the next bulk action asks again.
+            self.override.value = False
+        hint = 'tick "Override earlier decisions" to change decided ones'
+        self._message(decided.describe(f" proposal(s) matching {filters}", hint))
+        return len(decided.changed)
 
     def describe_filters(self) -> str:
         """The filters in words, as recorded with an "all matching" decision."""
@@ -769,10 +833,3 @@ def _duration(seconds: float) -> str:
 
 def _as_date(value: Any) -> date:
     return value.date() if hasattr(value, "date") and callable(value.date) else value
-
-
-def _user_name() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers; the decision is still recorded
-        return None

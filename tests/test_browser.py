@@ -8,7 +8,8 @@ What it does, as an analyst would:
 1. Starts JupyterLab on 127.0.0.1 (a free port, a token, ``--allow-root``) serving the
    repository, with ``HOME``, the user settings (``JUPYTERLAB_SETTINGS_DIR``: no windowing,
    autosave off, no news), the checkpoints and the notebooks' working folder
-   (``RECON_WORK_DIR``: the ledger) all in a temporary folder. ``TI_*`` is removed from
+   (``RECON_WORK_DIR``: it takes the config's default ledger, which would otherwise sit
+   beside ``data/sample/recon.toml``) all in a temporary folder. ``TI_*`` is removed from
    the environment, so the notebook starts its own local sandbox.
 2. Opens ``notebooks/02_review_and_submit.ipynb`` in Debian's Chromium (Playwright for
    Python, ``/usr/bin/chromium``, a fresh profile), waits until the kernel is really
@@ -94,7 +95,7 @@ SETTINGS = {
 class Lab:
     url: str
     token: str
-    work: Path  # RECON_WORK_DIR: where the notebook's ledger goes
+    work: Path  # RECON_WORK_DIR: where the notebook's ledger goes (not beside the config)
     log: Path
     process: subprocess.Popen[bytes]
 
@@ -248,6 +249,11 @@ def _repo_state() -> dict[str, Any]:
         )
         if (ROOT / "work").is_dir()
         else None,
+        # The default ledger's other place, git-ignored: beside the bundled config.
+        "sample": sorted(
+            (str(p.relative_to(ROOT)), p.stat().st_mtime_ns)
+            for p in (ROOT / "data" / "sample").rglob("*")
+        ),
     }
     if shutil.which("git") and (ROOT / ".git").exists():
         state["git status"] = subprocess.run(

@@ -20,6 +20,7 @@ import pytest
 from conftest import AS_OF, ext, lms
 
 from recon import notebook as rn
+from recon.cli import main
 from recon.engine import reconcile
 from recon.errors import ConfigError, ReconError
 from recon.ledger import Ledger
@@ -110,12 +111,17 @@ def kernel_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def sample_folder_state() -> list[tuple[str, int]]:
+    return sorted((str(p), p.stat().st_mtime_ns) for p in SAMPLE.parent.rglob("*"))
+
+
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="the bundled sample is not generated yet")
 def test_every_notebook_runs_against_the_bundled_sample_and_a_sandbox(
     tmp_path: Path, home: Path, sandbox: Sandbox
 ) -> None:
     work = tmp_path / "work"
     env = kernel_env(home, TI_BASE_URL=sandbox.url, TI_API_KEY=KEY, RECON_WORK_DIR=str(work))
+    sample_before = sample_folder_state()
     done = subprocess.run(
         [
             str(BIN / "pytest"),
@@ -140,13 +146,15 @@ def test_every_notebook_runs_against_the_bundled_sample_and_a_sandbox(
     assert runs["run_id"].tolist() == [1]
     assert runs["rows_read"].iloc[0] > 0
     assert (work / "run-1" / "exceptions.csv").is_file()
+    # RECON_WORK_DIR took the ledger: nothing was written beside the bundled config.
+    assert sample_folder_state() == sample_before
     # 02 talked to the sandbox given in the environment (it pings nobody, sends nothing
     # until a person clicks), so the sandbox saw no request.
     assert sandbox.requests_log() == []
 
 
 def test_01_reruns_with_papermill_parameters_on_other_data(
-    write_case, tmp_path: Path, home: Path
+    write_case, tmp_path: Path, home: Path, capsys
 ) -> None:
     config = write_case(
         [
@@ -156,7 +164,6 @@ def test_01_reruns_with_papermill_parameters_on_other_data(
         ],
         [lms("u-cy", "lp-lead", "completed", "2026-03-06")],
     )
-    ledger_path = tmp_path / "ledgers" / "other.db"
     out = tmp_path / "01-out.ipynb"
     done = subprocess.run(
         [
@@ -166,9 +173,6 @@ def test_01_reruns_with_papermill_parameters_on_other_data(
             "-p",
             "config_path",
             str(config),
-            "-p",
-            "ledger_path",
-            str(ledger_path),
             "-p",
             "as_of",
             AS_OF,
@@ -183,6 +187,12 @@ def test_01_reruns_with_papermill_parameters_on_other_data(
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    # Only config_path was given: the run went to the ledger beside that config, the one
+    # the CLI finds for it, and the output files beside the ledger.
+    ledger_path = config.parent / "recon-ledger.db"
+    assert (config.parent / "run-1" / "proposals.csv").is_file()
+    assert main(["status", "--config", str(config)]) == 0
+    assert "run 1:" in capsys.readouterr().out
     with Ledger(ledger_path) as ledger:
         runs = ledger.runs()
         proposals = ledger.proposals()
@@ -198,17 +208,22 @@ def test_01_reruns_with_papermill_parameters_on_other_data(
 # -- the helpers the notebooks' cells call (recon.notebook) ---------------------------------
 
 
-def test_default_paths_are_the_bundled_sample_and_the_working_folder(
+def test_default_ledger_is_beside_the_config_unless_told_otherwise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(rn.WORK_DIR_ENV, raising=False)
     if SAMPLE.is_file():
         assert rn.resolve_config(None) == SAMPLE.resolve()
+    assert rn.resolve_ledger(None) == (SAMPLE.parent / "recon-ledger.db").resolve()
+    config = tmp_path / "provider" / "recon.toml"
+    assert rn.resolve_ledger(config) == (tmp_path / "provider" / "recon-ledger.db").resolve()
+    given = tmp_path / "x" / "l.db"
+    assert rn.resolve_ledger(config, given) == given.resolve()
+    assert (tmp_path / "x").is_dir()
     monkeypatch.setenv(rn.WORK_DIR_ENV, str(tmp_path / "w"))
-    assert rn.resolve_ledger(None) == (tmp_path / "w" / "recon-ledger.db").resolve()
+    assert rn.resolve_ledger(config) == (tmp_path / "w" / "recon-ledger.db").resolve()
     assert (tmp_path / "w").is_dir()
-    monkeypatch.delenv(rn.WORK_DIR_ENV)
-    assert rn.work_dir.__doc__ and "git" in rn.work_dir.__doc__
-    assert rn.resolve_ledger(tmp_path / "x" / "l.db") == (tmp_path / "x" / "l.db").resolve()
+    assert rn.resolve_ledger(config, given) == given.resolve()
     with pytest.raises(ConfigError, match="not found"):
         rn.resolve_config(tmp_path / "missing.toml")
 

@@ -223,6 +223,9 @@ def test_deciding_again_writes_only_what_changes(widget: ReviewWidget, ledger) -
     assert widget.approve_matching() == 120
     assert widget.approve_matching() == 0
     widget.kind.value = "missing-progress"
+    assert widget.reject_matching() == 0  # decided earlier: left as they were
+    assert "60 already decided, left as they were" in widget.summary.value
+    widget.override.value = True
     assert widget.reject_matching() == 60
     assert len(ledger.decisions()) == 180
 
