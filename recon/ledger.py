@@ -210,12 +210,6 @@ _STATE_SQL = f"""
            a.result AS last_result, a.errors AS last_errors, a.http_status AS last_http_status
     FROM agg JOIN scoped a ON a.id = agg.last_id
 """
-# Per key: the latest decision (decisions are only ever appended).
-_LATEST_SQL = """
-    SELECT d.key, d.decision, d.by, d.at, d.note, d.policy
-    FROM decisions d
-    JOIN (SELECT key, max(id) AS id FROM decisions GROUP BY key) m ON m.id = d.id
-"""
 
 
 def now_iso() -> str:
@@ -567,8 +561,7 @@ class Ledger:
         target = target if target is not None else self.home_target()
         frame = self._frame(
             f"""
-            WITH state AS ({_STATE_SQL}),
-            latest AS ({_LATEST_SQL})
+            WITH state AS ({_STATE_SQL})
             SELECT r.id AS run_id, r.created_at, r.as_of, r.rows_read, r.proposals,
                    r.problems, r.counts, r.inputs,
                    count(l.decision = 'approved' OR NULL) AS approved,
@@ -578,7 +571,9 @@ class Ledger:
                        AS refused
             FROM runs r
             LEFT JOIN proposals p ON p.run_id = r.id
-            LEFT JOIN latest l ON l.key = p.key
+            -- the latest decision through the (key, id) index: a join with a grouped
+            -- view of all decisions was scanned once per proposal (quadratic)
+            LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = p.key)
             LEFT JOIN state s ON s.key = p.key
             GROUP BY r.id ORDER BY r.id
             """,
@@ -832,8 +827,7 @@ class Ledger:
         target = target if target is not None else self.home_target()
         frame = self._frame(
             f"""
-            WITH state AS ({_STATE_SQL}),
-            latest AS ({_LATEST_SQL})
+            WITH state AS ({_STATE_SQL})
             SELECT p.run_id, p.key, p.userId, p.learningPathId, p.status, p.completionDate,
                    p.timeStampDate, p.category, p.rows, p.learner, p.path, p.payload,
                    coalesce(l.decision, 'undecided') AS decision, l.by AS decided_by,
@@ -847,7 +841,9 @@ class Ledger:
                    coalesce(s.attempts, 0) AS attempts,
                    s.last_errors AS api_errors, s.last_http_status AS http_status
             FROM proposals p
-            LEFT JOIN latest l ON l.key = p.key
+            -- the latest decision through the (key, id) index: a join with a grouped
+            -- view of all decisions was scanned once per proposal (quadratic)
+            LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = p.key)
             LEFT JOIN state s ON s.key = p.key
             WHERE p.run_id = :run_id
             ORDER BY p.rowid
