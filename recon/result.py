@@ -147,6 +147,8 @@ class Result:
                     lines.append(f"    {name:<{width}}  {counts[name]:>9,}")
         lines.append(f"  {'total':<{width + 2}}  {sum(counts.values()):>9,}")
         lines.append(f"  proposals: {len(self.proposals):,}")
+        for info in self.inputs.values():
+            lines.extend(f"  {note}" for note in info.notes())
         if self.progress_ignored:
             lines.append(
                 f"  LMS progress rows ignored (blank id or unknown status): "

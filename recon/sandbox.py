@@ -485,7 +485,8 @@ def _read_seed(seed: Seed) -> list[tuple[str, str, str, str | None]]:
             c.strip().lower() == date_column.strip().lower() for c in info.columns
         )
         if has_date and date_column is not None:
-            cols.update(resolve_columns(list(info.columns), {"date": date_column}, path))
+            found = resolve_columns(list(info.columns), {"date": date_column}, path)
+            cols["date"] = info.sql_name(found["date"])
 
         def q(role: str) -> str:
             return '"' + cols[role].replace('"', '""') + '"'
