@@ -26,7 +26,6 @@ import csv
 import hashlib
 import io
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from typing import IO, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from .errors import InputError
 
@@ -148,6 +148,9 @@ class _Scan:
     sha256: str = ""
     interior_blank: bool = False  # a blank-line pattern before the trailing line ends
     trailing_blank_lines: int = 0
+    lf: int = 0  # line feeds in the file
+    plain_line_ends: bool = True  # LF only, or CRLF only (no lone CR anywhere)
+    ends_with_lf: bool = False
 
 
 def _scan(path: Path) -> _Scan:
@@ -158,19 +161,26 @@ def _scan(path: Path) -> _Scan:
     offset = 0
     prev = b""
     tail = b""  # the run of line-end bytes the file ends with
+    lf = cr = crlf = 0
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n") + (prev[-1:] == b"\r" and chunk[:1] == b"\n")
             if first_mark is None:
                 window = prev + chunk
                 found = [p for p in (window.find(m) for m in _BLANK_MARKS) if p >= 0]
                 if found:
                     first_mark = offset - len(prev) + min(found)
                 prev = window[-2:]
+            else:
+                prev = chunk[-2:]
             stripped = chunk.rstrip(b"\r\n")
             tail = tail + chunk if not stripped else chunk[len(stripped) :]
             offset += len(chunk)
-    scan = _Scan(sha256=digest.hexdigest())
+    scan = _Scan(sha256=digest.hexdigest(), lf=lf, ends_with_lf=tail.endswith(b"\n"))
+    scan.plain_line_ends = cr == 0 or cr == crlf == lf
     tail_start = offset - len(tail)
     scan.interior_blank = first_mark is not None and first_mark < tail_start
     breaks = len(tail.replace(b"\r\n", b"\n"))
@@ -295,65 +305,84 @@ class _Read:
     blank_lines: int = 0
 
 
-def _normalise(path: Path, target: Path, delimiter: str, utf16: str | None) -> tuple[_Read, int]:
-    """Read ``path`` with Python's csv module into ``target``: a strict UTF-8 CSV (no
-    header) of ``__row``, the cells and ``__bad``. Returns what was read and the longest
-    line written."""
+def _exact(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, delimiter: str, utf16: str | None
+) -> _Read:
+    """Read ``path`` with Python's csv module into ``table_raw`` (``__row``, the cells,
+    ``__bad``), through Arrow batches: no second CSV parser involved."""
     decoded = _Decoded(path, utf16)
     reader = csv.reader(decoded, delimiter=delimiter, quotechar='"', doublequote=True)
     header: list[str] | None = None
     width = 0
     rows = 0
     blank = 0
-    longest = 0
     bad_rows: list[int] = []
     not_utf8_rows: list[int] = []
-    with target.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        for cells in reader:
-            if not cells:  # a blank line: no data row (row numbers skip it)
-                blank += 1
-                continue
-            number = 0 if header is None else rows + 1
-            # the lines this row came from: flag it if one of them was not UTF-8
-            flagged = False
-            while decoded.not_utf8 and decoded.not_utf8[0] <= reader.line_num:
-                decoded.not_utf8.popleft()
-                flagged = True
-            if flagged:
-                not_utf8_rows.append(number)
-            if header is None:
-                header = cells
-                width = len(cells)
-                if width > MAX_COLUMNS:
-                    raise InputError(
-                        f"{path}: the header has {width:,} columns; recon reads at most "
-                        f"{MAX_COLUMNS:,}",
-                        file=path,
-                    )
-                continue
-            rows += 1
-            why = None
-            if len(cells) != width:
-                why = f"row has {len(cells)} fields, the header {width}"
-                if len(cells) > width:
-                    why += "; extra fields: " + ", ".join(repr(c) for c in cells[width:])
-                bad_rows.append(rows)
-                cells = (cells + [""] * width)[:width]
-            line = [str(rows), *cells, why or ""]
-            writer.writerow(line)
-            # at most 4 bytes a character, doubled quotes, two quotes and a delimiter
-            longest = max(longest, 8 * sum(map(len, line)) + 3 * len(line))
+    batches: list[pa.RecordBatch] = []
+    pending: list[list[str | None]] = []
+    bad: list[str | None] = []
+
+    def flush() -> None:
+        if not pending and batches:
+            return
+        start = rows - len(pending) + 1
+        arrays = [pa.array(range(start, rows + 1), pa.int64())]
+        arrays += [pa.array([r[i] for r in pending], pa.string()) for i in range(width)]
+        arrays.append(pa.array(bad, pa.string()))
+        names = [ROW, *(sql_column(i) for i in range(width)), BAD]
+        batches.append(pa.RecordBatch.from_arrays(arrays, names=names))
+        pending.clear()
+        bad.clear()
+
+    for cells in reader:
+        if not cells:  # a blank line: no data row (row numbers skip it)
+            blank += 1
+            continue
+        number = 0 if header is None else rows + 1
+        # the lines this row came from: flag it if one of them was not UTF-8
+        flagged = False
+        while decoded.not_utf8 and decoded.not_utf8[0] <= reader.line_num:
+            decoded.not_utf8.popleft()
+            flagged = True
+        if flagged:
+            not_utf8_rows.append(number)
+        if header is None:
+            header = cells
+            width = len(cells)
+            if width > MAX_COLUMNS:
+                raise InputError(
+                    f"{path}: the header has {width:,} columns; recon reads at most "
+                    f"{MAX_COLUMNS:,}",
+                    file=path,
+                )
+            continue
+        rows += 1
+        why = None
+        if len(cells) != width:
+            why = f"row has {len(cells)} fields, the header {width}"
+            if len(cells) > width:
+                why += "; extra fields: " + ", ".join(repr(c) for c in cells[width:])
+            bad_rows.append(rows)
+            cells = cells[:width]
+        # an empty cell is NULL, as DuckDB reads it on the fast path
+        pending.append([c or None for c in cells] + [None] * (width - len(cells)))
+        bad.append(why)
+        if len(pending) >= 100_000:
+            flush()
     if header is None:
         raise InputError(f"file is empty: {path}", file=path)
+    flush()
+    frame = pa.Table.from_batches(batches)
+    con.register(f"{table}_frame", frame)
+    run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM "{table}_frame"')
+    con.unregister(f"{table}_frame")
     if utf16 is not None:
         encoding = "utf-16"
     elif not not_utf8_rows:
         encoding = "utf-8"
     else:
         encoding = "cp1252" if not decoded.any_utf8_text else "utf-8+cp1252"
-    read = _Read(header, rows, encoding, tuple(not_utf8_rows), tuple(bad_rows), blank)
-    return read, longest
+    return _Read(header, rows, encoding, tuple(not_utf8_rows), tuple(bad_rows), blank)
 
 
 def _head(path: Path) -> tuple[str | None, list[str] | None, str]:
@@ -373,14 +402,17 @@ def _head(path: Path) -> tuple[str | None, list[str] | None, str]:
     delimiter = _sniff_delimiter(first)
     if utf16 is not None or text[:1] in ("\r", "\n"):
         return utf16, None, delimiter
-    end = max(head.rfind(b"\n"), head.rfind(b"\r"))
-    if end < 0 and len(head) == _HEAD:
-        return None, None, delimiter  # a header longer than the head: the exact reader
+    whole = len(head) < _HEAD
     try:
-        start = head[: end + 1 if end >= 0 else len(head)].decode("utf-8-sig")
+        start = (
+            head.decode("utf-8-sig") if whole else head[: head.rfind(b"\n") + 1].decode("utf-8-sig")
+        )
     except UnicodeDecodeError:
         return None, None, delimiter
-    header = next(csv.reader(io.StringIO(start, newline=""), delimiter=delimiter), None)
+    parsed = csv.reader(io.StringIO(start, newline=""), delimiter=delimiter)
+    header = next(parsed, None)
+    if not whole and next(parsed, None) is None:
+        return None, None, delimiter  # the header may go on past the head: go exact
     return None, header or None, delimiter
 
 
@@ -394,35 +426,33 @@ def _read_csv(
             sql = _read_sql(_columns_sql(len(header)), True, _DUCKDB_LINE)
             run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS {sql}', [str(path), delimiter])
             scan: _Scan = scanning.result()
-            if not scan.interior_blank:
-                run(
-                    con,
-                    f'CREATE OR REPLACE VIEW "{table}" AS SELECT rowid + 1 AS {ROW}, *, '
-                    f'NULL::VARCHAR AS {BAD} FROM "{table}_raw"',
-                )
+            if not scan.interior_blank and scan.plain_line_ends:
                 rows = run(con, f'SELECT count(*) FROM "{table}_raw"')[0][0]
-                read = _Read(header, int(rows), "utf-8", blank_lines=scan.trailing_blank_lines)
-                return read, delimiter
+                # Every line of the file is accounted for, or the exact reader decides:
+                # the header's, one a row, those inside quoted cells, the blank ones.
+                inside = run(
+                    con,
+                    "SELECT COLUMNS(*) FROM (SELECT sum(strlen(COLUMNS(*)) - "
+                    f"strlen(replace(COLUMNS(*), chr(10), ''))) FROM \"{table}_raw\")",
+                )[0]
+                lines = 1 + sum(c.count("\n") for c in header) + rows
+                lines += sum(int(n or 0) for n in inside) + scan.trailing_blank_lines
+                if lines == scan.lf + (0 if scan.ends_with_lf else 1):
+                    run(
+                        con,
+                        f'CREATE OR REPLACE VIEW "{table}" AS SELECT rowid + 1 AS {ROW}, *, '
+                        f'NULL::VARCHAR AS {BAD} FROM "{table}_raw"',
+                    )
+                    read = _Read(header, int(rows), "utf-8", blank_lines=scan.trailing_blank_lines)
+                    return read, delimiter
         except duckdb.Error:
             pass  # not clean UTF-8 RFC 4180 with one shape: the exact reader decides
-    with tempfile.TemporaryDirectory(prefix="recon-") as tmp:
-        target = Path(tmp) / "normalised.csv"
-        try:
-            read, longest = _normalise(path, target, delimiter, utf16)
-        except csv.Error as exc:
-            raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not {utf16}: {exc.reason}", file=path) from None
-        sql = _read_sql(
-            _columns_sql(len(read.header), row=True, bad=True),
-            False,
-            max(_DUCKDB_LINE, longest + 1024),
-        )
-        try:
-            run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS {sql}', [str(target), ","])
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"{path}: cannot read as CSV: {first}", file=path) from None
+    try:
+        read = _exact(con, table, path, delimiter, utf16)
+    except csv.Error as exc:
+        raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not {utf16}: {exc.reason}", file=path) from None
     run(con, f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "{table}_raw"')
     return read, delimiter
 
