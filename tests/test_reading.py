@@ -256,7 +256,7 @@ cp1252_values = st.text(
     newline=st.sampled_from(["\n", "\r\n"]),
 )
 def test_mixed_utf8_and_cp1252_lines_are_decoded_line_by_line(tmp_path, lines, newline):
-    data = "name,note".encode() + newline.encode()
+    data = b"name,note" + newline.encode()
     expected = []
     not_utf8 = []
     for i, (legacy, name, note) in enumerate(lines, start=1):
