@@ -166,11 +166,14 @@ def _scan(path: Path) -> _Scan:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             lf += chunk.count(b"\n")
-            cr += chunk.count(b"\r")
-            crlf += chunk.count(b"\r\n") + (prev[-1:] == b"\r" and chunk[:1] == b"\n")
+            crs = chunk.count(b"\r")  # most files have none: then skip what needs one
+            cr += crs
+            if crs or prev[-1:] == b"\r":
+                crlf += chunk.count(b"\r\n") + (prev[-1:] == b"\r" and chunk[:1] == b"\n")
             if first_mark is None:
                 window = prev + chunk
-                found = [p for p in (window.find(m) for m in _BLANK_MARKS) if p >= 0]
+                marks = _BLANK_MARKS if crs or b"\r" in prev else _BLANK_MARKS[:1]
+                found = [p for p in (window.find(m) for m in marks) if p >= 0]
                 if found:
                     first_mark = offset - len(prev) + min(found)
                 prev = window[-2:]
@@ -430,11 +433,18 @@ def _read_csv(
                 rows = run(con, f'SELECT count(*) FROM "{table}_raw"')[0][0]
                 # Every line of the file is accounted for, or the exact reader decides:
                 # the header's, one a row, those inside quoted cells, the blank ones.
-                inside = run(
+                inside: tuple[Any, ...] = ()
+                with_lf = run(
                     con,
-                    "SELECT COLUMNS(*) FROM (SELECT sum(strlen(COLUMNS(*)) - "
-                    f"strlen(replace(COLUMNS(*), chr(10), ''))) FROM \"{table}_raw\")",
+                    "SELECT COLUMNS(*) FROM (SELECT count(*) FILTER "
+                    f"(WHERE contains(COLUMNS(*), chr(10))) FROM \"{table}_raw\")",
                 )[0]
+                if any(with_lf):  # cells with line breaks: count them (rarely needed)
+                    inside = run(
+                        con,
+                        "SELECT COLUMNS(*) FROM (SELECT sum(strlen(COLUMNS(*)) - "
+                        f"strlen(replace(COLUMNS(*), chr(10), ''))) FROM \"{table}_raw\")",
+                    )[0]
                 lines = 1 + sum(c.count("\n") for c in header) + rows
                 lines += sum(int(n or 0) for n in inside) + scan.trailing_blank_lines
                 if lines == scan.lf + (0 if scan.ends_with_lf else 1):
