@@ -437,7 +437,7 @@ def _read_csv(
                 with_lf = run(
                     con,
                     "SELECT COLUMNS(*) FROM (SELECT count(*) FILTER "
-                    f"(WHERE contains(COLUMNS(*), chr(10))) FROM \"{table}_raw\")",
+                    f'(WHERE contains(COLUMNS(*), chr(10))) FROM "{table}_raw")',
                 )[0]
                 if any(with_lf):  # cells with line breaks: count them (rarely needed)
                     inside = run(
