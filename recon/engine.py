@@ -5,7 +5,7 @@ what goes out. Reading happens in :mod:`recon.inputs`, writing in :mod:`recon.ou
 nothing in this module touches the network or writes a file.
 
 Rule order for each external row (the first problem found is its outcome):
-unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
+bad-row, unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
 future-date. Valid rows are collapsed per (userId, learningPathId); the survivor is
 compared with the LMS's progress. See the README for the full written rules.
 """

@@ -87,8 +87,11 @@ def test_reconciling_generated_data_conserves_rows(tmp_path: Path) -> None:
     assert sorted(result.outcomes["row"]) == list(range(1, rows + 1))
     # Realistic proportions: most rows in sync, a gap of roughly a fifth.
     assert 0.65 <= counts[oc.IN_SYNC] / rows <= 0.85
-    for name in (*oc.PROPOSED, *oc.REVIEW, *oc.ROW_PROBLEMS, oc.LMS_AHEAD, oc.DUPLICATE):
+    # every row the generator writes lines up with the header: no bad-row
+    problems = [p for p in oc.ROW_PROBLEMS if p != oc.BAD_ROW]
+    for name in (*oc.PROPOSED, *oc.REVIEW, *problems, oc.LMS_AHEAD, oc.DUPLICATE):
         assert counts[name] > 0, name
+    assert counts[oc.BAD_ROW] == 0
 
 
 @pytest.mark.parametrize("rows", [1, 7, 19, 20, 150])
@@ -111,7 +114,10 @@ def test_bundled_sample_exercises_every_outcome() -> None:
     counts = result.counts
     assert 1_900 <= result.rows_read <= 2_100
     assert sum(counts.values()) == result.rows_read
-    missing = [n for n in oc.ALL if n != oc.ALREADY_SUBMITTED and counts[n] == 0]
+    # bad-row (issue 9) is not in the sample yet: its rows are written by the csv module
+    missing = [
+        n for n in oc.ALL if n not in (oc.ALREADY_SUBMITTED, oc.BAD_ROW) and counts[n] == 0
+    ]
     assert missing == []
     invalid = result.outcomes[result.outcomes["outcome"] == oc.INVALID_PAYLOAD]
     assert set(invalid["status"]) == {"passed"}
