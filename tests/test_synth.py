@@ -115,9 +115,7 @@ def test_bundled_sample_exercises_every_outcome() -> None:
     assert 1_900 <= result.rows_read <= 2_100
     assert sum(counts.values()) == result.rows_read
     # bad-row (issue 9) is not in the sample yet: its rows are written by the csv module
-    missing = [
-        n for n in oc.ALL if n not in (oc.ALREADY_SUBMITTED, oc.BAD_ROW) and counts[n] == 0
-    ]
+    missing = [n for n in oc.ALL if n not in (oc.ALREADY_SUBMITTED, oc.BAD_ROW) and counts[n] == 0]
     assert missing == []
     invalid = result.outcomes[result.outcomes["outcome"] == oc.INVALID_PAYLOAD]
     assert set(invalid["status"]) == {"passed"}
