@@ -52,6 +52,7 @@ _ISO_INPUT = (
 # for the year, and a shift across a zone must not leave that range (year 0, or 10000).
 _EARLIEST_MS = round(datetime(1000, 1, 1, tzinfo=UTC).timestamp() * 1000)
 _LATEST_MS = round(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+_OFFSET_AT_END = r"[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?)\s*$"
 _LOOKALIKE = "\x01"
 
 
@@ -107,9 +108,20 @@ def define_date_rule(con: duckdb.DuckDBPyConnection, name: str, formats: Iterabl
     in the years 1000..9999 (local and UTC) is NULL, i.e. unreadable. Both sides (the
     provider's dates and the LMS's) read dates with a macro made here.
     """
-    formats = list(formats)
-    listed = ", ".join(_lit(f) for f in formats)
-    by_format = f"recon_year_ok(try_strptime(v, [{listed}]))::TIMESTAMPTZ" if formats else "NULL"
+    # Formats with an offset (%z) apart: in one list with the others, DuckDB would read
+    # the others' values as UTC instead of the configured zone; and %z takes offsets up
+    # to 23:59, so the value must end with one of at most 14:00.
+    plain = ", ".join(_lit(f) for f in formats if "%z" not in f)
+    zoned = ", ".join(_lit(f) for f in formats if "%z" in f)
+    parts = []
+    if plain:
+        parts.append(f"recon_year_ok(try_strptime(v, [{plain}]))::TIMESTAMPTZ")
+    if zoned:
+        parts.append(
+            f"CASE WHEN regexp_matches(v, {_lit(_OFFSET_AT_END)}) "
+            f"THEN recon_year_ok(try_strptime(v, [{zoned}])) END"
+        )
+    by_format = f"coalesce({', '.join(parts)})" if parts else "NULL"
     run(
         con,
         f"CREATE OR REPLACE TEMP MACRO {name}(v) AS recon_in_range(CASE "

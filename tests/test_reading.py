@@ -660,3 +660,22 @@ def test_a_shift_across_a_zone_out_of_the_calendar_is_a_bad_date(reconcile_case)
     # Etc/GMT-14 is +14:00 all through history (Pacific/Kiritimati was -10:29 in 1000)
     result = reconcile_case(rows, config={"external": {"timezone": "Etc/GMT-14"}})
     assert outcomes_of(result) == [oc.BAD_DATE, oc.BAD_DATE]
+
+
+def test_strptime_offsets_follow_the_same_limits(reconcile_case):
+    formats = ["%m/%d/%Y", "%Y-%m-%d %H:%M %z"]
+    rows = [
+        ext(completed="2026-01-15 10:00 +0200"),
+        ext("bob@example.com", completed="2026-01-15 10:00 +1400"),
+        ext("cy@example.com", completed="2026-01-15 10:00 +2300"),
+        ext("ann@example.com", "DATA-200", completed="01/15/2026"),
+    ]
+    result = reconcile_case(
+        rows, config={"external": {"date_formats": formats, "timezone": "Etc/GMT-5"}}
+    )
+    assert outcomes_of(result) == [oc.MISSING_COMPLETION] * 2 + [oc.BAD_DATE, oc.MISSING_COMPLETION]
+    assert [b["completionDate"] for b in bodies_of(result)] == [
+        "2026-01-15T08:00:00.000Z",
+        "2026-01-14T20:00:00.000Z",
+        "2026-01-14T19:00:00.000Z",  # no offset: in the configured zone (+05:00)
+    ]
