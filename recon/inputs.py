@@ -48,7 +48,6 @@ LISTED = 1_000  # row numbers listed per kind in summary.json (all are counted)
 _CHUNK = 1 << 20
 _HEAD = 1 << 16
 _DELIMITERS = (",", ";", "\t")
-_BLANK_MARKS = (b"\n\n", b"\n\r\n", b"\r\r")
 _DUCKDB_LINE = 2_000_000  # DuckDB's default longest line; longer ones go through Python
 
 csv.field_size_limit(sys.maxsize)  # a huge cell is read, not refused (see the README)
@@ -146,7 +145,6 @@ def run(
 @dataclass
 class _Scan:
     sha256: str = ""
-    interior_blank: bool = False  # a blank-line pattern before the trailing line ends
     trailing_blank_lines: int = 0
     lf: int = 0  # line feeds in the file
     plain_line_ends: bool = True  # LF only, or CRLF only (no lone CR anywhere)
@@ -154,12 +152,11 @@ class _Scan:
 
 
 def _scan(path: Path) -> _Scan:
-    """The file's sha256, and whether a blank line may sit between rows (then the exact
-    reader decides), and how many blank lines end the file. One pass, beside DuckDB."""
+    """The file's sha256 and what the fast read's line accounting needs (line feeds,
+    whether every line end is LF or every one CRLF, the blank lines ending the file).
+    One pass, in a thread beside DuckDB's read."""
     digest = hashlib.sha256()
-    first_mark: int | None = None
-    offset = 0
-    prev = b""
+    last = b""
     tail = b""  # the run of line-end bytes the file ends with
     lf = cr = crlf = 0
     with path.open("rb") as fh:
@@ -168,24 +165,13 @@ def _scan(path: Path) -> _Scan:
             lf += chunk.count(b"\n")
             crs = chunk.count(b"\r")  # most files have none: then skip what needs one
             cr += crs
-            if crs or prev[-1:] == b"\r":
-                crlf += chunk.count(b"\r\n") + (prev[-1:] == b"\r" and chunk[:1] == b"\n")
-            if first_mark is None:
-                window = prev + chunk
-                marks = _BLANK_MARKS if crs or b"\r" in prev else _BLANK_MARKS[:1]
-                found = [p for p in (window.find(m) for m in marks) if p >= 0]
-                if found:
-                    first_mark = offset - len(prev) + min(found)
-                prev = window[-2:]
-            else:
-                prev = chunk[-2:]
+            if crs or last == b"\r":
+                crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
             stripped = chunk.rstrip(b"\r\n")
             tail = tail + chunk if not stripped else chunk[len(stripped) :]
-            offset += len(chunk)
     scan = _Scan(sha256=digest.hexdigest(), lf=lf, ends_with_lf=tail.endswith(b"\n"))
     scan.plain_line_ends = cr == 0 or cr == crlf == lf
-    tail_start = offset - len(tail)
-    scan.interior_blank = first_mark is not None and first_mark < tail_start
     breaks = len(tail.replace(b"\r\n", b"\n"))
     scan.trailing_blank_lines = max(breaks - 1, 0)
     return scan
@@ -429,10 +415,11 @@ def _read_csv(
             sql = _read_sql(_columns_sql(len(header)), True, _DUCKDB_LINE)
             run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS {sql}', [str(path), delimiter])
             scan: _Scan = scanning.result()
-            if not scan.interior_blank and scan.plain_line_ends:
+            if scan.plain_line_ends:
                 rows = run(con, f'SELECT count(*) FROM "{table}_raw"')[0][0]
                 # Every line of the file is accounted for, or the exact reader decides:
-                # the header's, one a row, those inside quoted cells, the blank ones.
+                # the header's, one a row, those inside quoted cells, the blank ones at
+                # the end (a blank line between rows is not: the exact reader counts it).
                 inside: tuple[Any, ...] = ()
                 with_lf = run(
                     con,
