@@ -5,7 +5,7 @@ what goes out. Reading happens in :mod:`recon.inputs`, writing in :mod:`recon.ou
 nothing in this module touches the network or writes a file.
 
 Rule order for each external row (the first problem found is its outcome):
-unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
+bad-row, unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
 future-date. Valid rows are collapsed per (userId, learningPathId); the survivor is
 compared with the LMS's progress. See the README for the full written rules.
 """
@@ -15,17 +15,19 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from . import outcomes as oc
 from .config import Config, ProgressSpec, load_config
 from .errors import ConfigError, InputError
-from .inputs import ROW, InputInfo, load_table, run
+from .inputs import BAD, ROW, InputInfo, load_table, run
 from .ledger import Ledger
 from .result import PAYLOAD_FIELDS, Result
 from .validation import _ISO_8601, STATUSES, validate_activity
@@ -38,11 +40,20 @@ DUCKDB_MEMORY_FLOOR_MB = 320
 DUCKDB_MEMORY_PER_INPUT_MB = 1.6
 _SEP = "\x1f"
 # Dates read from the inputs: ISO 8601 as the endpoint takes it, plus the hour-only
-# offset (``+02``) that ISO 8601 allows as well.
+# offset (``+02``) that ISO 8601 allows as well. A year has four digits and is not before
+# 1000 (as strptime's %Y, which needs four digits); an offset is within +-14:00, the
+# widest any zone has (Pacific/Kiritimati; Etc/GMT+12 the other way).
 _ISO_INPUT = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+    r"^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
+    r"(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?)?$"
 )
+# Every date, once in UTC, lies in the years 1000..9999: the wire format has four digits
+# for the year, and a shift across a zone must not leave that range (year 0, or 10000).
+_EARLIEST_MS = round(datetime(1000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+_LATEST_MS = round(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+_OFFSET_AT_END = r"[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?)\s*$"
+_LOOKALIKE = "\x01"
 
 
 def proposal_key(body: dict[str, str | None]) -> str:
@@ -60,6 +71,64 @@ def _q(name: str) -> str:
 
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def name_key(value: str) -> str:
+    """How a name (email, course code, id) is compared: case-insensitively, but a
+    character that only looks like another never matches it.
+
+    ASCII text is lower-cased. Other text is lower-cased after canonical (NFC)
+    composition, unless it holds a compatibility look-alike (NFKC would change it:
+    fullwidth letters, ligatures, ``ſ``) or a character that lower-cases into ASCII (the
+    Kelvin sign becomes ``k``, ``İ`` becomes ``i`` + a dot): such text is compared
+    exactly as written, marked so that it can only ever equal itself.
+    """
+    if value.isascii():
+        return value.lower()
+    composed = unicodedata.normalize("NFC", value)
+    folded = composed.lower()
+    ascii_before = sum(c.isascii() for c in value)
+    if (
+        unicodedata.normalize("NFKC", value) != composed
+        or sum(c.isascii() for c in folded) > ascii_before
+    ):
+        return _LOOKALIKE + value
+    return folded
+
+
+def _name_keys(values: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else name_key(v) for v in values.to_pylist()], pa.string())
+
+
+def define_date_rule(con: duckdb.DuckDBPyConnection, name: str, formats: Iterable[str]) -> None:
+    """Create the SQL macro ``name(text) -> TIMESTAMPTZ or NULL``: the one date rule.
+
+    ISO 8601 first (see ``_ISO_INPUT``), then each strptime format in order; a value
+    without an offset is in the connection's TimeZone; whatever does not give an instant
+    in the years 1000..9999 (local and UTC) is NULL, i.e. unreadable. Both sides (the
+    provider's dates and the LMS's) read dates with a macro made here.
+    """
+    # Formats with an offset (%z) apart: in one list with the others, DuckDB would read
+    # the others' values as UTC instead of the configured zone; and %z takes offsets up
+    # to 23:59, so the value must end with one of at most 14:00.
+    plain = ", ".join(_lit(f) for f in formats if "%z" not in f)
+    zoned = ", ".join(_lit(f) for f in formats if "%z" in f)
+    parts = []
+    if plain:
+        parts.append(f"recon_year_ok(try_strptime(v, [{plain}]))::TIMESTAMPTZ")
+    if zoned:
+        parts.append(
+            f"CASE WHEN regexp_matches(v, {_lit(_OFFSET_AT_END)}) "
+            f"THEN recon_year_ok(try_strptime(v, [{zoned}])) END"
+        )
+    by_format = f"coalesce({', '.join(parts)})" if parts else "NULL"
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP MACRO {name}(v) AS recon_in_range(CASE "
+        "WHEN v IS NULL THEN NULL "
+        f"WHEN regexp_full_match(v, {_lit(_ISO_INPUT)}) THEN try_cast(v AS TIMESTAMPTZ) "
+        f"ELSE {by_format} END)",
+    )
 
 
 def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
@@ -115,6 +184,7 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
             file=source,
         ) from None
     _date_macro(con, "recon_date", config.external.date_formats, source)
+    _key_macro(con)
     _trim_macro(con)
     _rank_macro(con)
     run(
@@ -141,19 +211,31 @@ def _date_macro(
         except duckdb.Error as exc:
             con.close()
             raise ConfigError(f"{source}: date_formats entry {fmt!r}: {exc}", file=source) from None
-    listed = ", ".join(_lit(f) for f in formats)
     # DuckDB's %Y also takes "26"; Python's (the format language the README names) needs
     # four digits. A year before 1000 is no training record: unreadable.
     run(
-        con, "CREATE OR REPLACE TEMP MACRO recon_year_ok(t) AS CASE WHEN year(t) >= 1000 THEN t END"
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_year_ok(t) AS "
+        "CASE WHEN year(t) BETWEEN 1000 AND 9999 THEN t END",
     )
-    by_format = f"recon_year_ok(try_strptime(v, [{listed}])::TIMESTAMPTZ)" if listed else "NULL"
     run(
         con,
-        f"CREATE OR REPLACE TEMP MACRO {name}(v) AS CASE "
-        "WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, {_lit(_ISO_INPUT)}) THEN try_cast(v AS TIMESTAMPTZ) "
-        f"ELSE {by_format} END",
+        "CREATE OR REPLACE TEMP MACRO recon_in_range(t) AS "
+        f"CASE WHEN epoch_ms(t) BETWEEN {_EARLIEST_MS} AND {_LATEST_MS} THEN t END",
+    )
+    define_date_rule(con, name, formats)
+
+
+def _key_macro(con: duckdb.DuckDBPyConnection) -> None:
+    """``recon_key(v)``: how names are compared, :func:`name_key`. DuckDB does ASCII
+    itself (most cells), Python the rest."""
+    con.create_function(  # type: ignore[call-overload]  # "arrow": the stubs want an enum
+        "recon_key_py", _name_keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
+    )
+    run(
+        con,
+        "CREATE OR REPLACE TEMP MACRO recon_key(v) AS CASE WHEN v IS NULL THEN NULL "
+        "WHEN strlen(v) = length(v) THEN lower(v) ELSE recon_key_py(v) END",
     )
 
 
@@ -232,7 +314,9 @@ def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
              AS completion_ts
     FROM (
         SELECT {ROW} AS row,
-               nullif(recon_trim({_q(cols["user"])}), '') AS user_id,
+               -- a row that does not line up with the header is not used (and counted)
+               CASE WHEN {BAD} IS NULL THEN nullif(recon_trim({_q(cols["user"])}), '') END
+                 AS user_id,
                nullif(recon_trim({_q(cols["path"])}), '') AS path_id,
                coalesce(recon_trim({_q(cols["status"])}), '') AS word,
                recon_lms_status(lower(coalesce(recon_trim({_q(cols["status"])}), ''))) AS status,
@@ -303,9 +387,9 @@ def _lookup(con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, val
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {name} AS "
-        f"SELECT lower(recon_trim({key})) AS k, min(recon_trim({value})) AS id, "
-        f"count(DISTINCT recon_trim({value})) AS n FROM {table} "
-        f"WHERE nullif(recon_trim({key}), '') IS NOT NULL "
+        f"SELECT recon_key(recon_trim({key})) AS k, min(recon_trim({value})) AS id, "
+        f"count(DISTINCT lower(recon_trim({value}))) AS n FROM {table} "
+        f"WHERE {BAD} IS NULL AND nullif(recon_trim({key}), '') IS NOT NULL "
         f"AND nullif(recon_trim({value}), '') IS NOT NULL "
         "GROUP BY 1",
     )
@@ -313,29 +397,33 @@ def _lookup(con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, val
 
 def _own_ids(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
     """Without a directory (or mapping) the external file's own ids are the lookup:
-    compared as written (after trimming), so ``n`` is always 1."""
+    compared as every id is (trimmed, case-insensitively), so ``n`` is always 1."""
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {name} AS "
-        f"SELECT DISTINCT recon_trim({column}) AS k, recon_trim({column}) AS id, 1 AS n "
-        f"FROM ext WHERE nullif(recon_trim({column}), '') IS NOT NULL",
+        f"SELECT recon_key(recon_trim({column})) AS k, min(recon_trim({column})) AS id, 1 AS n "
+        f"FROM ext WHERE nullif(recon_trim({column}), '') IS NOT NULL GROUP BY 1",
     )
 
 
 def _code(con: duckdb.DuckDBPyConnection, lookup: str, codes: str) -> None:
     """Number the ids of a lookup 0..N-1 (table ``codes``: code, id) and add the code to
     the lookup. The heavy steps then partition, join and sort on integers instead of
-    36-character ids, and the outcomes frame holds ids as pandas categoricals."""
+    36-character ids, and the outcomes frame holds ids as pandas categoricals.
+
+    Ids are compared case-insensitively (the LMS's ids are UUIDs, whose hex digits have
+    no case): ``k`` is the id in lower case, ``id`` the spelling sent, the directory's
+    or mapping's own (the first in sort order when it spells one id several ways)."""
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {codes} AS "
-        f"SELECT (row_number() OVER (ORDER BY id) - 1)::INTEGER AS code, id "
-        f"FROM (SELECT DISTINCT id FROM {lookup} WHERE n = 1)",
+        f"SELECT (row_number() OVER (ORDER BY k) - 1)::INTEGER AS code, k, id "
+        f"FROM (SELECT lower(id) AS k, min(id) AS id FROM {lookup} WHERE n = 1 GROUP BY 1)",
     )
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {lookup} AS "
-        f"SELECT l.k, l.n, x.code FROM {lookup} l LEFT JOIN {codes} x ON x.id = l.id",
+        f"SELECT l.k, l.n, x.code FROM {lookup} l LEFT JOIN {codes} x ON x.k = lower(l.id)",
     )
 
 
@@ -364,20 +452,18 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
             _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
         else:
             _identity(con, "dir", "users", _q(u["id"]))
-        learner_key = "lower(t.learner)"
     else:
         _own_ids(con, "dir", _q(ext["learner"]))
-        learner_key = "t.learner"
+    learner_key = "recon_key(t.learner)"
     if config.paths is not None:
         p = cols["paths"]
         if config.external.path_kind == "code":
             _lookup(con, "pmap", "paths", _q(p["code"]), _q(p["id"]))
         else:
             _identity(con, "pmap", "paths", _q(p["id"]))
-        path_key = "lower(t.path)"
     else:
         _own_ids(con, "pmap", _q(ext["path"]))
-        path_key = "t.path"
+    path_key = "recon_key(t.path)"
     _code(con, "dir", "uid")
     _code(con, "pmap", "pid")
     # The LMS's export is folded now that ids have codes, and freed before the
@@ -398,7 +484,7 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     # Each cell is trimmed once, and the lookups join on the trimmed text.
     normalised = f"""
     WITH t AS (
-        SELECT e.{ROW} AS row,
+        SELECT e.{ROW} AS row, e.{BAD} AS bad,
                nullif(recon_trim(e.{{L}}), '') AS learner,
                nullif(recon_trim(e.{{P}}), '') AS path,
                nullif(recon_trim(e.{{S}}), '') AS status_raw,
@@ -427,6 +513,7 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     )
     SELECT row, user_code, path_code, status, completion_ts, activity_ts, learner, path,
       CASE
+        WHEN bad IS NOT NULL THEN '{oc.BAD_ROW}'
         WHEN status IS NULL THEN '{oc.UNKNOWN_STATUS}'
         WHEN user_code IS NULL THEN '{oc.UNKNOWN_LEARNER}'
         WHEN path_code IS NULL THEN '{oc.UNKNOWN_PATH}'
@@ -437,15 +524,22 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
           OR activity_ts > TIMESTAMPTZ {as_of_lit} THEN '{oc.FUTURE_DATE}'
       END AS problem,
       CASE
+        WHEN bad IS NOT NULL THEN bad
         WHEN status IS NULL AND status_raw IS NULL THEN 'status is blank'
         WHEN status IS NULL THEN 'status ''' || status_raw || ''' is not in [external.statuses]'
         WHEN learner IS NULL THEN 'learner is blank'
         WHEN user_n > 1 THEN '{learner_kind} ''' || learner || ''' names ' || user_n
              || ' different user ids in the directory'
+        WHEN user_code IS NULL AND starts_with(recon_key(learner), chr(1))
+             THEN '{learner_kind} ''' || learner || ''' is not in the directory (it holds '
+             || 'look-alike characters, so it is compared exactly as written)'
         WHEN user_code IS NULL THEN '{learner_kind} ''' || learner || ''' is not in the directory'
         WHEN path IS NULL THEN 'learning path is blank'
         WHEN path_n > 1 THEN '{path_kind} ''' || path || ''' maps to ' || path_n
              || ' learning paths'
+        WHEN path_code IS NULL AND starts_with(recon_key(path), chr(1))
+             THEN '{path_kind} ''' || path || ''' is not in the path mapping (it holds '
+             || 'look-alike characters, so it is compared exactly as written)'
         WHEN path_code IS NULL THEN '{path_kind} ''' || path || ''' is not in the path mapping'
         WHEN completion_raw IS NOT NULL AND completion_ts IS NULL
              THEN 'completion date ''' || completion_raw || ''' is not a readable date'
@@ -495,8 +589,9 @@ def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> Non
     completion date it holds. A pair with a status word recon does not understand, or a
     completion date it cannot read, is marked (``unknown_word``, ``bad_date``; each such
     pair's words are in table ``lms_unknown``): nothing is proposed against a state
-    recon could not read. Rows with a blank id are ignored, and counted. The LMS's dates
-    without an offset are in [progress] timezone.
+    recon could not read. Rows with a blank id, or whose fields do not line up with the
+    header, are ignored, and counted. The LMS's dates without an offset are in [progress]
+    timezone.
     """
     lms_macros(con, config.progress, config.source)
     rows = lms_rows_sql("progress", cols["progress"])
@@ -512,7 +607,9 @@ def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> Non
            CASE WHEN r.status IS NULL THEN r.word END AS unknown_word,
            CASE WHEN r.status = 'completed' AND r.completion_raw IS NOT NULL
                  AND r.completion_ts IS NULL THEN r.completion_raw END AS bad_date
-    FROM ({rows}) r LEFT JOIN uid u ON u.id = r.user_id LEFT JOIN pid x ON x.id = r.path_id
+    FROM ({rows}) r
+    -- ids compared as the LMS compares them: UUIDs have no case
+    LEFT JOIN uid u ON u.k = lower(r.user_id) LEFT JOIN pid x ON x.k = lower(r.path_id)
     """,
     )
     _drop_input(con, "progress")
@@ -752,7 +849,7 @@ def _categorical(codes: pd.Series, categories: list[str]) -> pd.Series:
     return pd.Series(values, index=codes.index)
 
 
-def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd.DataFrame]:
     """The result's frames. Every row is either a row problem (``c``) or a valid row
     (``s``), so the outcomes are a union of the two, never a join of two million-row
     tables: a join's hash table is what would decide peak memory."""
@@ -786,11 +883,10 @@ def _frames(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     )[0][0]
     if lost:  # pragma: no cover - guards the reasoning in _classify
         raise RuntimeError("an exception's source row was not kept for exceptions.csv")
-    # The provider's columns go through SQL under positional names: DuckDB's names are
-    # case-insensitive, so a provider column called "Row" or "detail" would otherwise be
-    # confused with recon's own.
-    originals = [c for c in con.table("exc_src").columns if c != ROW]
-    picked = ", ".join(f"e.{_q(c)} AS __c{i}" for i, c in enumerate(originals))
+    # The provider's columns are in DuckDB under positional names (see recon.inputs), so
+    # a provider column called "Row", "detail" or "rowid" is never confused with recon's.
+    originals = list(ext_info.columns)
+    picked = ", ".join(f"e.{_q(c)}" for c in ext_info.sql_columns)
     exceptions_frame = _frame(
         con,
         f"""
@@ -896,7 +992,7 @@ def reconcile(
         ignored, lms_bad_dates = _compare(con)
         lms_words = dict(run(con, "SELECT word, rows FROM lms_words ORDER BY rows DESC, word"))
         _propose(con, accepted_keys)
-        frames = _frames(con)
+        frames = _frames(con, infos["external"])
         timings["rules"] = time.perf_counter() - mark
     finally:
         con.close()

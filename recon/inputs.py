@@ -1,31 +1,72 @@
-"""Reading the four inputs into DuckDB, as text, without losing a row.
+"""Reading the four inputs into DuckDB, as text, without losing or cutting a record.
 
-CSV: UTF-8 with or without BOM, else cp1252; comma, semicolon or tab; CRLF or LF;
-quoted fields. XLSX: the first sheet (or a named one), real date cells kept as dates.
-Every column is text except real date cells, which become ISO 8601 text so the date
-rules treat them like any other date. Each table gets a 1-based ``__row`` column: the
-data row of the file, header not counted.
+CSV: comma, semicolon or tab; CRLF, LF or CR; quoted fields (RFC 4180). Nothing about a
+file's dialect is guessed by DuckDB: the delimiter is chosen from the header, and every
+option that could drop or cut data (comment lines, skipped lines, header detection,
+types, nulls, padding, error skipping) is pinned. A clean UTF-8 file is read by DuckDB
+directly; anything else (a line not in UTF-8, UTF-16, a row whose field count differs
+from the header's, a blank line between rows, a stray quote, a huge cell) is read by
+Python's csv module line by line and handed to DuckDB as a normalised copy, so the two
+ways read exactly the same cells (a test holds them together).
+
+XLSX: the first sheet (or a named one), every row there is (the sheet's own
+``<dimension>`` tag is not trusted), real date cells kept as dates.
+
+Every table has the file's columns under positional names (``c0``, ``c1``, ...; the
+names as written are in :attr:`InputInfo.columns`), so a provider's column may be called
+anything, ``rowid`` and ``__row`` included. Two columns are recon's own: ``__row``, the
+1-based data row (header and blank lines not counted), and ``__bad``, why a row does
+not line up with the header (NULL when it does).
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
-import tempfile
-from collections.abc import Mapping
+import io
+import sys
+from collections import deque
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from .errors import InputError
 
 ROW = "__row"
+BAD = "__bad"
+INTERNAL = (ROW, BAD)
+MAX_COLUMNS = 16_384  # Excel's own limit: wider is no export of training records
+LISTED = 1_000  # row numbers listed per kind in summary.json (all are counted)
 _CHUNK = 1 << 20
+_HEAD = 1 << 16
 _DELIMITERS = (",", ";", "\t")
+_DUCKDB_LINE = 2_000_000  # DuckDB's default longest line; longer ones go through Python
+
+csv.field_size_limit(sys.maxsize)  # a huge cell is read, not refused (see the README)
+
+
+def _c1(error: UnicodeError) -> tuple[str, int]:
+    """The five bytes cp1252 leaves undefined become the C1 controls they are in Latin-1
+    (as browsers do), so no byte is ever lost or replaced."""
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    return "".join(chr(b) for b in bad), error.end
+
+
+codecs.register_error("recon-c1", _c1)
+
+
+def sql_column(i: int) -> str:
+    """The positional name of the file's ``i``-th column inside DuckDB."""
+    return f"c{i}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +80,21 @@ class InputInfo:
     columns: tuple[str, ...]
     encoding: str
     delimiter: str | None
+    not_utf8_rows: tuple[int, ...] = ()
+    """Data rows (0: the header) with a line that is not UTF-8, read as cp1252."""
+    bad_rows: tuple[int, ...] = ()
+    """Data rows whose number of fields differs from the header's (see ``__bad``)."""
+    blank_lines: int = 0
+    """Blank lines between or after the rows: not data rows, only counted."""
+
+    @property
+    def sql_columns(self) -> tuple[str, ...]:
+        """The columns' names inside DuckDB, in the order of :attr:`columns`."""
+        return tuple(sql_column(i) for i in range(len(self.columns)))
+
+    def sql_name(self, column: str) -> str:
+        """The DuckDB name of the column written ``column`` in the file."""
+        return sql_column(self.columns.index(column))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +103,35 @@ class InputInfo:
             "rows": self.rows,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
+            "not_utf8_count": len(self.not_utf8_rows),
+            "not_utf8_rows": list(self.not_utf8_rows[:LISTED]),
+            "bad_row_count": len(self.bad_rows),
+            "bad_rows": list(self.bad_rows[:LISTED]),
+            "blank_lines": self.blank_lines,
         }
+
+    def notes(self) -> list[str]:
+        """What the analyst should know about how this file was read, one line each."""
+        name = Path(self.path).name
+        notes = []
+        if self.not_utf8_rows:
+            notes.append(
+                f"{name}: {len(self.not_utf8_rows):,} row(s) not in UTF-8, read as cp1252: "
+                + _some(self.not_utf8_rows)
+            )
+        if self.bad_rows:
+            notes.append(
+                f"{name}: {len(self.bad_rows):,} row(s) with a number of fields other than "
+                f"the header's {len(self.columns)}: " + _some(self.bad_rows)
+            )
+        if self.blank_lines:
+            notes.append(f"{name}: {self.blank_lines:,} blank line(s) skipped (not data rows)")
+        return notes
+
+
+def _some(rows: tuple[int, ...], shown: int = 10) -> str:
+    words = ["header" if r == 0 else f"row {r}" for r in rows[:shown]]
+    return ", ".join(words) + (", ..." if len(rows) > shown else "")
 
 
 def run(
@@ -58,36 +142,39 @@ def run(
     return con.execute(sql, params).fetchall()
 
 
-def _sha256(path: Path) -> str:
+@dataclass
+class _Scan:
+    sha256: str = ""
+    trailing_blank_lines: int = 0
+    lf: int = 0  # line feeds in the file
+    plain_line_ends: bool = True  # LF only, or CRLF only (no lone CR anywhere)
+    ends_with_lf: bool = False
+
+
+def _scan(path: Path) -> _Scan:
+    """The file's sha256 and what the fast read's line accounting needs (line feeds,
+    whether every line end is LF or every one CRLF, the blank lines ending the file).
+    One pass, in a thread beside DuckDB's read."""
     digest = hashlib.sha256()
+    last = b""
+    tail = b""  # the run of line-end bytes the file ends with
+    lf = cr = crlf = 0
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
-            digest.update(chunk)  # releases the GIL: runs beside DuckDB's read
-    return digest.hexdigest()
-
-
-def _header_line(path: Path) -> tuple[str, str]:
-    """The first non-blank line and the file's likely encoding (UTF-8, else cp1252)."""
-    with path.open("rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                try:
-                    return raw.decode("utf-8-sig"), "utf-8"
-                except UnicodeDecodeError:
-                    return raw.decode("cp1252", errors="replace"), "cp1252"
-    return "", "utf-8"
-
-
-def _transcode(path: Path, folder: str) -> Path:
-    """A UTF-8 copy of a cp1252 file (DuckDB reads UTF-8; Latin-1 is not cp1252)."""
-    target = Path(folder) / "utf8.csv"
-    with (
-        path.open("r", encoding="cp1252", errors="replace", newline="") as src,
-        target.open("w", encoding="utf-8", newline="") as dst,
-    ):
-        while block := src.read(_CHUNK):
-            dst.write(block)
-    return target
+            digest.update(chunk)
+            lf += chunk.count(b"\n")
+            crs = chunk.count(b"\r")  # most files have none: then skip what needs one
+            cr += crs
+            if crs or last == b"\r":
+                crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+            stripped = chunk.rstrip(b"\r\n")
+            tail = tail + chunk if not stripped else chunk[len(stripped) :]
+    scan = _Scan(sha256=digest.hexdigest(), lf=lf, ends_with_lf=tail.endswith(b"\n"))
+    scan.plain_line_ends = cr == 0 or cr == crlf == lf
+    breaks = len(tail.replace(b"\r\n", b"\n"))
+    scan.trailing_blank_lines = max(breaks - 1, 0)
+    return scan
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -101,6 +188,270 @@ def _sniff_delimiter(header: str) -> str:
             counts[ch] += 1
     best = max(_DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+def _utf16(head: bytes) -> str | None:
+    """``utf-16`` when the file starts with a UTF-16 byte-order mark, ``utf-16-le`` /
+    ``utf-16-be`` when its first characters are ASCII spelled in two bytes each."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:200]
+    if len(sample) >= 4 and sample.count(0) * 3 >= len(sample):
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        return "utf-16-le" if odd > even else "utf-16-be"
+    return None
+
+
+def _names(header: list[str]) -> list[str]:
+    """The header's names as written; a blank one is ``columnN``, a repeated one is
+    ``NAME_1`` (and so on), so every column has a name of its own."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, cell in enumerate(header):
+        name = cell if cell.strip() else f"column{i + 1}"
+        if name in seen:
+            k = 1
+            while f"{name}_{k}" in seen:
+                k += 1
+            name = f"{name}_{k}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _columns_sql(n: int, *, row: bool = False, bad: bool = False) -> str:
+    cols = [f"'{ROW}': 'BIGINT'"] if row else []
+    cols += [f"'{sql_column(i)}': 'VARCHAR'" for i in range(n)]
+    if bad:
+        cols.append(f"'{BAD}': 'VARCHAR'")
+    return "{" + ", ".join(cols) + "}"
+
+
+def _read_sql(columns: str, header: bool, max_line: int) -> str:
+    """read_csv with every option that could drop, cut or retype data pinned (see
+    DuckDB's CSV documentation): no sniffing at all, no comment character, no skipped
+    lines, the header is the first line, all text, only an empty cell is NULL, a row
+    with the wrong number of fields or a stray quote is an error (never padded, never
+    skipped), and no line-size surprise."""
+    buffer = max(16 * _CHUNK, 2 * max_line)
+    return (
+        "SELECT * FROM read_csv(?, auto_detect = false, "
+        f"header = {'true' if header else 'false'}, columns = {columns}, "
+        "delim = ?, quote = '\"', escape = '\"', comment = '', skip = 0, "
+        "strict_mode = true, null_padding = false, ignore_errors = false, "
+        "store_rejects = false, nullstr = '', allow_quoted_nulls = true, "
+        f"max_line_size = {max_line}, buffer_size = {buffer}, "
+        "normalize_names = false, parallel = true)"
+    )
+
+
+def _lines(fh: IO[bytes], first: bool = True) -> Iterator[tuple[bytes, bool]]:
+    """The file's physical lines (ends kept; LF, CRLF or a lone CR end one)."""
+    for raw in fh:
+        if b"\r" in raw and (raw.count(b"\r") > 1 or not raw.endswith(b"\r\n")):
+            for piece in raw.splitlines(keepends=True):
+                yield piece, first
+                first = False
+        else:
+            yield raw, first
+            first = False
+
+
+class _Decoded:
+    """The file's lines as text: each line UTF-8 if it is, else cp1252; remembers which
+    physical lines (1-based) were not UTF-8."""
+
+    def __init__(self, path: Path, encoding: str | None) -> None:
+        self.path = path
+        self.encoding = encoding  # a UTF-16 flavour, or None for UTF-8 / cp1252 per line
+        self.not_utf8: deque[int] = deque()
+        self.any_utf8_text = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self.encoding is not None:
+            with self.path.open("r", encoding=self.encoding, newline="") as text:
+                yield from text
+            return
+        with self.path.open("rb") as fh:
+            for number, (raw, first) in enumerate(_lines(fh), start=1):
+                try:
+                    line = raw.decode("utf-8-sig" if first else "utf-8")
+                    if not self.any_utf8_text and not raw.isascii():
+                        self.any_utf8_text = True
+                except UnicodeDecodeError:
+                    line = raw.decode("cp1252", errors="recon-c1")
+                    self.not_utf8.append(number)
+                yield line
+
+
+@dataclass
+class _Read:
+    header: list[str]
+    rows: int
+    encoding: str
+    not_utf8_rows: tuple[int, ...] = ()
+    bad_rows: tuple[int, ...] = ()
+    blank_lines: int = 0
+
+
+def _exact(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, delimiter: str, utf16: str | None
+) -> _Read:
+    """Read ``path`` with Python's csv module into ``table_raw`` (``__row``, the cells,
+    ``__bad``), through Arrow batches: no second CSV parser involved."""
+    decoded = _Decoded(path, utf16)
+    reader = csv.reader(decoded, delimiter=delimiter, quotechar='"', doublequote=True)
+    header: list[str] | None = None
+    width = 0
+    rows = 0
+    blank = 0
+    bad_rows: list[int] = []
+    not_utf8_rows: list[int] = []
+    batches: list[pa.RecordBatch] = []
+    pending: list[list[str | None]] = []
+    bad: list[str | None] = []
+
+    def flush() -> None:
+        if not pending and batches:
+            return
+        start = rows - len(pending) + 1
+        arrays = [pa.array(range(start, rows + 1), pa.int64())]
+        arrays += [pa.array([r[i] for r in pending], pa.string()) for i in range(width)]
+        arrays.append(pa.array(bad, pa.string()))
+        names = [ROW, *(sql_column(i) for i in range(width)), BAD]
+        batches.append(pa.RecordBatch.from_arrays(arrays, names=names))
+        pending.clear()
+        bad.clear()
+
+    for cells in reader:
+        if not cells:  # a blank line: no data row (row numbers skip it)
+            blank += 1
+            continue
+        number = 0 if header is None else rows + 1
+        # the lines this row came from: flag it if one of them was not UTF-8
+        flagged = False
+        while decoded.not_utf8 and decoded.not_utf8[0] <= reader.line_num:
+            decoded.not_utf8.popleft()
+            flagged = True
+        if flagged:
+            not_utf8_rows.append(number)
+        if header is None:
+            header = cells
+            width = len(cells)
+            if width > MAX_COLUMNS:
+                raise InputError(
+                    f"{path}: the header has {width:,} columns; recon reads at most "
+                    f"{MAX_COLUMNS:,}",
+                    file=path,
+                )
+            continue
+        rows += 1
+        why = None
+        if len(cells) != width:
+            why = f"row has {len(cells)} fields, the header {width}"
+            if len(cells) > width:
+                why += "; extra fields: " + ", ".join(repr(c) for c in cells[width:])
+            bad_rows.append(rows)
+            cells = cells[:width]
+        # an empty cell is NULL, as DuckDB reads it on the fast path
+        pending.append([c or None for c in cells] + [None] * (width - len(cells)))
+        bad.append(why)
+        if len(pending) >= 100_000:
+            flush()
+    if header is None:
+        raise InputError(f"file is empty: {path}", file=path)
+    flush()
+    frame = pa.Table.from_batches(batches)
+    con.register(f"{table}_frame", frame)
+    run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM "{table}_frame"')
+    con.unregister(f"{table}_frame")
+    if utf16 is not None:
+        encoding = "utf-16"
+    elif not not_utf8_rows:
+        encoding = "utf-8"
+    else:
+        encoding = "cp1252" if not decoded.any_utf8_text else "utf-8+cp1252"
+    return _Read(header, rows, encoding, tuple(not_utf8_rows), tuple(bad_rows), blank)
+
+
+def _head(path: Path) -> tuple[str | None, list[str] | None, str]:
+    """The file's UTF-16 flavour if any, the header row if the fast reader may take the
+    file (clean UTF-8 start, header found), and the delimiter."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD)
+    utf16 = _utf16(head)
+    if utf16 is not None:
+        text = head[: len(head) - len(head) % 2].decode(utf16, errors="replace")
+    else:
+        text = head.decode("utf-8", errors="replace")
+    text = text.lstrip("\ufeff")
+    if not text.strip() and len(head) < _HEAD:
+        raise InputError(f"file is empty: {path}", file=path)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = _sniff_delimiter(first)
+    if utf16 is not None or text[:1] in ("\r", "\n"):
+        return utf16, None, delimiter
+    whole = len(head) < _HEAD
+    try:
+        start = (
+            head.decode("utf-8-sig") if whole else head[: head.rfind(b"\n") + 1].decode("utf-8-sig")
+        )
+    except UnicodeDecodeError:
+        return None, None, delimiter
+    parsed = csv.reader(io.StringIO(start, newline=""), delimiter=delimiter)
+    header = next(parsed, None)
+    if not whole and next(parsed, None) is None:
+        return None, None, delimiter  # the header may go on past the head: go exact
+    return None, header or None, delimiter
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, scanning: Any
+) -> tuple[_Read, str]:
+    """Create ``table_raw`` and the view ``table`` from a CSV file."""
+    utf16, header, delimiter = _head(path)
+    if header is not None and 1 < len(header) <= MAX_COLUMNS:
+        try:
+            sql = _read_sql(_columns_sql(len(header)), True, _DUCKDB_LINE)
+            run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS {sql}', [str(path), delimiter])
+            scan: _Scan = scanning.result()
+            if scan.plain_line_ends:
+                rows = run(con, f'SELECT count(*) FROM "{table}_raw"')[0][0]
+                # Every line of the file is accounted for, or the exact reader decides:
+                # the header's, one a row, those inside quoted cells, the blank ones at
+                # the end (a blank line between rows is not: the exact reader counts it).
+                inside: tuple[Any, ...] = ()
+                with_lf = run(
+                    con,
+                    "SELECT COLUMNS(*) FROM (SELECT count(*) FILTER "
+                    f'(WHERE contains(COLUMNS(*), chr(10))) FROM "{table}_raw")',
+                )[0]
+                if any(with_lf):  # cells with line breaks: count them (rarely needed)
+                    inside = run(
+                        con,
+                        "SELECT COLUMNS(*) FROM (SELECT sum(strlen(COLUMNS(*)) - "
+                        f"strlen(replace(COLUMNS(*), chr(10), ''))) FROM \"{table}_raw\")",
+                    )[0]
+                lines = 1 + sum(c.count("\n") for c in header) + rows
+                lines += sum(int(n or 0) for n in inside) + scan.trailing_blank_lines
+                if lines == scan.lf + (0 if scan.ends_with_lf else 1):
+                    run(
+                        con,
+                        f'CREATE OR REPLACE VIEW "{table}" AS SELECT rowid + 1 AS {ROW}, *, '
+                        f'NULL::VARCHAR AS {BAD} FROM "{table}_raw"',
+                    )
+                    read = _Read(header, int(rows), "utf-8", blank_lines=scan.trailing_blank_lines)
+                    return read, delimiter
+        except duckdb.Error:
+            pass  # not clean UTF-8 RFC 4180 with one shape: the exact reader decides
+    try:
+        read = _exact(con, table, path, delimiter, utf16)
+    except csv.Error as exc:
+        raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not {utf16}: {exc.reason}", file=path) from None
+    run(con, f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "{table}_raw"')
+    return read, delimiter
 
 
 def _cell_text(value: Any) -> str | None:
@@ -120,13 +471,16 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list[int]]:
+    """The sheet as a frame (``__row``, ``c0``..., ``__bad``), the header as written and
+    the rows with values right of the header's last column."""
     import openpyxl
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise InputError(f"{path}: cannot read the workbook: {exc}", file=path) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read the workbook: {first}", file=path) from None
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:
@@ -137,22 +491,53 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
             ws = book[sheet]
         else:
             ws = book.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None or all(v is None for v in header):
-            raise InputError(f"{path}: the sheet is empty (no header row)", file=path)
-        names = [_cell_text(v) or f"column{i + 1}" for i, v in enumerate(header)]
-        data = [[_cell_text(v) for v in r[: len(names)]] for r in rows]
+        # The sheet's <dimension> tag is whatever the writer put there (a wrong one hid
+        # rows; a forged one padded every row to 16,384 cells): read the cells there are.
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        rows = ws.iter_rows(min_row=1, min_col=1, values_only=True)
+        try:
+            header = next(rows, None)
+            if header is None or all(v is None for v in header):
+                raise InputError(f"{path}: the sheet is empty (no header row)", file=path)
+            while header and header[-1] is None:
+                header = header[:-1]
+            if len(header) > MAX_COLUMNS:
+                raise InputError(f"{path}: more than {MAX_COLUMNS:,} columns", file=path)
+            width = len(header)
+            names = _names([_cell_text(v) or "" for v in header])
+            data: list[list[str | None]] = []
+            bad: list[str | None] = []
+            bad_rows: list[int] = []
+            for r in rows:
+                cells = [_cell_text(v) for v in r]
+                extra = [c for c in cells[width:] if c is not None]
+                if extra:
+                    bad.append(
+                        "values right of the header's last column: "
+                        + ", ".join(repr(c) for c in extra)
+                    )
+                    bad_rows.append(len(data) + 1)
+                else:
+                    bad.append(None)
+                cells = cells[:width]
+                data.append(cells + [None] * (width - len(cells)))
+        except InputError:
+            raise
+        except Exception as exc:  # a damaged sheet inside a valid zip
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: cannot read the sheet: {first}", file=path) from None
     finally:
         book.close()
     # Trailing blank rows are formatting, not data; blank rows in the middle are kept so
     # row numbers match what the analyst sees in the spreadsheet.
-    while data and all(v is None for v in data[-1]):
+    while data and all(v is None for v in data[-1]) and bad[-1] is None:
         data.pop()
-    frame = pd.DataFrame(data, columns=names, dtype=object)
-    for i in range(len(names)):
-        frame.iloc[:, i] = frame.iloc[:, i].where(frame.iloc[:, i].notna(), None)
-    return frame
+        bad.pop()
+    frame = pd.DataFrame(data, columns=[sql_column(i) for i in range(width)], dtype=object)
+    frame.insert(0, ROW, range(1, len(frame) + 1))
+    frame[BAD] = pd.Series(bad, dtype=object)
+    return frame, names, bad_rows
 
 
 def resolve_columns(
@@ -177,7 +562,8 @@ def resolve_columns(
             resolved[role] = candidates[0]
             continue
         raise InputError(
-            f"{path}: column {name!r} not found",
+            f"{path}: column {name!r} not found"
+            + (f" (several match it: {', '.join(map(repr, candidates))})" if candidates else ""),
             file=path,
             column=name,
             columns_found=found,
@@ -186,62 +572,27 @@ def resolve_columns(
 
 
 def _load_data(
-    con: duckdb.DuckDBPyConnection, table: str, role: str, path: Path, sheet: str | None
-) -> tuple[str, str | None]:
-    """Create ``table`` from the file; returns (encoding, delimiter)."""
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    path: Path,
+    sheet: str | None,
+    scanning: Any,
+) -> tuple[_Read, str | None]:
+    """Create ``table`` from the file; returns what was read and the delimiter."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        frame = _read_xlsx(path, sheet)
-        frame.insert(0, ROW, range(1, len(frame) + 1))
+        frame, names, bad_rows = _read_xlsx(path, sheet)
         con.register(f"{table}_frame", frame)
         run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM "{table}_frame"')
         con.unregister(f"{table}_frame")
         # The same shape as a CSV's: a view named ``table`` over ``table_raw``.
         run(con, f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "{table}_raw"')
-        return "xlsx", None
+        return _Read(names, len(frame), "xlsx", bad_rows=tuple(bad_rows)), None
     if suffix == ".xls":
         raise InputError(f"{path}: old .xls workbooks are not supported; save as .xlsx", file=path)
-    header, encoding = _header_line(path)
-    if not header.strip():
-        raise InputError(f"{role} file is empty: {path}", file=path)
-    delimiter = _sniff_delimiter(header)
-    read = (
-        f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM read_csv(?, '
-        "delim = ?, quote = '\"', escape = '\"', header = true, all_varchar = true, "
-        "auto_detect = true, null_padding = true, strict_mode = false{})"
-    )
-
-    def read_csv(source: Path) -> None:
-        try:
-            run(con, read.format(""), [str(source), delimiter])
-        except duckdb.Error as exc:
-            if "unicode" in str(exc).lower():
-                raise
-            # The parallel reader refuses null_padding with newlines inside quoted
-            # fields; the single-threaded one reads them (and is only a little slower).
-            run(con, read.format(", parallel = false"), [str(source), delimiter])
-
-    with tempfile.TemporaryDirectory(prefix="recon-") as tmp:
-        try:
-            if encoding == "utf-8":
-                try:
-                    read_csv(path)
-                except duckdb.Error as exc:
-                    # DuckDB checks every byte: not UTF-8 after all, so it is cp1252.
-                    if "unicode" not in str(exc).lower():
-                        raise
-                    encoding = "cp1252"
-            if encoding == "cp1252":
-                read_csv(_transcode(path, tmp))
-        except duckdb.Error as exc:
-            raise InputError(f"{path}: cannot read as CSV: {exc}", file=path) from None
-    # preserve_insertion_order keeps file order, so rowid is the data row. A view
-    # rather than a copy: a million-row export is not held twice.
-    run(
-        con,
-        f'CREATE OR REPLACE VIEW "{table}" AS SELECT rowid + 1 AS "{ROW}", * FROM "{table}_raw"',
-    )
-    return encoding, delimiter
+    read, delimiter = _read_csv(con, table, path, scanning)
+    read.header = _names(read.header)
+    return read, delimiter
 
 
 def load_table(
@@ -254,25 +605,41 @@ def load_table(
     sheet: str | None = None,
     allow_no_rows: bool = False,
 ) -> tuple[InputInfo, dict[str, str]]:
-    """Load ``path`` as DuckDB view ``table`` over ``table_raw`` (all text, plus ``__row``).
+    """Load ``path`` as DuckDB view ``table`` over ``table_raw``: ``__row``, the file's
+    columns as text under positional names, ``__bad``.
 
-    Returns what was read and the configured-role -> real column mapping.
+    Returns what was read and the configured-role -> DuckDB column mapping.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{role} file not found: {path}", file=path)
     if path.stat().st_size == 0:
         raise InputError(f"{role} file is empty: {path}", file=path)
-    hashing = ThreadPoolExecutor(max_workers=1)
-    sha = hashing.submit(_sha256, path)
+    scanner = ThreadPoolExecutor(max_workers=1)
+    scanning = scanner.submit(_scan, path)
     try:
-        encoding, delimiter = _load_data(con, table, role, path, sheet)
+        read, delimiter = _load_data(con, table, path, sheet, scanning)
+    except InputError as exc:
+        if "file is empty" in str(exc):
+            raise InputError(f"{role} file is empty: {path}", file=path) from None
+        raise
     finally:
-        hashing.shutdown(wait=True)
-    columns = [c for c in con.table(table).columns if c != ROW]
-    mapping = resolve_columns(columns, wanted, path)
-    rows = run(con, f'SELECT count(*) FROM "{table}"')[0][0]
-    if rows == 0 and not allow_no_rows:
+        scanner.shutdown(wait=True)
+    columns = tuple(read.header)
+    found = resolve_columns(list(columns), wanted, path)
+    mapping = {role_: sql_column(columns.index(name)) for role_, name in found.items()}
+    if read.rows == 0 and not allow_no_rows:
         raise InputError(f"{role} file has a header but no data rows: {path}", file=path)
-    info = InputInfo(role, str(path), sha.result(), int(rows), tuple(columns), encoding, delimiter)
+    info = InputInfo(
+        role,
+        str(path),
+        scanning.result().sha256,
+        read.rows,
+        columns,
+        read.encoding,
+        delimiter,
+        not_utf8_rows=read.not_utf8_rows,
+        bad_rows=read.bad_rows,
+        blank_lines=read.blank_lines,
+    )
     return info, mapping

@@ -9,6 +9,7 @@ COMPLETION_DATE_DIFFERS = "completion-date-differs"
 LMS_AHEAD = "lms-ahead"
 DUPLICATE = "duplicate"
 ALREADY_SUBMITTED = "already-submitted"
+BAD_ROW = "bad-row"
 UNKNOWN_STATUS = "unknown-status"
 UNKNOWN_LEARNER = "unknown-learner"
 UNKNOWN_PATH = "unknown-path"
@@ -20,6 +21,7 @@ BAD_LMS_DATE = "bad-lms-date"
 INVALID_PAYLOAD = "invalid-payload"
 
 ROW_PROBLEMS = (
+    BAD_ROW,
     UNKNOWN_STATUS,
     UNKNOWN_LEARNER,
     UNKNOWN_PATH,
@@ -57,6 +59,8 @@ ADVICE = {
     DUPLICATE: "Nothing to do: another row for the same learner and path was used instead.",
     ALREADY_SUBMITTED: "Nothing to do: the ledger shows this exact correction accepted "
     "earlier; the LMS export has not caught up yet.",
+    BAD_ROW: "Fix the row at the source: its number of fields differs from the header's "
+    "(often a value with the delimiter or a line break that is not quoted).",
     UNKNOWN_STATUS: "Fix at the source, or map the provider's word in [external.statuses].",
     UNKNOWN_LEARNER: "Add the learner to the directory, or fix the email at the source.",
     UNKNOWN_PATH: "Add the course code to the path mapping, or fix it at the source.",

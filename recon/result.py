@@ -190,8 +190,13 @@ class Result:
                     lines.append(f"    {name:<{width}}  {counts[name]:>9,}")
         lines.append(f"  {'total':<{width + 2}}  {sum(counts.values()):>9,}")
         lines.append(f"  proposals: {len(self.proposals):,}")
+        for info in self.inputs.values():
+            lines.extend(f"  {note}" for note in info.notes())
         if self.progress_ignored:
-            lines.append(f"  LMS progress rows ignored (blank id): {self.progress_ignored:,}")
+            lines.append(
+                "  LMS progress rows ignored (blank id, or fields not lining up with the "
+                f"header): {self.progress_ignored:,}"
+            )
         lines += self.render_lms_words()
         if self.lms_bad_dates:
             lines.append(

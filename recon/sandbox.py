@@ -516,7 +516,8 @@ def _read_seed(seed: Seed) -> list[tuple[str, str, str, str | None]]:
         if date_column is not None and any(
             c.strip().lower() == date_column.strip().lower() for c in info.columns
         ):
-            cols.update(resolve_columns(list(info.columns), {"completion": date_column}, path))
+            found = resolve_columns(list(info.columns), {"completion": date_column}, path)
+            cols["completion"] = info.sql_name(found["completion"])
         lms_macros(con, spec, None)
         rows = run(
             con,

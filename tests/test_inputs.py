@@ -30,7 +30,7 @@ def load(path, wanted=None, **kwargs):
     con = duckdb.connect(config={"preserve_insertion_order": True})
     try:
         info, mapping = load_table(con, "t", "external", path, wanted or {}, **kwargs)
-        return info, mapping, run(con, "SELECT * FROM t ORDER BY __row")
+        return info, mapping, run(con, "SELECT * EXCLUDE (__bad) FROM t ORDER BY __row")
     finally:
         con.close()
 
@@ -64,7 +64,7 @@ def test_bom_does_not_stick_to_the_first_column_name(tmp_path):
     path = write_csv_file(tmp_path / "x.csv", [["Email", "b"], ["a@x", "1"]], bom=True)
     info, mapping, rows = load(path, {"learner": "Email"})
     assert info.columns == ("Email", "b")
-    assert mapping == {"learner": "Email"}
+    assert mapping == {"learner": "c0"}  # the first column, under its DuckDB name
     assert rows == [(1, "a@x", "1")]
 
 

@@ -196,7 +196,10 @@ def test_rows_with_a_blank_id_are_ignored_and_counted(reconcile_case):
     assert outcomes_of(result) == [oc.MISSING_COMPLETION]
     assert result.progress_ignored == 2
     assert result.lms_words_unknown == {}  # a row without ids is ignored, word and all
-    assert "LMS progress rows ignored (blank id): 2" in result.render()
+    assert (
+        "LMS progress rows ignored (blank id, or fields not lining up with the header): 2"
+        in result.render()
+    )
     assert result.to_dict()["progress_rows_ignored"] == 2
 
 

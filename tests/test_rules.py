@@ -695,7 +695,7 @@ def test_ids_given_as_ids_need_no_directory(reconcile_case):
 
 def test_ids_given_as_ids_are_vetted_by_a_directory_when_present(reconcile_case):
     users = [{"email": "a", "userId": "u-1"}, {"email": "b", "userId": "U-2"}]
-    users += [{"email": "c", "userId": "u-2"}]  # two ids differing only in case
+    users += [{"email": "c", "userId": "u-2"}]  # one id spelled in two cases: the same id
     rows = [
         ext("u-1", "lp-9", completed="2026-01-15"),
         ext("u-404", "lp-9", completed="2026-01-15"),
@@ -704,8 +704,14 @@ def test_ids_given_as_ids_are_vetted_by_a_directory_when_present(reconcile_case)
     result = reconcile_case(
         rows, users=users, paths=None, learner_kind="user_id", path_kind="learning_path_id"
     )
-    assert outcomes_of(result) == [oc.MISSING_COMPLETION, oc.UNKNOWN_LEARNER, oc.UNKNOWN_LEARNER]
+    assert outcomes_of(result) == [
+        oc.MISSING_COMPLETION,
+        oc.UNKNOWN_LEARNER,
+        oc.MISSING_COMPLETION,
+    ]
     assert len(result.outcomes) == 3
+    # the spelling sent is the directory's own
+    assert [b["userId"] for b in bodies_of(result)] == ["u-1", "U-2"]
 
 
 def test_path_ids_are_vetted_by_a_mapping_when_present(reconcile_case):
