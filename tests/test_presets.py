@@ -225,7 +225,10 @@ def _world(folder: Path, *, codes: dict[str, str]) -> dict[str, Path]:
 
 def _recon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "recon", *args], cwd=cwd, capture_output=True, text=True
+        [str(Path(sys.executable).with_name("recon")), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
 
 
