@@ -244,6 +244,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .init import init_config
+
+    result = init_config(
+        args.provider,
+        out=args.out,
+        preset=args.preset,
+        progress=args.progress,
+        users=args.users,
+        paths=args.paths,
+        timezone=args.timezone,
+        force=args.force,
+    )
+    for line in result.messages:
+        print(line)
+    print(f"wrote {args.out}" + (f" with {result.todo} TODO(s) to check" if result.todo else ""))
+    print(f"next: recon reconcile --config {args.out} --out out")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -304,6 +324,12 @@ def _api_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _preset_names() -> list[str]:
+    from .presets import names
+
+    return names()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recon",
@@ -334,6 +360,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-ledger", action="store_true", help="do not record the run in a ledger")
     p.set_defaults(handler=cmd_reconcile)
+
+    p = sub.add_parser(
+        "init",
+        help="write a first recon.toml from the files themselves",
+        description="Inspect the provider's export (and the LMS progress export, the "
+        "directory and the course mapping when given) and write a commented recon.toml: the "
+        "columns, date formats and status words it found, what it could not decide marked "
+        "TODO. With --preset the provider's columns and words come from the preset, and init "
+        "says which expected columns the file has and which it lacks. Never overwrites a "
+        "file without --force.",
+    )
+    p.add_argument("--provider", required=True, help="the provider's export (CSV, XLSX, xAPI)")
+    p.add_argument("--preset", help="a provider preset: " + ", ".join(_preset_names()))
+    p.add_argument("--progress", help="the LMS's learning-path progress export")
+    p.add_argument("--users", help="the learner directory (email -> LMS user id)")
+    p.add_argument("--paths", help="the course-code -> learning-path mapping")
+    p.add_argument("--timezone", help="the provider's timezone, an IANA name (default UTC)")
+    p.add_argument("--out", default="recon.toml", help="the config to write (default recon.toml)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(handler=cmd_init)
 
     for name, handler, verb in (
         ("approve", cmd_approve, "approve"),

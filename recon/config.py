@@ -26,7 +26,7 @@ class ExternalSpec:
     file: Path
     learner: str
     path: str
-    status: str
+    status: str | None
     completion_date: str
     learner_kind: str = "email"
     path_kind: str = "code"
@@ -35,6 +35,12 @@ class ExternalSpec:
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
     timezone: str = "UTC"
     statuses: dict[str, str] = field(default_factory=dict)
+    # Derived statuses (README, "Your provider's export"): when the export says it in
+    # other columns. A status column, when given and not blank on a row, wins.
+    percent: str | None = None
+    percent_completed: float = 100.0
+    completed_flag: str | None = None
+    success: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +306,22 @@ def _where(exc: UnicodeDecodeError) -> str:
     return f"byte 0x{byte} at line {line}, column {column}{hint}"
 
 
+LEARNER_KINDS = ("email", "user_id", "email_or_user_id")
+"""How the provider names learners; ``email_or_user_id`` (xAPI: an mbox or an account)
+looks a value with ``@`` up as an email and any other as a user id."""
+
+EPOCH_FORMATS = ("epoch_ms", "epoch_s", "excel_serial")
+"""Date formats that are numbers, beside strptime codes: Unix time in milliseconds or
+seconds, and Excel's day numbers (days since 1899-12-30, in the file's timezone)."""
+
+
+def _number(table: dict[str, Any], key: str, section: str, path: Path, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{path}: [{section}] `{key}` must be a number above 0", file=path)
+    return float(value)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a `recon.toml`. Raises :class:`ConfigError` with the reason."""
     path = Path(path)
@@ -323,8 +345,11 @@ def load_config(path: str | Path) -> Config:
     ext = _table(doc, "external", path)
     learner_kind = _str(ext, "learner_kind", "external", path, "email")
     path_kind = _str(ext, "path_kind", "external", path, "code")
-    if learner_kind not in ("email", "user_id"):
-        raise ConfigError(f'{path}: learner_kind must be "email" or "user_id"', file=path)
+    if learner_kind not in LEARNER_KINDS:
+        raise ConfigError(
+            f"{path}: learner_kind must be one of {', '.join(map(repr, LEARNER_KINDS))}",
+            file=path,
+        )
     if path_kind not in ("code", "learning_path_id"):
         raise ConfigError(f'{path}: path_kind must be "code" or "learning_path_id"', file=path)
 
@@ -335,13 +360,28 @@ def load_config(path: str | Path) -> Config:
         learner_kind=learner_kind,
         path=_str(ext, "path", "external", path),
         path_kind=path_kind,
-        status=_str(ext, "status", "external", path),
+        status=_str(ext, "status", "external", path, None),
         completion_date=_str(ext, "completion_date", "external", path),
         activity_date=_str(ext, "activity_date", "external", path, None),
         date_formats=_formats(ext, "external", path),
         timezone=_timezone(ext, "external", path),
         statuses=_words(ext, "external", path),
+        percent=_str(ext, "percent", "external", path, None),
+        percent_completed=_number(ext, "percent_completed", "external", path, 100.0),
+        completed_flag=_str(ext, "completed_flag", "external", path, None),
+        success=_str(ext, "success", "external", path, None),
     )
+    if external.status is None and not (external.percent or external.completed_flag):
+        raise ConfigError(
+            f"{path}: [external] needs `status` (or a derived status: `percent` or "
+            "`completed_flag`)",
+            file=path,
+        )
+    if external.success is not None and external.status is None:
+        raise ConfigError(
+            f"{path}: [external] `success` pairs with `status` (the completion column)",
+            file=path,
+        )
 
     prog = _table(doc, "progress", path)
     progress = ProgressSpec(

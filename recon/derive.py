@@ -101,7 +101,10 @@ def status_sql(rule: StatusRule, cell: Callable[[str], str]) -> tuple[str, str]:
         completion = status
         pair = f"coalesce({completion}, '') || '/' || coalesce({success}, '')"
         word = f"CASE WHEN {completion} IS NULL AND {success} IS NULL THEN NULL ELSE {pair} END"
-        how = f"CASE WHEN {word} IS NULL THEN NULL ELSE 'status from completion/success ' || {pair} END"
+        how = (
+            f"CASE WHEN {word} IS NULL THEN NULL "
+            f"ELSE 'status from completion/success ' || {pair} END"
+        )
         return word, how
     if not rule.derived:
         return status, "NULL"

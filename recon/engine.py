@@ -25,7 +25,9 @@ import pandas as pd
 import pyarrow as pa
 
 from . import outcomes as oc
-from .config import Config, ProgressSpec, load_config
+from . import xapi
+from .config import EPOCH_FORMATS, Config, ProgressSpec, load_config
+from .derive import StatusRule, status_sql
 from .errors import ConfigError, InputError
 from .inputs import BAD, ROW, InputInfo, load_table, run
 from .ledger import Ledger
@@ -108,10 +110,18 @@ def define_date_rule(con: duckdb.DuckDBPyConnection, name: str, formats: Iterabl
     in the years 1000..9999 (local and UTC) is NULL, i.e. unreadable. Both sides (the
     provider's dates and the LMS's) read dates with a macro made here.
     """
+    # Number formats (epoch_ms, epoch_s, excel_serial) are no strptime codes: each reads
+    # a plain number of its own length (Unix milliseconds 11-15 digits and seconds 9-12,
+    # i.e. from 1973 on; Excel's day numbers up to 7), so one file may use several and a
+    # stray "0" is unreadable, not 1970. Excel's days are local wall-clock days, like a
+    # cell typed in the file's zone, from 61 (1900-03-01: Excel counts a 29 February 1900
+    # that never was, so the numbers before it are a day off); Unix time is an instant.
+    formats = tuple(formats)
+    numeric = {f for f in formats if f in EPOCH_FORMATS}
     # Formats with an offset (%z) apart: in one list with the others, DuckDB would read
     # the others' values as UTC instead of the configured zone; and %z takes offsets up
     # to 23:59, so the value must end with one of at most 14:00.
-    plain = ", ".join(_lit(f) for f in formats if "%z" not in f)
+    plain = ", ".join(_lit(f) for f in formats if "%z" not in f and f not in numeric)
     zoned = ", ".join(_lit(f) for f in formats if "%z" in f)
     parts = []
     if plain:
@@ -120,6 +130,23 @@ def define_date_rule(con: duckdb.DuckDBPyConnection, name: str, formats: Iterabl
         parts.append(
             f"CASE WHEN regexp_matches(v, {_lit(_OFFSET_AT_END)}) "
             f"THEN recon_year_ok(try_strptime(v, [{zoned}])) END"
+        )
+    if "epoch_ms" in numeric:
+        parts.append(
+            "CASE WHEN regexp_full_match(v, '[0-9]{11,15}') "
+            "THEN to_timestamp(v::BIGINT / 1000.0) END"
+        )
+    if "epoch_s" in numeric:
+        parts.append(
+            "CASE WHEN regexp_full_match(v, '[0-9]{9,12}(\\.[0-9]+)?') "
+            "THEN to_timestamp(v::DOUBLE) END"
+        )
+    if "excel_serial" in numeric:
+        parts.append(
+            "CASE WHEN regexp_full_match(v, '[0-9]{1,7}(\\.[0-9]+)?') "
+            "AND TRY_CAST(v AS DOUBLE) >= 61 "
+            "THEN (TIMESTAMP '1899-12-30' + to_microseconds((v::DOUBLE * 86400e6)::BIGINT))"
+            "::TIMESTAMPTZ END"
         )
     by_format = f"coalesce({', '.join(parts)})" if parts else "NULL"
     run(
@@ -206,6 +233,8 @@ def _date_macro(
     """
     formats = tuple(formats)
     for fmt in formats:
+        if fmt in EPOCH_FORMATS:
+            continue
         try:
             run(con, f"SELECT try_strptime('', {_lit(fmt)})")
         except duckdb.Error as exc:
@@ -341,6 +370,15 @@ def _load(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict[str, Inp
             "status": ext.status,
             "completion": ext.completion_date,
             "activity": ext.activity_date,
+            "percent": ext.percent,
+            "flag": ext.completed_flag,
+            "success": ext.success,
+            # xAPI statements carry why a learner is blank and whether they were voided
+            **(
+                {"note": "learner_note", "voided": "voided"}
+                if xapi.is_xapi_file(Path(ext.file))
+                else {}
+            ),
         },
         sheet=ext.sheet,
     )
@@ -450,6 +488,18 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         u = cols["users"]
         if config.external.learner_kind == "email":
             _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
+        elif config.external.learner_kind == "email_or_user_id":
+            # Emails hold an @ and the LMS's ids do not: one lookup serves both.
+            _lookup(con, "dir_email", "users", _q(u["email"]), _q(u["id"]))
+            _identity(con, "dir_id", "users", _q(u["id"]))
+            run(
+                con,
+                "CREATE OR REPLACE TEMP TABLE dir AS "
+                "SELECT * FROM dir_email UNION ALL "
+                "SELECT * FROM dir_id WHERE k NOT IN (SELECT k FROM dir_email)",
+            )
+            run(con, "DROP TABLE dir_email")
+            run(con, "DROP TABLE dir_id")
         else:
             _identity(con, "dir", "users", _q(u["id"]))
     else:
@@ -475,11 +525,30 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     names = {
         "L": _q(ext["learner"]),
         "P": _q(ext["path"]),
-        "S": _q(ext["status"]),
         "C": _q(ext["completion"]),
     }
-    activity = f"nullif(recon_trim(e.{_q(ext['activity'])}), '')" if "activity" in ext else "NULL"
-    learner_kind = "email" if config.external.learner_kind == "email" else "user id"
+
+    def cell(role: str) -> str:
+        return f"nullif(recon_trim(e.{_q(ext[role])}), '')"
+
+    activity = cell("activity") if "activity" in ext else "NULL"
+    rule = StatusRule(
+        status="status" if "status" in ext else None,
+        percent="percent" if "percent" in ext else None,
+        percent_completed=config.external.percent_completed,
+        completed_flag="flag" if "flag" in ext else None,
+        success="success" if "success" in ext else None,
+    )
+    # The status word, from the status column or a derived rule (recon.derive), and the
+    # rule that decided it (NULL when the status column did): shown in the detail.
+    status_word, status_how = status_sql(rule, cell)
+    note = cell("note") if "note" in ext else "NULL"
+    voided = cell("voided") if "voided" in ext else "NULL"
+    learner_kind = {
+        "email": "email",
+        "user_id": "user id",
+        "email_or_user_id": "learner",
+    }[config.external.learner_kind]
     path_kind = "course code" if config.external.path_kind == "code" else "learning path id"
     # Each cell is trimmed once, and the lookups join on the trimmed text.
     normalised = f"""
@@ -487,9 +556,12 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         SELECT e.{ROW} AS row, e.{BAD} AS bad,
                nullif(recon_trim(e.{{L}}), '') AS learner,
                nullif(recon_trim(e.{{P}}), '') AS path,
-               nullif(recon_trim(e.{{S}}), '') AS status_raw,
+               {status_word} AS status_raw,
+               {status_how} AS status_how,
                nullif(recon_trim(e.{{C}}), '') AS completion_raw,
-               {activity} AS activity_raw
+               {activity} AS activity_raw,
+               {note} AS learner_note,
+               {voided} AS voided
         FROM ext e
     )
     SELECT t.*, s.status AS status,
@@ -512,8 +584,10 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         FROM n
     )
     SELECT row, user_code, path_code, status, completion_ts, activity_ts, learner, path,
+      status_how,
       CASE
         WHEN bad IS NOT NULL THEN '{oc.BAD_ROW}'
+        WHEN voided IS NOT NULL THEN '{oc.VOIDED}'
         WHEN status IS NULL THEN '{oc.UNKNOWN_STATUS}'
         WHEN user_code IS NULL THEN '{oc.UNKNOWN_LEARNER}'
         WHEN path_code IS NULL THEN '{oc.UNKNOWN_PATH}'
@@ -525,8 +599,11 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
       END AS problem,
       CASE
         WHEN bad IS NOT NULL THEN bad
+        WHEN voided IS NOT NULL THEN voided
         WHEN status IS NULL AND status_raw IS NULL THEN 'status is blank'
         WHEN status IS NULL THEN 'status ''' || status_raw || ''' is not in [external.statuses]'
+             || coalesce(' (' || status_how || ')', '')
+        WHEN learner IS NULL AND learner_note IS NOT NULL THEN learner_note
         WHEN learner IS NULL THEN 'learner is blank'
         WHEN user_n > 1 THEN '{learner_kind} ''' || learner || ''' names ' || user_n
              || ' different user ids in the directory'
@@ -674,7 +751,7 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     CREATE OR REPLACE TEMP TABLE s AS
     WITH v AS (
         SELECT row, user_code, path_code, status, recon_rank(status) AS rk,
-               completion_ts, activity_ts,
+               completion_ts, activity_ts, status_how,
                row_number() OVER w AS rn,
                first_value(row) OVER w AS survivor
         FROM c WHERE problem IS NULL
@@ -718,7 +795,8 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
           THEN 'provider ' || strftime(timezone('UTC', v.completion_ts), '%Y-%m-%d')
                || ', LMS ' || strftime(timezone('UTC', l.completion_ts), '%Y-%m-%d')
         ELSE 'LMS: ' || {lms_word}
-      END AS verdict_detail
+      END || CASE WHEN v.rn = 1 THEN coalesce('; ' || v.status_how, '') ELSE '' END
+        AS verdict_detail
     FROM v LEFT JOIN lms l ON l.user_code = v.user_code AND l.path_code = v.path_code
     LEFT JOIN lms_unknown w ON w.user_code = v.user_code AND w.path_code = v.path_code
     """,
@@ -891,7 +969,9 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         con,
         f"""
     WITH o AS (
+        -- a voided statement is settled, not an exception
         SELECT row, problem AS outcome, problem_detail AS detail FROM cp
+        WHERE problem <> '{oc.VOIDED}'
         UNION ALL
         SELECT row, '{oc.INVALID_PAYLOAD}', errors FROM p WHERE errors IS NOT NULL
         UNION ALL

@@ -160,9 +160,7 @@ def _by_spelling(words: Iterable[str]) -> Counter[str]:
     spellings: dict[str, Counter[str]] = {}
     for word in words:
         spellings.setdefault(word.strip().lower(), Counter())[word] += 1
-    return Counter(
-        {c.most_common(1)[0][0]: sum(c.values()) for c in spellings.values()}
-    )
+    return Counter({c.most_common(1)[0][0]: sum(c.values()) for c in spellings.values()})
 
 
 def _values(frame: pd.DataFrame, column: str) -> list[str]:
@@ -195,14 +193,22 @@ def plan_provider(frame: pd.DataFrame, preset: Preset | None = None) -> Provider
         folded = {_fold(c): c for c in columns}
         for expected in preset.columns:
             (plan.found if _fold(expected) in folded else plan.missing).append(expected)
-        for key in ("learner", "path", "status", "completion_date", "activity_date",
-                    "percent", "completed_flag", "success"):
+        for key in (
+            "learner",
+            "path",
+            "status",
+            "completion_date",
+            "activity_date",
+            "percent",
+            "completed_flag",
+            "success",
+        ):
             name = plan.keys.get(key)
             if name is not None and name not in columns and _fold(name) in folded:
                 plan.keys[key] = folded[_fold(name)]
-        plan.reasons.append(
-            ColumnGuess("preset", preset.name, f"{preset.title} ({preset.source})")
-        )
+        plan.reasons.append(ColumnGuess("preset", preset.name, f"{preset.title} ({preset.source})"))
+        if "date_formats" not in plan.keys:
+            plan.keys["date_formats"] = _formats_of(plan, values_of(frame))
         status_column = plan.keys.get("status")
         if status_column in columns:
             words = _by_spelling(_values(frame, status_column))
@@ -313,14 +319,26 @@ def plan_provider(frame: pd.DataFrame, preset: Preset | None = None) -> Provider
         for word in plan.status_counts:
             if word.strip().lower() not in STATUSES:
                 plan.statuses[word] = suggest_status(word)
+    plan.keys["date_formats"] = _formats_of(plan, values)
+    return plan
+
+
+def values_of(frame: pd.DataFrame) -> dict[str, list[str]]:
+    return {c: _values(frame, c) for c in frame.columns}
+
+
+def _formats_of(plan: ProviderPlan, values: dict[str, list[str]]) -> list[str]:
+    """The date formats that read the date columns' values (after ISO 8601); values none
+    reads are kept in ``plan.unreadable_dates`` for a TODO line."""
     formats: list[str] = []
     for key in ("completion_date", "activity_date"):
         column = plan.keys.get(key)
-        if not column:
+        if not column or column not in values:
             continue
         kind = _epoch_kind(values[column][:500])
         if kind:
-            formats.append(kind) if kind not in formats else None
+            if kind not in formats:
+                formats.append(kind)
             continue
         found, unreadable = date_formats_for(values[column])
         for fmt in found:
@@ -328,11 +346,12 @@ def plan_provider(frame: pd.DataFrame, preset: Preset | None = None) -> Provider
                 formats.append(fmt)
         if unreadable:
             plan.unreadable_dates[column] = unreadable[:5]
-    plan.keys["date_formats"] = formats
-    return plan
+    return formats
 
 
-def plan_table(columns: Sequence[str], names: dict[str, tuple[str, ...]], role: str) -> dict[str, Any]:
+def plan_table(
+    columns: Sequence[str], names: dict[str, tuple[str, ...]], role: str
+) -> dict[str, Any]:
     """Column names for the progress, users or paths table: (key -> column or None)."""
     folded = {_fold(c): c for c in columns}
     chosen: dict[str, Any] = {}
@@ -381,15 +400,28 @@ def render_config(
     ]
     todo = 0
     why = {g.role: g.why for g in plan.reasons}
-    order = ("learner", "learner_kind", "path", "path_kind", "status", "completed_flag",
-             "percent", "percent_completed", "success", "completion_date", "activity_date")
+    order = (
+        "learner",
+        "learner_kind",
+        "path",
+        "path_kind",
+        "status",
+        "completed_flag",
+        "percent",
+        "percent_completed",
+        "success",
+        "completion_date",
+        "activity_date",
+    )
     for key in order:
         if key not in plan.keys:
             continue
         value = plan.keys[key]
         if value is None:
             if key in ("learner", "path", "completion_date") or (
-                key == "status" and not plan.keys.get("completed_flag") and not plan.keys.get("percent")
+                key == "status"
+                and not plan.keys.get("completed_flag")
+                and not plan.keys.get("percent")
             ):
                 lines.append(f'{key} = ""   # TODO: {why.get(key, "fill in the column name")}')
                 todo += 1
@@ -430,9 +462,11 @@ def render_config(
     ):
         lines.append("")
         if table is None:
-            needed = (role == "users" and plan.keys.get("learner_kind") == "email") or (
-                role == "paths" and plan.keys.get("path_kind") == "code"
-            ) or role == "progress"
+            needed = (
+                (role == "users" and plan.keys.get("learner_kind") == "email")
+                or (role == "paths" and plan.keys.get("path_kind") == "code")
+                or role == "progress"
+            )
             if needed:
                 lines.append(f"[{role}]   # {comment}")
                 lines.append('file = ""   # TODO: give --' + role + " FILE or fill in")
@@ -479,10 +513,13 @@ def sample(path: Path, role: str, sheet: str | None = None) -> pd.DataFrame:
 
     con = duckdb.connect()
     try:
-        load_table(con, "t", role, path, {}, sheet=sheet, allow_no_rows=True)
-        frame = con.execute(f'SELECT * EXCLUDE ("__row") FROM t LIMIT {SAMPLE_ROWS}').df()
+        info, _ = load_table(con, "t", role, path, {}, sheet=sheet, allow_no_rows=True)
+        # The file's own header names (recon keeps columns under positional names).
+        picked = ", ".join(f'"{n}"' for n in info.sql_columns)
+        frame = con.execute(f"SELECT {picked} FROM t LIMIT {SAMPLE_ROWS}").df()
     finally:
         con.close()
+    frame.columns = list(info.columns)
     return frame.astype(object).where(frame.notna(), None)
 
 

@@ -590,6 +590,22 @@ def _load_data(
         return _Read(names, len(frame), "xlsx", bad_rows=tuple(bad_rows)), None
     if suffix == ".xls":
         raise InputError(f"{path}: old .xls workbooks are not supported; save as .xlsx", file=path)
+    if suffix in (".json", ".jsonl"):
+        # xAPI statements: read into the columns recon.xapi documents, one row each.
+        from .xapi import read_statements
+
+        statements = read_statements(path)
+        names = list(statements.columns)
+        frame = pd.DataFrame(
+            {sql_column(i): statements[c] for i, c in enumerate(names)}, dtype=object
+        )
+        frame.insert(0, ROW, range(1, len(frame) + 1))
+        frame[BAD] = pd.Series([None] * len(frame), dtype=object)
+        con.register(f"{table}_frame", frame)
+        run(con, f'CREATE OR REPLACE TABLE "{table}_raw" AS SELECT * FROM "{table}_frame"')
+        con.unregister(f"{table}_frame")
+        run(con, f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "{table}_raw"')
+        return _Read(names, len(frame), "xapi"), None
     read, delimiter = _read_csv(con, table, path, scanning)
     read.header = _names(read.header)
     return read, delimiter

@@ -9,6 +9,7 @@ COMPLETION_DATE_DIFFERS = "completion-date-differs"
 LMS_AHEAD = "lms-ahead"
 DUPLICATE = "duplicate"
 ALREADY_SUBMITTED = "already-submitted"
+VOIDED = "voided"
 BAD_ROW = "bad-row"
 UNKNOWN_STATUS = "unknown-status"
 UNKNOWN_LEARNER = "unknown-learner"
@@ -44,7 +45,7 @@ PROPOSED = (MISSING_COMPLETION, MISSING_PROGRESS)
 REVIEW = (COMPLETION_DATE_DIFFERS,)
 """For a person to look at; the LMS takes a completion date only when it creates a record."""
 
-SETTLED = (IN_SYNC, LMS_AHEAD, DUPLICATE, ALREADY_SUBMITTED)
+SETTLED = (IN_SYNC, LMS_AHEAD, DUPLICATE, ALREADY_SUBMITTED, VOIDED)
 """Nothing to do."""
 
 ALL = (*PROPOSED, *REVIEW, *PROBLEMS, *SETTLED)
@@ -57,6 +58,8 @@ ADVICE = {
     "the first date it was given, so correct it by hand in the LMS if the provider is right.",
     LMS_AHEAD: "Nothing to do: the LMS knows more than the provider; recon never downgrades.",
     DUPLICATE: "Nothing to do: another row for the same learner and path was used instead.",
+    VOIDED: "Nothing to do: an xAPI statement voided by another in the same file, or the "
+    "voiding statement itself; the detail names the other.",
     ALREADY_SUBMITTED: "Nothing to do: the ledger shows this exact correction accepted "
     "earlier; the LMS export has not caught up yet.",
     BAD_ROW: "Fix the row at the source: its number of fields differs from the header's "

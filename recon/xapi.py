@@ -178,7 +178,9 @@ def read_statements(path: str | Path) -> pd.DataFrame:
             if target:
                 voids[target] = statement_id or f"#{len(rows) + 1}"
             voided = (
-                f"voids statement {target}" if target else "a voiding statement with no StatementRef"
+                f"voids statement {target}"
+                if target
+                else "a voiding statement with no StatementRef"
             )
         rows.append(
             {
