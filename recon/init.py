@@ -493,6 +493,12 @@ def render_config(
     for guess in plan.reasons:
         if guess.role != "preset":
             messages.append(f"  {guess.role}: {guess.column or '(not found)'} - {guess.why}")
+    for word, count in plan.status_counts.most_common():
+        if word.strip().lower() in STATUSES:
+            messages.append(
+                f"  status word {word!r} ({count} row(s)) -> {word.strip().lower()} "
+                "(an LMS status: read as itself)"
+            )
     for word, status in plan.statuses.items():
         count = plan.status_counts.get(word, 0)
         messages.append(
