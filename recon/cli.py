@@ -612,10 +612,14 @@ def _redact(text: str, args: argparse.Namespace) -> str:
     """``text`` without any key this run knows (TI_API_KEY, the sandbox's --key), also
     URL-encoded: an exception's text may quote a header or a URL."""
     # `--key` is the sandbox's API key; approve/reject use it for proposal keys.
+    from .client import _key_variants
+
     sandbox_key = getattr(args, "key", None) if getattr(args, "command", "") == "sandbox" else None
     for secret in (env("TI_API_KEY"), sandbox_key):
         if not isinstance(secret, str) or not secret.strip():
             continue
+        # The forms ApiClient.redact blanks (any letter case, JSON- and HTML-escaped).
+        text = _key_variants(secret.strip()).sub("<API key>", text)
         for form in {
             secret,
             secret.strip(),

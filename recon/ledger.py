@@ -289,6 +289,18 @@ class Decided:
         return text
 
 
+# Ids are compared case-insensitively everywhere (the LMS's UUIDs have no case), so a
+# `--path` filter folds both sides; categories and proposal keys are matched as written.
+_ID_FOLD = {"category": "{}", "learningPathId": "lower({})", "key": "{}"}
+
+
+def _fold(column: str, value: str) -> str:
+    # ASCII only, as SQLite's lower() folds.
+    if column != "learningPathId":
+        return value
+    return "".join(c.lower() if c.isascii() else c for c in value)
+
+
 class Ledger:
     """The SQLite ledger. Safe to share between threads; open one per process.
 
@@ -879,15 +891,16 @@ class Ledger:
             if not values:
                 continue
             marks = ", ".join("?" * len(values))
+            fold = _ID_FOLD[column]
             present = {
                 r[0]
                 for r in self._query(
-                    f"SELECT DISTINCT {column} FROM proposals WHERE run_id = ? "
-                    f"AND {column} IN ({marks})",
-                    (run_id, *values),
+                    f"SELECT DISTINCT {fold.format(column)} FROM proposals WHERE run_id = ? "
+                    f"AND {fold.format(column)} IN ({marks})",
+                    (run_id, *(_fold(column, v) for v in values)),
                 )
             }
-            missing = [v for v in values if v not in present]
+            missing = [v for v in values if _fold(column, v) not in present]
             if missing:
                 raise LedgerError(
                     f"run {run_id} has no proposal with {what} {missing[0]!r}"
@@ -897,8 +910,8 @@ class Ledger:
         params: list[Any] = [run_id]
         for column, values in (("category", categories), ("learningPathId", paths), ("key", keys)):
             if values:
-                sql += f" AND {column} IN ({', '.join('?' * len(values))})"
-                params.extend(values)
+                sql += f" AND {_ID_FOLD[column].format(column)} IN ({', '.join('?' * len(values))})"
+                params.extend(_fold(column, v) for v in values)
         return [r[0] for r in self._query(sql + " ORDER BY rowid", params)]
 
     def decide(

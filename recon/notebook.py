@@ -172,8 +172,9 @@ def api_client(config_path: str | Path | None = None) -> ApiClient:
     base_url = os.environ.get("TI_BASE_URL", "").strip()
     key = os.environ.get("TI_API_KEY", "").strip()
     if base_url and key:
-        _check_configured_lms(config_path, base_url)
-        return ApiClient(base_url, key)
+        client = ApiClient(base_url, key)
+        _check_configured_lms(config_path, client)
+        return client
     if base_url or key:
         missing = "TI_API_KEY" if base_url else "TI_BASE_URL"
         raise ReconError(
@@ -196,22 +197,30 @@ def api_client(config_path: str | Path | None = None) -> ApiClient:
     return ApiClient(sandbox.url, key)
 
 
-def _check_configured_lms(config_path: str | Path | None, base_url: str) -> None:
+def _check_configured_lms(config_path: str | Path | None, client: ApiClient) -> None:
     """Stop early when recon.toml's ``[lms] base_url`` names another LMS than
-    ``TI_BASE_URL`` (a submit would be refused anyway; a sandbox elsewhere is let through
-    for ``submit`` to recognise by its ping)."""
-    from .errors import TargetError
-    from .target import is_loopback_url, target_url
+    ``TI_BASE_URL``, as ``recon submit --config`` would (the widget's submit does not
+    know the config). A loopback address may be a practice sandbox, which is allowed:
+    its ping decides; one that cannot be pinged now is left to submit's own ping."""
+    from .errors import ApiError, TargetError
+    from .target import is_loopback_url, probe, target_url
 
     spec = load_config(resolve_config(config_path)).lms
     if spec is None or spec.base_url is None:
         return
-    named, given = target_url(spec.base_url), target_url(base_url)
-    if named != given and not is_loopback_url(given):
-        raise TargetError(
-            f"TI_BASE_URL is {given}, but recon.toml's [lms] base_url names {named}: "
-            "correct one of them (a ledger belongs to one LMS)"
-        )
+    named, given = target_url(spec.base_url), target_url(client.base_url)
+    if named == given:
+        return
+    if is_loopback_url(given):
+        try:
+            if probe(client).practice:
+                return
+        except ApiError:
+            return  # submit pings first and stops on the same failure
+    raise TargetError(
+        f"TI_BASE_URL is {given}, but recon.toml's [lms] base_url names {named}: "
+        "correct one of them (a ledger belongs to one LMS)"
+    )
 
 
 def sandbox_for(client: ApiClient) -> Sandbox | None:

@@ -554,9 +554,10 @@ def _fold_seed(rows: list[_SeedRow]) -> list[tuple[str, str, str, str | None]]:
     """
     by_pair: dict[tuple[str, str], list[_SeedRow]] = {}
     for row in rows:
-        by_pair.setdefault((row.user, row.path), []).append(row)
+        by_pair.setdefault(_pair(row.user, row.path), []).append(row)
     folded = []
-    for (user, path_id), held in by_pair.items():
+    for held in by_pair.values():
+        user, path_id = held[0].user, held[0].path  # spelled as first seen
         unknown = [r.status for r in held if not r.known]
         known = [r.status for r in held if r.known]
         status = unknown[0] if unknown else max(known, key=STATUS_RANK.__getitem__)
@@ -567,12 +568,22 @@ def _fold_seed(rows: list[_SeedRow]) -> list[tuple[str, str, str, str | None]]:
     return folded
 
 
+def _pair(user: str, path_id: str) -> tuple[str, str]:
+    """A learner and path as the LMS tells them apart: ids have no letter case (UUIDs),
+    so ``U-1`` and ``u-1`` are one learner, as recon reads them (ASCII case only)."""
+
+    def fold(value: str) -> str:
+        return "".join(c.lower() if c.isascii() else c for c in value)
+
+    return fold(user), fold(path_id)
+
+
 def _progress_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """Fold stored activities (seed first, then in arrival order) into the LMS's view."""
     view: dict[tuple[str, str], dict[str, Any]] = {}
     for user, path_id, status, completion, received_at, source in rows:
         entry = view.setdefault(
-            (user, path_id),
+            _pair(user, path_id),
             {"userId": user, "learningPathId": path_id, "status": None, "completionDate": None},
         )
         entry["status"] = status

@@ -225,6 +225,21 @@ def test_cli_bulk_approval_keeps_an_individual_rejection(
         assert key in set(opened.to_send()["key"])
 
 
+def test_cli_path_filter_compares_ids_as_the_engine_does(cli_case: tuple[str, str], capsys):
+    """Ids are compared case-insensitively everywhere: `--path` given in another case
+    (as the LMS or the mapping may spell it) selects the same proposals."""
+    ledger, _ = cli_case
+    with Ledger(ledger) as opened:
+        expected = set(opened.select(paths=["lp-safe"]))
+    assert expected
+    assert main(["approve", "--ledger", ledger, "--path", "LP-Safe", "--by", "ana"]) == 0
+    assert f"approved {len(expected)} proposal(s) of run 1" in capsys.readouterr().out
+    with Ledger(ledger) as opened:
+        assert set(opened.select(paths=["LP-SAFE"])) == expected
+        approved = {k for k, (d, _, _) in latest(opened).items() if d == "approved"}
+    assert approved == expected
+
+
 def test_cli_decision_by_key_changes_it_whatever_it_was(cli_case: tuple[str, str], capsys) -> None:
     ledger, key = cli_case
     assert main(["approve", "--ledger", ledger, "--all"]) == 0

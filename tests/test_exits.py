@@ -8,6 +8,8 @@ Every test runs the installed `recon` command in a subprocess, as a scheduler wo
 from __future__ import annotations
 
 import argparse
+import html
+import json
 import os
 import random
 import shutil
@@ -366,6 +368,32 @@ def test_redact_covers_encoded_forms_and_only_keys() -> None:
     # approve/reject use --key for proposal keys: those are not secrets.
     decided = argparse.Namespace(command="approve", key=["abc"])
     assert _redact("abc", decided) == "abc"
+
+
+def test_the_last_line_redacts_the_key_in_every_form_the_client_does(monkeypatch) -> None:
+    """The CLI's last line blanks the key as ApiClient.redact does: in another letter
+    case, JSON- or HTML-escaped (a ping error quoting a URL that holds the key upper-cased
+    printed it)."""
+    key = "Ab<c>d/e+f\\g12"
+    monkeypatch.setenv("TI_API_KEY", key)
+    args = argparse.Namespace(command="ping")
+    forms = [key, key.upper(), key.lower(), json.dumps(key)[1:-1], html.escape(key)]
+    text = " | ".join(forms)
+    assert _redact(text, args) == " | ".join(["<API key>"] * len(forms))
+
+
+def test_ping_never_prints_the_key_in_another_case(tmp_path: Path) -> None:
+    key = "real-lms-key-123456"
+    done = run(
+        "ping",
+        "--base-url",
+        f"http://127.0.0.1:9/{key.upper()}",
+        "--timeout",
+        "2",
+        env={"TI_API_KEY": key},
+    )
+    assert done.returncode == 2
+    assert key.upper() not in done.stderr + done.stdout
 
 
 def test_one_line_shows_control_characters_instead_of_obeying_them() -> None:

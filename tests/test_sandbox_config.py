@@ -116,6 +116,55 @@ def test_export_in_the_configs_shape_is_read_back_the_same(write_case, tmp_path)
     assert list(read_csv(out)[0]) == ["userId", "learningPathId", "status", "completionDate"]
 
 
+def test_the_sandbox_compares_ids_as_the_lms_does(write_case, tmp_path):
+    """Ids have no case (recon reads `U-ANN` and `u-ann` as one learner): a seed that
+    spells a pair two ways, and a post in a third spelling, are one pair in the
+    sandbox's view, spelled as it first saw it, as recon folds them."""
+    config = write_case(
+        [ext(status="In Progress", activity="2026-03-01")],
+        own_lms(
+            ("U-ANN", "LP-SAFE", "In Progress", ""),
+            ("u-ann", "lp-safe", "Enrolled", ""),
+            ("u-bob", "lp-safe", "Enrolled", ""),
+        ),
+        config={"progress": PROGRESS_TABLE},
+    )
+    spec = load_config(config).progress
+    db = tmp_path / "lms.db"
+    seed_progress(db, spec)
+    out = tmp_path / "after.csv"
+    export_progress(db, out, spec)
+    assert read_csv(out) == [
+        {"Learner ID": "U-ANN", "Path ID": "LP-SAFE", "Progress": "In Progress", "Finished": ""},
+        {"Learner ID": "u-bob", "Path ID": "lp-safe", "Progress": "Enrolled", "Finished": ""},
+    ]
+    with Sandbox(key="sandbox-key-1", db=db) as sb:
+        import requests
+
+        answer = requests.post(
+            f"{sb.url}/incoming/v2/learningPathExternalActivity",
+            json={
+                "userId": "u-Ann",
+                "learningPathId": "Lp-Safe",
+                "status": "completed",
+                "completionDate": "2026-03-02T00:00:00.000Z",
+            },
+            headers={"Authorization": "Bearer sandbox-key-1"},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+    export_progress(db, out, spec)
+    assert read_csv(out) == [
+        {
+            "Learner ID": "U-ANN",
+            "Path ID": "LP-SAFE",
+            "Progress": "Done",
+            "Finished": "2026-03-02T00:00:00.000Z",
+        },
+        {"Learner ID": "u-bob", "Path ID": "lp-safe", "Progress": "Enrolled", "Finished": ""},
+    ]
+
+
 LMS_ROW = st.tuples(
     st.sampled_from(["u-ann", "u-bob", "u-cy", "u-zed", ""]),
     st.sampled_from(["lp-safe", "lp-data"]),

@@ -375,3 +375,28 @@ def test_demo_says_it_practises(tmp_path: Path, capsys) -> None:
     assert result.submission.target is not None and result.submission.target.practice
     page = result.report.read_text(encoding="utf-8")
     assert "accepted by the practice sandbox" in page and "LMS: none yet" in page
+
+
+def test_the_notebooks_client_honours_recon_tomls_lms_on_loopback_too(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Notebook 02 with TI_BASE_URL at a loopback address other than recon.toml's
+    `[lms] base_url`: a practice sandbox there is allowed, a real LMS is refused before
+    the widget can send anything (as `recon submit --config` refuses it)."""
+    import recon.notebook as rn
+    from recon.review import ReviewWidget
+
+    monkeypatch.setenv("TI_API_KEY", KEY)
+    with real_lms() as named, real_lms() as other:
+        config, path = approved_ledger(tmp_path, lms=named.url)
+        monkeypatch.setenv("TI_BASE_URL", other.url)
+        with pytest.raises(TargetError, match=r"\[lms\] base_url"):
+            client = rn.api_client(config)
+            with Ledger(path) as ledger:
+                ReviewWidget(ledger, client, run=1, pace=FAST).submit()
+        assert posts(other) == 0
+        with practice_sandbox() as sb:
+            monkeypatch.setenv("TI_BASE_URL", sb.url)
+            assert rn.api_client(config).base_url == sb.url
+        monkeypatch.setenv("TI_BASE_URL", named.url)
+        assert rn.api_client(config).base_url == named.url
