@@ -7,7 +7,9 @@ analysts and tests write it by hand (see the README for every key).
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -320,6 +322,18 @@ def _number(table: dict[str, Any], key: str, section: str, path: Path, default: 
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigError(f"{path}: [{section}] `{key}` must be a number above 0", file=path)
     return float(value)
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string that parses back to exactly ``text``: JSON escapes
+    what TOML needs, and control, format (bidi, zero-width) and separator characters are
+    written as escapes, so a line recon writes for recon.toml shows what it says."""
+    return "".join(
+        (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+        else c
+        for c in json.dumps(text, ensure_ascii=False)
+    )
 
 
 def load_config(path: str | Path) -> Config:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .config import toml_string
 from .errors import InputError
 from .presets import Preset, load_preset
 from .validation import STATUSES
@@ -363,7 +364,7 @@ def plan_table(
 
 
 def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return toml_string(value)
 
 
 def _relative(path: Path, folder: Path) -> str:

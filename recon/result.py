@@ -6,7 +6,6 @@ widget and the ledger all read a :class:`Result`; none of them recomputes a rule
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import outcomes as oc
+from .config import toml_string
 from .inputs import InputInfo
 
 OUTCOME_COLUMNS = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
@@ -57,7 +57,7 @@ def status_line(word: str) -> str:
     placeholder the analyst must fill in, marked by a comment (recon.toml refuses it
     as it is).
     """
-    key = json.dumps(word, ensure_ascii=False)
+    key = toml_string(word)
     folded = re.sub(r"[\s_-]+", " ", word.strip().lower())
     meaning = _OBVIOUS_WORDS.get(folded)
     if meaning is not None:

@@ -399,3 +399,17 @@ def test_no_proposal_against_an_lms_state_recon_could_not_read(progress, statuse
         if p["userId"] and p["status"].strip().lower() not in known
     ]
     assert sum(result.lms_words_unknown.values()) == len(unknown)
+
+
+@settings(max_examples=300, deadline=None)
+@given(word=st.text(min_size=1, max_size=12))
+def test_the_suggested_line_is_toml_that_maps_exactly_that_word(word: str) -> None:
+    # The line is pasted into recon.toml: it must parse back to the very word, and show
+    # nothing that acts on a terminal or reorders the text (bidi controls, separators).
+    import tomllib
+    import unicodedata
+
+    line = status_line(word)
+    key = line.split("  #", 1)[0].rsplit(" = ", 1)[0]
+    assert list(tomllib.loads(f'{key} = "started"')) == [word]
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in line)

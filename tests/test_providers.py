@@ -334,3 +334,22 @@ def test_init_without_a_preset_finds_a_flag_and_a_percent(tmp_path):
 )
 def test_status_word_suggestions(word, status):
     assert suggest_status(word) == status
+
+
+def test_init_writes_odd_words_as_toml_that_reads_back(tmp_path):
+    import unicodedata
+
+    words = ['In "Progress"', "Done\\", "Regis\u202etered", "Fail\x7fed"]
+    provider = tmp_path / "odd.csv"
+    lines = ["Email,Course Code,Status,Completed On"]
+    for i, word in enumerate(words):
+        cell = '"' + word.replace('"', '""') + '"'
+        lines.append(f"ann{i}@example.com,SAFE-101,{cell},")
+    provider.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    init_config(provider, out=tmp_path / "recon.toml")
+    text = (tmp_path / "recon.toml").read_text(encoding="utf-8")
+    written = tomllib.loads(text)  # every line parses, the TODO ones are comments
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in text.replace("\n", ""))
+    mapped = written["external"].get("statuses", {})
+    assert mapped == {"Fail\x7fed": "not-completed"}  # exactly the word in the file
+    assert text.count("# TODO: one of") == 3  # the others are left to the analyst
