@@ -487,7 +487,8 @@ def render_config(
         messages.append(f"preset {plan.preset.name}: {plan.preset.title}")
         messages.append(f"  source: {plan.preset.source}")
         if not plan.preset.documented:
-            messages.append("  the vendor does not document every column: see the notes")
+            messages.append("  the vendor does not document every column:")
+            messages.extend(f"    {line}" for line in plan.preset.notes.splitlines())
         messages.append(f"  expected columns found: {', '.join(plan.found) or '(none)'}")
         if plan.missing:
             messages.append(f"  expected columns MISSING: {', '.join(plan.missing)}")

@@ -294,6 +294,19 @@ def test_init_reports_missing_expected_columns(tmp_path):
     assert "MISSING: First view date" in init.stdout
 
 
+def test_init_says_what_an_undocumented_preset_is_based_on(tmp_path):
+    world = _world(tmp_path, codes={c: c for c in COURSES})
+    provider = _provider_file(tmp_path, "udemy-business")
+    init = _recon(
+        "init", "--provider", str(provider), "--preset", "udemy-business",
+        "--progress", str(world["progress"]), "--out", str(tmp_path / "recon.toml"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    assert "the vendor does not document every column:" in init.stdout
+    assert "% Marked Completed" in init.stdout  # the preset's own notes, printed
+
+
 def test_init_never_overwrites_without_force(tmp_path):
     world = _world(tmp_path, codes={c: c for c in COURSES})
     provider = _provider_file(tmp_path, "pluralsight")
