@@ -1,5 +1,9 @@
 """The LMS API client: one POST endpoint, one ping, a client-side token bucket.
 
+Size: over 600 lines because the base-URL judgement, key redaction, proxy choice, the
+total-deadline watchdog and defensive header parsing are one security boundary that must
+agree with itself; issue 10 splits the transport from these rules.
+
 The client takes its base URL, key and timeouts as arguments; only the CLI and the
 notebooks read the environment. The key lives in one private attribute and in the
 ``Authorization`` header of outgoing requests, nowhere else: not in ``repr``, not in an

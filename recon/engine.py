@@ -1,5 +1,9 @@
 """The reconciliation rules, as one in-process DuckDB pipeline.
 
+Size: over 600 lines because every reconciliation rule is kept in this one file so a
+reader finds each by name; issue 10 reshapes it (named stage tables, ladders from one
+table) and moves the DuckDB helpers out.
+
 The rules are written once, here, in SQL over text columns; pandas is only the shape of
 what goes out. Reading happens in :mod:`recon.inputs`, writing in :mod:`recon.outputs`;
 nothing in this module touches the network or writes a file.

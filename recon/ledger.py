@@ -1,5 +1,9 @@
 """The ledger: one SQLite file that is the single record of the workflow.
 
+Size: over 600 lines because schema and migrations, runs, decisions, attempts and
+targets share one connection and its write discipline (retries, WAL check, locks);
+issue 10 splits it by concept around that shared core.
+
 It holds each reconcile run (as-of, inputs' sha256 and counts, outcome counts), the run's
 proposals (key, payload, category), the decisions people made about them, and every
 submission attempt (time, HTTP status, the API's messages, latency).

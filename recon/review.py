@@ -1,5 +1,8 @@
 """The review widget: filter a run's proposals, approve or reject them, and submit.
 
+Size: over 600 lines because state, ledger writes and layout still live together; issue
+10 splits it into a widget-free review model and a thin ipywidgets view (known debt).
+
 The notebook only displays a :class:`ReviewWidget`; everything it does is a method that
 tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
 ``widget.submit()``), and the buttons call the same methods.

@@ -1,5 +1,9 @@
 """A local stand-in for the LMS API, for the demo, the notebooks and the tests.
 
+Size: over 600 lines for now; issue 10 turns it into a subpackage (settings and faults,
+the store and its seeding, the HTTP server) and moves its test-only inspection API to the
+tests.
+
 It answers ``POST /incoming/v2/learningPathExternalActivity`` and
 ``GET /incoming/v2/ping`` exactly as the vendor documents them (see
 ``reference/learningPathExternalActivity.seed.txt`` and ``lms-api-facts.md``):

@@ -1,5 +1,9 @@
 """Sending approved proposals to the LMS: paced, recorded, resumable.
 
+Size: over 600 lines because the answer rules (:func:`judge`, the README's table row
+by row) sit beside the worker loop that applies them; issue 10 makes the loop a small
+class apart from the pure rules.
+
 For each approved proposal still to send (never sent, failed, or unknown after a
 crash) a worker takes a token from the bucket, commits an attempt to the ledger, posts,
 commits the answer, and only then acts on it. What each answer means is one pure

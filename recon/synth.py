@@ -1,5 +1,8 @@
 """Synthetic inputs, messy the way real exports are: for `recon bench` and the bundled sample.
 
+Size: over 600 lines; it is tooling, not the product, and issue 10 moves it out of the
+runtime modules.
+
 :func:`generate` writes the four inputs and their ``recon.toml`` into a folder:
 
 - ``external.csv``: the provider's export (``Provider Ref, Learner Name, Email, Course
