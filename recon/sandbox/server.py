@@ -37,7 +37,7 @@ _MAX_BODY = 1 << 20
 # An idle keep-alive connection is closed after this, so handler threads do not pile up.
 _IDLE_TIMEOUT_S = 60
 
-log = logging.getLogger("recon.sandbox")
+log = logging.getLogger(__name__)
 
 
 class _Dropped(Exception):
