@@ -276,17 +276,9 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running")
         return self._store.query(sql, params)
 
-    def seed_progress(self, progress_csv: Seed) -> int:
-        """Replace the starting state with an LMS progress export; see
-        :func:`seed_progress`. Returns the number of rows seeded."""
-        if self._store is None:
-            raise RuntimeError("the sandbox is not running")
-        rows = read_seed(progress_csv)
-        self._store.replace_seed(rows)
-        return len(rows)
-
     def progress(self) -> pd.DataFrame:
-        """The LMS progress view now; see :func:`progress_frame`."""
+        """The LMS progress view now; see :func:`progress_frame`. Shipped, not only for the
+        tests: :meth:`export_progress` writes it, and ``recon demo`` exports it."""
         return progress_rows(self._query(PROGRESS_SQL))
 
     def export_progress(self, out: str | Path, spec: ProgressSpec | None = None) -> int:
