@@ -40,7 +40,7 @@ bench: $(RUNTIME)
 	$(BIN)/recon bench --rows 1000000
 
 sample: $(RUNTIME)
-	$(BIN)/python data/sample/generate.py
+	$(BIN)/python -m recon.devtools.sample
 
 clean:
 	rm -rf $(VENV) out work .pytest_cache .mypy_cache .ruff_cache

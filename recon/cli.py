@@ -276,7 +276,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_bench, run_bench
+    from .devtools.bench import format_bench, run_bench
 
     print(format_bench(run_bench(args.rows, seed=args.seed, keep=args.keep)))
     return EXIT_OK

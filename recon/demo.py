@@ -11,6 +11,7 @@ import dataclasses
 import secrets
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 
 from . import outcomes as oc
@@ -25,7 +26,16 @@ from .sandbox import PROGRESS_COLUMNS, Sandbox
 from .submit import Pace, SubmitReport, submit
 from .target import guess
 
-SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "sample" / "recon.toml"
+
+def sample_config() -> Path:
+    """The bundled sample's ``recon.toml``, shipped inside the package (``recon/sample``;
+    ``data/sample`` in a checkout links to it), so the demo runs from any folder after a
+    plain ``pip install``. A regular install is a folder, never a zip, so the resource is
+    a real file whose CSVs sit beside it."""
+    return Path(str(resources.files("recon") / "sample" / "recon.toml"))
+
+
+SAMPLE_CONFIG = sample_config()
 
 POLICY = "demo: approve every missing-completion and missing-progress proposal"
 

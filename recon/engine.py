@@ -359,6 +359,44 @@ def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
     """
 
 
+def lms_marks_sql(r: str) -> str:
+    """The columns :func:`lms_fold_sql` folds, for one row ``r`` of :func:`lms_rows_sql`:
+    ``rk`` (the status's rank, -1 when recon does not understand it), ``completion_ts``,
+    ``blank_id`` (a blank learner or path id: the row is ignored, and counted),
+    ``unknown_word`` (the status word when recon does not understand it) and ``bad_date``
+    (a completed row's completion date recon cannot read, as written)."""
+    return f"""recon_rank({r}.status) AS rk,
+           {r}.completion_ts,
+           {r}.user_id IS NULL OR {r}.path_id IS NULL AS blank_id,
+           CASE WHEN {r}.status IS NULL THEN {r}.word END AS unknown_word,
+           CASE WHEN {r}.status = 'completed' AND {r}.completion_raw IS NOT NULL
+                 AND {r}.completion_ts IS NULL THEN {r}.completion_raw END AS bad_date"""
+
+
+def lms_fold_sql(rows: str, pair: str) -> str:
+    """The LMS's progress folded per learner and path: one line per ``pair`` (its columns
+    in ``rows``, a table or subquery of :func:`lms_marks_sql` columns).
+
+    The LMS may list a pair more than once: its furthest status counts (``rk``; NULL when
+    no status of the pair was understood), and the earliest completion date it holds
+    (``completion_ts``). ``ignored``: its rows with a blank id; ``unknown_word`` and
+    ``bad_date``: the first in sort order of its status words recon does not understand
+    and of its unreadable completion dates, ``bad_dates`` how many of those. The engine
+    and the sandbox's seeding both fold with this, so the two can never disagree.
+    """
+    return f"""
+    SELECT {pair},
+           max(rk) FILTER (WHERE rk >= 0) AS rk,
+           min(completion_ts) AS completion_ts,
+           count(*) FILTER (WHERE blank_id) AS ignored,
+           min(unknown_word) FILTER (WHERE NOT blank_id) AS unknown_word,
+           min(bad_date) FILTER (WHERE NOT blank_id) AS bad_date,
+           count(bad_date) FILTER (WHERE NOT blank_id) AS bad_dates
+    FROM {rows}
+    GROUP BY {pair}
+    """
+
+
 def _load(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict[str, InputInfo], dict]:
     ext, prog = config.external, config.progress
     infos: dict[str, InputInfo] = {}
@@ -682,12 +720,7 @@ def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> Non
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE lms_r AS
-    SELECT u.code AS user_code, x.code AS path_code, recon_rank(r.status) AS rk,
-           r.completion_ts,
-           r.user_id IS NULL OR r.path_id IS NULL AS blank_id,
-           CASE WHEN r.status IS NULL THEN r.word END AS unknown_word,
-           CASE WHEN r.status = 'completed' AND r.completion_raw IS NOT NULL
-                 AND r.completion_ts IS NULL THEN r.completion_raw END AS bad_date
+    SELECT u.code AS user_code, x.code AS path_code, {lms_marks_sql("r")}
     FROM ({rows}) r
     -- ids compared as the LMS compares them: UUIDs have no case
     LEFT JOIN uid u ON u.k = lower(r.user_id) LEFT JOIN pid x ON x.k = lower(r.path_id)
@@ -705,23 +738,9 @@ def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> Non
     GROUP BY lower(unknown_word)
     """,
     )
-    run(
-        con,
-        """
-    CREATE OR REPLACE TEMP TABLE lms AS
-    -- Learners and paths unknown to the directory and mapping cannot meet an external
-    -- row: they fold into groups without a code, as do the ignored rows (a blank id).
-    SELECT user_code, path_code,
-           max(rk) FILTER (WHERE rk >= 0) AS rk,
-           min(completion_ts) AS completion_ts,
-           count(*) FILTER (WHERE blank_id) AS ignored,
-           min(unknown_word) FILTER (WHERE NOT blank_id) AS unknown_word,
-           min(bad_date) FILTER (WHERE NOT blank_id) AS bad_date,
-           count(bad_date) FILTER (WHERE NOT blank_id) AS bad_dates
-    FROM lms_r
-    GROUP BY 1, 2
-    """,
-    )
+    # Learners and paths unknown to the directory and mapping cannot meet an external
+    # row: they fold into groups without a code, as do the ignored rows (a blank id).
+    run(con, "CREATE OR REPLACE TEMP TABLE lms AS " + lms_fold_sql("lms_r", "user_code, path_code"))
     # Every word of each pair that has one, for the outcome's detail: a few pairs, so
     # the distinct list is built here rather than in the fold above (three times dearer).
     run(

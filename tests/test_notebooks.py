@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import AS_OF, ext, lms
+from sandbox_inspect import requests_log
 
 from recon import notebook as rn
 from recon.cli import main
@@ -150,7 +151,7 @@ def test_every_notebook_runs_against_the_bundled_sample_and_a_sandbox(
     assert sample_folder_state() == sample_before
     # 02 talked to the sandbox given in the environment (it pings nobody, sends nothing
     # until a person clicks), so the sandbox saw no request.
-    assert sandbox.requests_log() == []
+    assert requests_log(sandbox) == []
 
 
 def test_01_reruns_with_papermill_parameters_on_other_data(

@@ -14,6 +14,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 from conftest import AS_OF, ext, write_case_in
+from sandbox_inspect import accepted, requests_log, status_counts
 
 from recon.client import Answer, ApiClient
 from recon.engine import reconcile
@@ -283,7 +284,7 @@ def test_dry_run_sends_nothing(widget: ReviewWidget, ledger, sandbox: Sandbox) -
     assert "Dry run" in widget.summary.value
     assert "60 approved proposal(s) would be sent" in widget.summary.value
     assert "Nothing was sent" in widget.summary.value
-    assert sandbox.requests_log() == []
+    assert requests_log(sandbox) == []
     assert ledger.attempts().empty
 
 
@@ -298,7 +299,7 @@ def test_submit_approved_sends_them_over_http_and_records_the_answers(
     frame = ledger.proposals()
     assert (frame["submission"] == "accepted").sum() == 20
     assert set(frame.loc[frame["submission"] == "accepted", "decision"]) == {"approved"}
-    assert len(sandbox.accepted()) == 20
+    assert len(accepted(sandbox)) == 20
     assert "accepted 20" in widget.summary.value
     assert "rejected 0" in widget.summary.value
     assert widget.progress.value == widget.progress.max == 20
@@ -315,7 +316,7 @@ def test_submitting_again_sends_nothing_twice(widget: ReviewWidget, sandbox) -> 
     widget.approve_matching()
     assert widget.submit().accepted == 2
     assert widget.submit().accepted == 0
-    assert len(sandbox.accepted()) == 2
+    assert len(accepted(sandbox)) == 2
     assert "accepted 0" in widget.summary.value
 
 
@@ -358,7 +359,7 @@ def test_a_refused_key_stops_the_submission_with_a_clear_message(ledger, sandbox
     report = widget.submit()
     assert report.fatal and report.accepted == 0
     assert "Stopped: the API key was refused" in widget.summary.value
-    assert sandbox.status_counts()[401] <= FAST.concurrency
+    assert status_counts(sandbox)[401] <= FAST.concurrency
 
 
 def test_feature_off_stops_the_submission(widget: ReviewWidget, sandbox: Sandbox) -> None:

@@ -17,6 +17,14 @@ from typing import Any
 
 import pytest
 import requests
+from sandbox_inspect import (
+    accept_counts,
+    accepted,
+    dropped_count,
+    requests_log,
+    setting_names,
+    status_counts,
+)
 
 from recon import cli
 from recon.sandbox import (
@@ -92,8 +100,8 @@ def test_a_missing_or_wrong_key_gets_401_with_an_empty_body(sb, http, headers):
         assert response.content == b""
         assert response.headers["Content-Length"] == "0"
         assert "X-RateLimit-Limit" not in response.headers  # rate limit comes after auth
-    assert sb.accepted() == []
-    assert sb.status_counts() == {401: 2}
+    assert accepted(sb) == []
+    assert status_counts(sb) == {401: 2}
 
 
 def test_ping_answers_valid_true_for_the_right_key(sb, http):
@@ -116,7 +124,7 @@ def test_ping_answers_valid_true_for_the_right_key(sb, http):
 def test_anything_else_is_404(sb, http, method, path):
     response = http.request(method, sb.url + path, headers=AUTH, json=COMPLETION, timeout=5)
     assert response.status_code == 404
-    assert sb.accepted() == []
+    assert accepted(sb) == []
 
 
 # --------------------------------------------------------------------- validation
@@ -143,8 +151,8 @@ def test_each_documented_validation_message_exactly(sb, http, body, message):
     response = post(sb, http, body)
     assert response.status_code == 400
     assert response.json() == {"errors": [message]}
-    assert sb.accepted() == []
-    (logged,) = sb.requests_log()
+    assert accepted(sb) == []
+    (logged,) = requests_log(sb)
     assert logged["status"] == 400
     assert logged["errors"] == [message]
 
@@ -176,21 +184,21 @@ def test_a_valid_activity_gets_200_with_an_empty_body_and_is_stored(sb, http, bo
     assert response.status_code == 200
     assert response.content == b""
     assert response.headers["Content-Length"] == "0"
-    (stored,) = sb.accepted()
+    (stored,) = accepted(sb)
     assert {k: v for k, v in stored.items() if k != "received_at" and v is not None} == body
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stored["received_at"])
-    assert sb.accept_counts() == {(USER, PATH, body["status"]): 1}
+    assert accept_counts(sb) == {(USER, PATH, body["status"]): 1}
 
 
 def test_status_defaults_to_completed(sb, http):
     assert post(sb, http, {"userId": USER, "learningPathId": PATH}).status_code == 200
-    assert sb.accept_counts() == {(USER, PATH, "completed"): 1}
+    assert accept_counts(sb) == {(USER, PATH, "completed"): 1}
 
 
 def test_the_same_body_twice_is_counted_twice(sb, http):
     for _ in range(2):
         assert post(sb, http, COMPLETION).status_code == 200
-    assert sb.accept_counts() == {(USER, PATH, "completed"): 2}
+    assert accept_counts(sb) == {(USER, PATH, "completed"): 2}
 
 
 def test_feature_off_gets_the_documented_message_and_can_be_switched_at_runtime(sb, http):
@@ -200,7 +208,7 @@ def test_feature_off_gets_the_documented_message_and_can_be_switched_at_runtime(
     assert response.json() == {"errors": [MSG_FEATURE_OFF]}
     # Feature off wins over validation: the company setting is checked first.
     assert post(sb, http, {"bad": "body"}).json() == {"errors": [MSG_FEATURE_OFF]}
-    assert sb.accepted() == []
+    assert accepted(sb) == []
     sb.settings.feature_on = True
     assert post(sb, http, COMPLETION).status_code == 200
 
@@ -252,7 +260,7 @@ def test_over_the_limit_gets_429_with_retry_after_and_rate_headers(http):
         assert response.headers["X-RateLimit-Remaining"] == "0"
         assert response.headers["X-RateLimit-Limit"] == "3"
         assert "X-RateLimit-Reset" in response.headers
-        assert sandbox.accepted() == []
+        assert accepted(sandbox) == []
 
         # An unauthenticated request is refused for its key, not counted against the limit.
         assert post(sandbox, http, COMPLETION, headers={}).status_code == 401
@@ -260,7 +268,7 @@ def test_over_the_limit_gets_429_with_retry_after_and_rate_headers(http):
         time.sleep(0.3)  # one token at 4/s
         assert post(sandbox, http, COMPLETION).status_code == 200
         assert post(sandbox, http, COMPLETION).status_code == 429
-        assert sandbox.status_counts() == {200: 4, 429: 2, 401: 1}
+        assert status_counts(sandbox) == {200: 4, 429: 2, 401: 1}
 
 
 def test_retry_after_rounds_up_whole_seconds(http):
@@ -310,24 +318,24 @@ def test_latency_is_added_and_does_not_serialise_concurrent_clients():
         assert min(durations) >= 0.2
         # 16 requests of 0.2 s: 3.2 s if a lock serialised them; ~0.4 s when they overlap.
         assert elapsed < 1.2
-        assert sandbox.accept_counts() == {(USER, PATH, "completed"): 16}
+        assert accept_counts(sandbox) == {(USER, PATH, "completed"): 16}
 
 
 def test_fail_first_answers_the_next_n_posts_with_503(sb, http):
     sb.settings.fail_first = 2
     codes = [post(sb, http, COMPLETION).status_code for _ in range(3)]
     assert codes == [503, 503, 200]
-    assert len(sb.accepted()) == 1  # a 503 stored nothing
+    assert len(accepted(sb)) == 1  # a 503 stored nothing
     # ping is not a POST: never failed
     sb.settings.fail_first = 1
     assert http.get(sb.url + PING_PATH, headers=AUTH, timeout=5).status_code == 200
     assert post(sb, http, COMPLETION).status_code == 503
-    assert sb.status_counts() == {503: 3, 200: 2}
+    assert status_counts(sb) == {503: 3, 200: 2}
     # only a POST that passed the key and the rate limit takes a fail_first slot
     sb.settings.fail_first = 1
     assert post(sb, http, COMPLETION, headers={}).status_code == 401
     assert post(sb, http, COMPLETION).status_code == 503
-    assert [r["fault"] for r in sb.requests_log()].count("fail") == 4
+    assert [r["fault"] for r in requests_log(sb)].count("fail") == 4
 
 
 def test_fail_rate_is_reproducible_with_a_seed(http):
@@ -336,7 +344,7 @@ def test_fail_rate_is_reproducible_with_a_seed(http):
 
     with Sandbox(key=KEY, rate=1000, burst=1000, fail_rate=0.5, seed=7) as sandbox:
         first = pattern(sandbox)
-        assert len(sandbox.accepted()) == first.count(200)
+        assert len(accepted(sandbox)) == first.count(200)
         sandbox.settings.seed = 7  # restarts the sequence
         assert pattern(sandbox) == first
     with Sandbox(key=KEY, rate=1000, burst=1000, fail_rate=0.5, seed=7) as sandbox:
@@ -350,9 +358,9 @@ def test_drop_closes_the_connection_without_an_answer_and_stores_nothing(sb, htt
     sb.settings.drop_rate = 1.0
     with pytest.raises(requests.ConnectionError):
         post(sb, http, COMPLETION)
-    assert sb.accepted() == []
-    assert sb.dropped_count() == 1
-    (logged,) = sb.requests_log()
+    assert accepted(sb) == []
+    assert dropped_count(sb) == 1
+    (logged,) = requests_log(sb)
     assert (logged["status"], logged["fault"]) == (None, "drop")
     sb.settings.drop_rate = 0.0
     assert post(sb, http, COMPLETION).status_code == 200  # the client reconnects
@@ -362,9 +370,9 @@ def test_drop_after_accept_stores_then_leaves_the_outcome_unknown(sb, http):
     sb.settings.drop_after_accept_rate = 1.0
     with pytest.raises(requests.ConnectionError):
         post(sb, http, COMPLETION)
-    assert sb.accept_counts() == {(USER, PATH, "completed"): 1}
-    assert sb.dropped_count() == 1
-    assert sb.requests_log()[0]["fault"] == "drop-after-accept"
+    assert accept_counts(sb) == {(USER, PATH, "completed"): 1}
+    assert dropped_count(sb) == 1
+    assert requests_log(sb)[0]["fault"] == "drop-after-accept"
     # An invalid body is still refused: only an accepted activity can be dropped after.
     assert post(sb, http, {**COMPLETION, "status": "x"}).status_code == 400
 
@@ -376,9 +384,9 @@ def test_a_stall_trips_the_client_timeout_and_the_activity_still_lands(sb, http)
         post(sb, http, COMPLETION, timeout=0.2)
     assert time.monotonic() - start < 0.5
     deadline = time.monotonic() + 3
-    while not sb.accepted() and time.monotonic() < deadline:
+    while not accepted(sb) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(sb.accepted()) == 1
+    assert len(accepted(sb)) == 1
     sb.settings.stall_rate = 0.0
     with requests.Session() as fresh:
         assert post(sb, fresh, COMPLETION, timeout=2).status_code == 200
@@ -407,7 +415,7 @@ def test_settings_are_checked():
 
 
 def test_every_setting_is_a_sandbox_argument_and_a_cli_option():
-    names = [f for f in SandboxSettings().snapshot()]
+    names = setting_names()
     params = inspect.signature(Sandbox).parameters
     assert set(names) <= set(params)
     serve = _subparser(cli.build_parser(), "sandbox", "serve")
@@ -470,7 +478,7 @@ def test_export_progress_is_the_lms_view(tmp_path, http):
         ]  # fmt: skip
         for body in posts:
             assert post(sandbox, http, body).status_code == 200
-        u4_received = [a for a in sandbox.accepted() if a["userId"] == "u4"][0]["received_at"]
+        u4_received = [a for a in accepted(sandbox) if a["userId"] == "u4"][0]["received_at"]
         live = sandbox.progress()
     assert export_progress(db, tmp_path / "progress.csv") == 6
     rows = _read_csv(tmp_path / "progress.csv")
@@ -492,14 +500,15 @@ def test_reseeding_replaces_the_seed_and_keeps_posted_activity_later(tmp_path, h
     assert seed_progress(db, seed) == 2
     with Sandbox(key=KEY, db=db, rate=1000, burst=1000) as sandbox:
         assert post(sandbox, http, {"userId": "u1", "learningPathId": "p1"}).status_code == 200
-        # seeding again (the LMS's state before the run) must not undo what was posted
-        assert sandbox.seed_progress(seed) == 2
+        # seeding again (the LMS's state before the run) must not undo what was posted,
+        # also while the sandbox runs on that file
+        assert seed_progress(db, seed) == 2
         frame = sandbox.progress()
     assert frame.values.tolist()[0][:3] == ["u1", "p1", "completed"]
     assert len(frame) == 2
     # a restarted sandbox on the same file keeps what it accepted
     with Sandbox(key=KEY, db=db) as again:
-        assert again.accept_counts() == {("u1", "p1", "completed"): 1}
+        assert accept_counts(again) == {("u1", "p1", "completed"): 1}
 
 
 def test_a_seed_without_a_completion_date_column_is_read(tmp_path):

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import AS_OF, PATHS, ext, reconcile_into, write_case_in
+from sandbox_inspect import accept_counts, accepted, requests_log, status_counts
 from servers import Scripted, Trickle, self_signed, server_tls
 
 from recon import ledger as lg
@@ -86,7 +87,7 @@ def states(ledger: Ledger) -> Counter[str]:
 
 def posts(sb: Sandbox) -> Counter[int]:
     """The sandbox's answers to POSTs (a submit also pings first)."""
-    return Counter(r["status"] for r in sb.requests_log() if r["method"] == "POST")
+    return Counter(r["status"] for r in requests_log(sb) if r["method"] == "POST")
 
 
 def practice(sb: Sandbox) -> Target:
@@ -101,7 +102,7 @@ def test_all_accepted_once_each(ledger_of, sandbox: Sandbox) -> None:
     assert report.exit_code == 0 and report.remaining == 0
     assert states(ledger) == {"accepted": 12}
     assert posts(sandbox) == {200: 12}
-    assert max(sandbox.accept_counts().values()) == 1
+    assert max(accept_counts(sandbox).values()) == 1
     # Accepted is final: a second submit has nothing to send.
     again = submit(ledger, client, pace=FAST, progress=False)
     assert again.planned == 0 and again.requests == 0
@@ -115,7 +116,7 @@ def test_only_approved_are_sent(ledger_of, sandbox: Sandbox) -> None:
     ledger, keys = ledger_of(6)
     ledger.decide(keys[:2], "rejected", by="ana", note="not ours")
     submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
-    sent = {(a["userId"]) for a in sandbox.accepted()}
+    sent = {(a["userId"]) for a in accepted(sandbox)}
     assert len(sent) == 4
     props = ledger.proposals().set_index("key")
     assert (props.loc[keys[:2], "submission"] == "not-sent").all()
@@ -127,7 +128,7 @@ def test_dry_run_sends_nothing(ledger_of, sandbox: Sandbox) -> None:
     assert report.planned == 30 and report.dry_run
     assert report.estimate == pytest.approx(5.0)  # 20 at once, 10 more at 2/s
     assert "Nothing was sent" in report.render()
-    assert sum(sandbox.status_counts().values()) == 0
+    assert sum(status_counts(sandbox).values()) == 0
     assert ledger.attempts().empty
 
 
@@ -173,7 +174,7 @@ def test_wrong_key_against_the_sandbox(ledger_of, sandbox: Sandbox) -> None:
     ledger, _ = ledger_of(20)
     report = submit(ledger, ApiClient(sandbox.url, "wrong-key"), pace=FAST, progress=False)
     assert report.exit_code == 2 and "refused" in (report.fatal or "")
-    assert sandbox.status_counts()[401] <= FAST.concurrency + 1
+    assert status_counts(sandbox)[401] <= FAST.concurrency + 1
 
 
 def test_wrong_base_url_stops_with_404(ledger_of, sandbox: Sandbox) -> None:
@@ -188,7 +189,7 @@ def test_server_errors_are_retried_then_accepted(ledger_of, sandbox: Sandbox) ->
     sandbox.settings.fail_first = 6
     report = submit(ledger, ApiClient(sandbox.url, KEY), pace=FAST, progress=False)
     assert report.accepted == 5 and report.failed == 0
-    assert sandbox.status_counts()[503] == 6
+    assert status_counts(sandbox)[503] == 6
     results = Counter(ledger.attempts()["result"])
     assert results == {lg.RETRY: 6, lg.ACCEPTED: 5}
 
@@ -201,7 +202,7 @@ def test_retries_are_bounded_then_failed_and_a_later_submit_retries(
     pace = Pace(rate=500, burst=500, concurrency=3, max_tries=3, backoff_base=0.01)
     report = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
     assert report.failed == 3 and report.exit_code == 1
-    assert sandbox.status_counts()[503] == 9  # 3 tries each
+    assert status_counts(sandbox)[503] == 9  # 3 tries each
     assert states(ledger) == {"failed": 3}
     sandbox.settings.fail_rate = 0.0
     later = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
@@ -225,7 +226,7 @@ def test_answer_lost_after_accept_is_resent_and_ends_accepted(ledger_of, sandbox
     pace = Pace(rate=500, burst=500, concurrency=2, max_tries=20, backoff_base=0.01)
     report = submit(ledger, ApiClient(sandbox.url, KEY), pace=pace, progress=False)
     assert report.accepted == 10
-    counts = sandbox.accept_counts()
+    counts = accept_counts(sandbox)
     assert len(counts) == 10 and max(counts.values()) >= 2  # unknown outcomes were resent
     assert states(ledger) == {"accepted": 10}
 
@@ -238,7 +239,7 @@ def test_429_waits_for_retry_after_and_everything_is_accepted(ledger_of) -> None
         report = submit(ledger, ApiClient(sb.url, KEY), pace=pace, progress=False)
         took = time.perf_counter() - started
         assert report.accepted == 12
-        assert report.throttled >= 1 and sb.status_counts()[429] == report.throttled
+        assert report.throttled >= 1 and status_counts(sb)[429] == report.throttled
         assert took >= 1.0  # Retry-After is at least one second: it was honoured
     assert Counter(ledger.attempts()["http_status"])[429] == report.throttled
 
@@ -311,7 +312,7 @@ def test_kill_9_mid_run_then_rerun_completes_without_resending_confirmed(
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while len(sb.accepted()) < 30 and time.monotonic() < deadline:
+        while len(accepted(sb)) < 30 and time.monotonic() < deadline:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -319,7 +320,7 @@ def test_kill_9_mid_run_then_rerun_completes_without_resending_confirmed(
             confirmed = ledger.accepted_keys(practice(sb))
             middle = Counter(ledger.proposals()["submission"])
         assert 0 < len(confirmed) < 120, middle
-        bodies_before = sb.accept_counts()
+        bodies_before = accept_counts(sb)
         done = subprocess.run(
             [*args, "--rate", "500", "--burst", "50"],
             env=env,
@@ -331,7 +332,7 @@ def test_kill_9_mid_run_then_rerun_completes_without_resending_confirmed(
         with Ledger(path) as ledger:
             assert Counter(ledger.proposals()["submission"]) == {"accepted": 120}
             by_key = ledger.proposals().set_index("key")
-        after = sb.accept_counts()
+        after = accept_counts(sb)
         # Every confirmed one was received exactly as often as before the rerun: never again.
         for key in confirmed:
             row = by_key.loc[key]
@@ -365,7 +366,7 @@ def test_a_second_submit_on_the_same_ledger_is_refused(tmp_path: Path) -> None:
         )
         try:
             deadline = time.monotonic() + 20
-            while not sb.accepted() and time.monotonic() < deadline:
+            while not accepted(sb) and time.monotonic() < deadline:
                 time.sleep(0.02)
             second = subprocess.run(
                 [RECON, "submit", "--ledger", str(path), "--base-url", sb.url],
@@ -530,7 +531,7 @@ def test_a_proposal_rejected_during_a_submit_is_not_sent(ledger_of, sandbox: San
     )
     second.close()
     assert report.accepted == 1 and report.skipped == 9
-    assert len(sandbox.accepted()) == 1
+    assert len(accepted(sandbox)) == 1
     assert report.exit_code == 0 and report.remaining == 0
 
 

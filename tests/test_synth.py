@@ -1,9 +1,8 @@
-"""Synthetic inputs (recon.synth), the bundled sample, and `recon bench`."""
+"""Synthetic inputs (recon.devtools.synth), the bundled sample, and `recon bench`."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 import tomllib
@@ -14,8 +13,8 @@ import pytest
 
 from recon import outcomes as oc
 from recon.cli import main
+from recon.devtools.synth import AS_OF, EXTERNAL_COLUMNS, generate
 from recon.engine import reconcile
-from recon.synth import AS_OF, EXTERNAL_COLUMNS, generate
 
 FILES = ("external.csv", "progress.csv", "users.csv", "paths.csv", "recon.toml")
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -29,11 +28,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _load_sample_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_generate", SAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from recon.devtools import sample
+
+    return sample
 
 
 def test_generation_is_deterministic_for_a_seed(tmp_path: Path) -> None:
@@ -150,7 +147,7 @@ def test_bundled_sample_is_what_its_generator_writes(tmp_path: Path) -> None:
     assert config == tmp_path / "recon.toml"
     for name in FILES:
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), (
-            f"data/sample/{name} is stale: run .venv/bin/python data/sample/generate.py"
+            f"recon/sample/{name} (data/sample) is stale: run make sample"
         )
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import AS_OF, PATHS, ext, write_case_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sandbox_inspect import requests_log
 from test_submit import KEY, ScriptedApi
 
 from recon import ledger as lg
@@ -66,7 +67,7 @@ def approved_ledger(folder: Path, lms: str | None = None) -> tuple[Path, Path]:
 
 
 def posts(sb: Sandbox) -> int:
-    return sum(1 for r in sb.requests_log() if r["method"] == "POST")
+    return sum(1 for r in requests_log(sb) if r["method"] == "POST")
 
 
 # -- what a target is ---------------------------------------------------------------------

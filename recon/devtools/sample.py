@@ -1,4 +1,9 @@
-"""Regenerate the bundled sample: `.venv/bin/python data/sample/generate.py`.
+"""Regenerate the bundled sample: ``make sample`` (``python -m recon.devtools.sample``).
+
+The sample ships inside the package (``recon/sample/``, read with
+:mod:`importlib.resources`: see :func:`recon.demo.sample_config`), so that ``recon demo``
+works from any folder after a plain ``pip install``; ``data/sample`` in a checkout is a
+link to it, for analysts and the notebooks.
 
 Brightwater Academy is a fictional training provider; its export (``external.csv``,
 about 2,000 rows for about 500 learners and 50 learning paths) is compared with a
@@ -6,23 +11,21 @@ fictional company's LMS progress export (``progress.csv``), learner directory
 (``users.csv``) and course-code mapping (``paths.csv``). Every name is made up and every
 address is at example.com, example.org or example.net.
 
-The files are written by :func:`recon.synth.generate` with a fixed seed, so running this
-again writes the very same bytes. Every ordinary date lies before 2026-11-25 and every
-future date in 2028, so the sample reads the same at the tests' fixed as-of
+The files are written by :func:`recon.devtools.synth.generate` with a fixed seed, so
+running this again writes the very same bytes. Every ordinary date lies before 2026-11-25
+and every future date in 2028, so the sample reads the same at the tests' fixed as-of
 (2026-11-27T00:00:00Z) and at the real "now" of `make demo`. The sample exercises every
 outcome except ``already-submitted``, which needs a ledger.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-# Run from a checkout: use this checkout's recon even if another one is installed.
-sys.path.insert(0, str(HERE.parent.parent))
+from .synth import generate
 
-from recon.synth import generate  # noqa: E402
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample"
+"""Where the bundled sample lives in this checkout (the package's ``sample`` folder)."""
 
 SEED = 20261127
 ROWS = 2_000
@@ -43,12 +46,14 @@ NOTES = {
 }
 TITLE = (
     "The bundled sample: Brightwater Academy's export against the LMS.\n"
-    "Written by data/sample/generate.py (seed 20261127); all names are fictional."
+    "Written by `make sample` (recon/devtools/sample.py, seed 20261127); all names are\n"
+    "fictional."
 )
 
 
-def main(out_dir: Path = HERE) -> Path:
-    """Write the sample's files (beside this script by default); return the config's path."""
+def main(out_dir: Path = SAMPLE_DIR) -> Path:
+    """Write the sample's files (into the package's sample by default); return the config's
+    path."""
     return generate(
         out_dir,
         ROWS,

@@ -1,7 +1,8 @@
 """Synthetic inputs, messy the way real exports are: for `recon bench` and the bundled sample.
 
-Size: over 600 lines; it is tooling, not the product, and issue 10 moves it out of the
-runtime modules.
+Size: over 600 lines, on purpose: one generator whose parts (the name pools, the problem
+shares, the LMS states and the DuckDB writer) only make sense together. It is tooling
+(:mod:`recon.devtools`), not the product: nothing a reconcile runs imports it.
 
 :func:`generate` writes the four inputs and their ``recon.toml`` into a folder:
 
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .inputs import run
+from ..inputs import run
 
 __all__ = [
     "AS_OF",
@@ -513,7 +514,7 @@ def generate(
 
     if title is None:
         title = (
-            f"Synthetic inputs from recon.synth: seed {seed}, {rows:,} external rows, "
+            f"Synthetic inputs from recon.devtools.synth: seed {seed}, {rows:,} external rows, "
             f"{n_learners:,} learners, {n_paths:,} learning paths."
         )
     config = out / "recon.toml"

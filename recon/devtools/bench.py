@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ReconError
+from ..errors import ReconError
 from .synth import AS_OF, DEFAULT_SEED, generate
 
 GOAL_ROWS = 1_000_000
@@ -93,11 +93,11 @@ def run_bench(
 
 def _measure_in_child(config: Path, outputs: Path, report: Path) -> dict[str, Any]:
     # The child must import this very package, wherever it was imported from.
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "recon.bench", str(config), str(outputs), str(report)],
+        [sys.executable, "-m", "recon.devtools.bench", str(config), str(outputs), str(report)],
         capture_output=True,
         text=True,
         env=env,
@@ -114,8 +114,8 @@ def _child(argv: Sequence[str]) -> int:
     """Reconcile ``config``, write to ``outputs``, put the figures in ``report`` (JSON)."""
     config, outputs, report = argv
     # Imports first: what they cost is the baseline, reported apart from the work.
-    from .engine import reconcile
-    from .outputs import write_result
+    from ..engine import reconcile
+    from ..outputs import write_result
 
     baseline = _peak_mb()
     started, cpu = time.perf_counter(), time.process_time()
