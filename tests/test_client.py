@@ -44,6 +44,7 @@ from recon.errors import (
     AuthError,
     FeatureOffError,
     NotFoundError,
+    RedirectError,
     TlsError,
     UnexpectedAnswerError,
 )
@@ -101,8 +102,8 @@ TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] =
     ("other-2xx", ans(202), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(204), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(100), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
-    ("redirect", ans(302), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
-    ("redirect", ans(307), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
+    ("redirect", ans(302), {}, lg.STOPPED, STOP, {"fatal": RedirectError}),
+    ("redirect", ans(307), {}, lg.STOPPED, STOP, {"fatal": RedirectError}),
     (
         "feature-off",
         ans(400, errors=[MSG_FEATURE_OFF]),
