@@ -1,18 +1,19 @@
 """Sending approved proposals to the LMS: paced, recorded, resumable.
 
 Size: over 600 lines because the answer rules (:func:`judge`, the README's table row
-by row) sit beside the worker loop that applies them; issue 10 makes the loop a small
-class apart from the pure rules.
+by row), the one class that applies them (:class:`Sender`) and the report they fill are
+read together; each part is small on its own.
 
 For each approved proposal still to send (never sent, failed, or unknown after a
-crash) a worker takes a token from the bucket, commits an attempt to the ledger, posts,
-commits the answer, and only then acts on it. What each answer means is one pure
-function, :func:`judge`, whose rules are the README's "Sending" table row by row:
+crash) a :class:`Sender` worker takes a token from the bucket, commits an attempt to the
+ledger, posts, commits the answer, and only then acts on it. What each answer means is
+one pure function, :func:`judge`, whose rules are the README's "Sending" table row by row
+(:data:`RULES`):
 
 * ``200`` with an empty body (the documented success) -> accepted (final; never sent
-  again). A ``200`` with a body, any other ``2xx``, a redirect, a ``4xx`` without the
-  API's ``errors``, an unknown status -> the whole run stops (exit 2); the record stays
-  unsent.
+  again). A ``200`` with a body, any other ``2xx``, a redirect (:class:`RedirectError`),
+  a ``4xx`` without the API's ``errors``, an unknown status -> the whole run stops (exit
+  2); the record stays unsent.
 * ``400`` (or another ``4xx``) with the API's ``errors`` -> rejected, messages stored, not
   retried. Except ``externalActivity feature is not enabled``: the run stops (exit 2).
 * ``401``/``403`` -> stop: the API key was refused. ``404`` -> stop: wrong base URL.
@@ -116,6 +117,9 @@ class SubmitReport:
     gave_up: str | None = None
     preview: list[dict[str, str]] = field(default_factory=list)
     target: Target | None = None
+    # The error behind ``fatal`` (else ``gave_up``): for an API answer, its ``url`` and the
+    # ``key`` of the proposal whose answer stopped the run.
+    error: ReconError | None = None
 
     @property
     def where(self) -> str:
@@ -158,6 +162,7 @@ class SubmitReport:
             "gave_up": self.gave_up,
             "target": self.target.url if self.target is not None else None,
             "practice": self.target.practice if self.target is not None else None,
+            "stopped_at": getattr(self.error, "key", None),
         }
 
     def render(self) -> str:
@@ -577,8 +582,10 @@ class Sender:
         report.elapsed = time.perf_counter() - self.started
         if self.gave_up:
             report.gave_up = str(self.gave_up[0])
+            report.error = self.gave_up[0]
         if self.fatal:
             report.fatal = str(self.fatal[0])
+            report.error = self.fatal[0]
         elif interrupted.is_set():
             report.fatal = "interrupted; run `recon submit` again to send the rest"
         if self.on_progress is not None:
@@ -742,6 +749,7 @@ def _ping_failed(
         planned=planned if limit is None else min(planned, limit),
         fatal=client.redact(f"{why} (the ping before sending; nothing was sent)"),
         target=unknown,
+        error=exc if isinstance(exc, ApiError) else None,
     )
 
 
