@@ -26,9 +26,9 @@ from servers import Scripted, Trickle, self_signed, server_tls
 
 from recon import ledger as lg
 from recon.cli import main
-from recon.client import ApiClient, TokenBucket
+from recon.client import ACTIVITY_PATH, ApiClient, TokenBucket
 from recon.engine import reconcile
-from recon.errors import ApiError, LedgerBusyError
+from recon.errors import ApiError, AuthError, LedgerBusyError, RedirectError
 from recon.ledger import Ledger
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
@@ -486,6 +486,53 @@ def test_a_redirect_is_never_taken_for_acceptance(ledger_of) -> None:
     assert report.accepted == 0
     assert states(ledger) == {"not-sent": 5}
     assert ledger.accepted_keys() == set()
+    assert isinstance(report.error, RedirectError) and report.error.location == "/login"
+
+
+def test_a_redirected_ping_stops_before_sending_with_its_own_error(ledger_of) -> None:
+    ledger, _ = ledger_of(2)
+    with Scripted(answers((307, {"Location": "/sso"}, b""))) as api:  # GETs scripted too
+        with pytest.raises(RedirectError) as caught:
+            ApiClient(api.url, KEY).ping()
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.received == 2  # the two pings; no POST
+    assert caught.value.url == api.url + "/incoming/v2/ping" and caught.value.key is None
+    assert (caught.value.status, caught.value.location) == (307, "/sso")
+    assert isinstance(report.error, RedirectError) and report.error.key is None
+    assert report.exit_code == 2 and "nothing was sent" in (report.fatal or "")
+    assert ledger.attempts().empty
+
+
+def test_a_redirected_record_stops_the_run_naming_its_url_and_key(ledger_of) -> None:
+    ledger, keys = ledger_of(3)
+    where = "https://login.example.com/sso?next=%2Fapi"
+    pace = Pace(rate=500, burst=500, concurrency=1)
+    with ScriptedLms(answers((302, {"Location": where}, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+        assert api.received == 1
+    error = report.error
+    assert report.exit_code == 2 and isinstance(error, RedirectError)
+    assert (error.status, error.url, error.location) == (302, api.url + ACTIVITY_PATH, where)
+    (attempt,) = ledger.attempts().to_dict("records")
+    assert attempt["http_status"] == 302 and attempt["result"] == lg.STOPPED
+    assert error.key == attempt["key"] and error.key in keys
+    assert report.to_dict()["stopped_at"] == error.key
+    assert f"(a redirect to {where})" in (report.fatal or "")
+    assert KEY not in repr(vars(error)) + str(error)
+    assert states(ledger) == {"not-sent": 3}
+
+
+@pytest.mark.parametrize("status", [401, 404, 500])
+def test_every_stopping_answer_names_the_url_and_the_proposal(ledger_of, status: int) -> None:
+    ledger, keys = ledger_of(2)
+    pace = Pace(rate=500, burst=500, concurrency=1, max_tries=1)
+    with ScriptedLms(answers((status, {}, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+    if status == 500:  # transient: failed, not a stop; nothing to name
+        assert report.error is None and report.failed == 2
+        return
+    assert isinstance(report.error, ApiError) and report.error.status == status
+    assert report.error.url == api.url + ACTIVITY_PATH and report.error.key in keys
 
 
 def test_ping_wants_the_api_answer() -> None:
@@ -495,15 +542,82 @@ def test_ping_wants_the_api_answer() -> None:
             ApiClient(sb.url, "wrong-key").ping()
 
 
-@pytest.mark.parametrize("key", ["secret-key-123\r", "secret key", "secret—key"])
-def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(key: str) -> None:
-    if key.strip() != key:
-        # Surrounding blanks (a CRLF .env file) are trimmed, not refused.
-        assert "secret" not in repr(ApiClient("https://lms.example.com", key))
-        return
-    with pytest.raises(ApiError) as caught:
-        ApiClient("https://lms.example.com", key)
-    assert "secret" not in str(caught.value)
+BLANKED = "pasted-k3y-7781"  # a key as copied from a CRLF .env file, with blanks around
+
+
+def leaks(text: str, key: str = BLANKED) -> bool:
+    """True when ``text`` shows the key, or a half of it."""
+    return any(part in text for part in (key, key[: len(key) // 2], key[len(key) // 2 :]))
+
+
+@pytest.mark.parametrize(
+    "given",
+    [f"{BLANKED}\r", f"{BLANKED}\n", f"{BLANKED}\r\n", f" {BLANKED}\r\n", f"\t{BLANKED} "],
+    ids=["CR", "LF", "CRLF", "space-CRLF", "tab-space"],
+)
+def test_a_key_with_blanks_around_is_sent_cleaned_and_never_shown(
+    tmp_path: Path, given: str
+) -> None:
+    """A CRLF .env file leaves CR/LF after the key: recon sends the key without them, and
+    neither form reaches the terminal, the ledger or any file, also when the server
+    echoes the Authorization header back in every answer."""
+    path, _ = make_ledger(tmp_path, 3)
+    auth: list[str] = []
+
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        auth.append(headers.get("Authorization", ""))
+        return echo_key(n, headers)
+
+    with ScriptedLms(script) as api:
+        env = {**os.environ, "TI_API_KEY": given}
+        args = ["--ledger", str(path), "--base-url", api.url, "--concurrency", "1"]
+        ping = subprocess.run(
+            [RECON, "ping", "--base-url", api.url], env=env, capture_output=True, text=True
+        )
+        done = subprocess.run(
+            [RECON, "submit", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert ping.returncode == 0, ping.stderr
+    assert auth and set(auth) == {f"Bearer {BLANKED}"}  # cleaned: no CR, LF or blank
+    out = ping.stdout + ping.stderr + done.stdout + done.stderr
+    assert done.returncode == 2, out  # echo_key's third answer is a 200 with a body
+    assert "bad: Bearer <API key>" in out  # the echo was there, blanked
+    assert not leaks(out), out
+    for file in tmp_path.iterdir():
+        if file.is_file():
+            assert not leaks(file.read_bytes().decode("latin-1")), file
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        f"{BLANKED[:6]}\r\n{BLANKED[6:]}",  # a line break inside
+        f"{BLANKED[:6]}\r{BLANKED[6:]}",
+        f"{BLANKED[:6]} {BLANKED[6:]}",
+        f"{BLANKED[:6]}\x00{BLANKED[6:]}",
+        f"{BLANKED[:6]}\u2014{BLANKED[6:]}",
+        f"{BLANKED}\x1b[0m",
+    ],
+    ids=["CRLF-inside", "CR-inside", "space-inside", "NUL", "dash", "escape-after"],
+)
+def test_a_key_that_cannot_be_a_header_is_refused_without_a_request_or_an_echo(
+    given: str,
+) -> None:
+    with Scripted(lambda n, h: (200, {}, b""), ping={"valid": True}) as api:
+        with pytest.raises(AuthError) as caught:
+            ApiClient(api.url, given)
+        assert "TI_API_KEY" in str(caught.value) and not leaks(str(caught.value))
+        if "\x00" not in given:  # the environment cannot hold a NUL
+            done = subprocess.run(
+                [RECON, "ping", "--base-url", api.url],
+                env={**os.environ, "TI_API_KEY": given},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2 and "TI_API_KEY" in done.stderr
+            assert not leaks(done.stdout + done.stderr), done.stderr
+        assert api.pings == api.received == 0  # refused before anything was sent
 
 
 def test_transport_errors_are_stored_without_the_key(ledger_of) -> None:
