@@ -3,6 +3,7 @@ API, pacing, crash safety, the one-submit lock, and the dry run."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -746,6 +747,48 @@ def test_odd_rate_headers_on_200_are_recorded_as_accepted_once(ledger_of) -> Non
     assert states(ledger) == {"accepted": 4}
 
 
+@pytest.mark.parametrize(
+    ("rate", "reset", "wait"),
+    [
+        (1.0, "0.6", 0.6),  # the reset comes before the next interval: wait until it
+        (1.0, "unix+0.6", 0.6),  # the same, the reset as a Unix time (the vendor's form)
+        (2.0, "30", 0.5),  # the reset is later than one interval: one interval
+        (2.0, None, 0.5),  # no reset given: one interval
+    ],
+    ids=["reset-seconds", "reset-unix-time", "interval-sooner", "no-reset"],
+)
+def test_no_requests_remaining_holds_the_next_request_back(
+    ledger_of, rate: float, reset: str | None, wait: float
+) -> None:
+    """`X-RateLimit-Remaining: 0` on an accepted answer: the next request waits one
+    interval, or until `X-RateLimit-Reset` when sooner (README, Sending); before it the
+    requests go at once (the burst is large), after it at the steady rate."""
+    ledger, _ = ledger_of(4)
+
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if n != 2:
+            return 200, {"X-RateLimit-Remaining": "7"}, b""
+        limit = {"X-RateLimit-Remaining": "0"}
+        if reset is not None:
+            limit["X-RateLimit-Reset"] = (
+                f"{time.time() + 0.6:.3f}" if reset.startswith("unix") else reset
+            )
+        return 200, limit, b""
+
+    pace = Pace(rate=rate, burst=100, concurrency=1)
+    with ScriptedLms(script) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(api.times)]
+    assert report.accepted == 4 and report.throttled == 0
+    assert len(gaps) == 3
+    # Upper bounds leave room for a loaded machine, below the next wrong answer (the
+    # pause plus one more interval).
+    assert gaps[0] < 0.4, gaps  # the burst: no pause before the header
+    assert wait - 0.05 <= gaps[1] < wait + 0.45, gaps  # the pause, and not one more interval
+    # After the pause sending resumes at the steady rate, not in a burst.
+    assert 1 / rate - 0.05 <= gaps[2] < 1 / rate + 0.45, gaps
+
+
 def test_retry_after_as_an_http_date_is_honoured(ledger_of) -> None:
     def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if n > 1:
@@ -866,20 +909,23 @@ def test_a_hostile_answer_cannot_forge_a_line(tmp_path: Path) -> None:
     assert "\\x1b[2J" in out  # shown, harmless
 
 
-def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
-    """SIGINT while requests are in flight, five times: each request the server answered
-    has its answer in the ledger, and none is left unknown."""
+def test_ctrl_c_records_every_answer_in_flight_and_nothing_is_sent_twice(
+    tmp_path: Path,
+) -> None:
+    """SIGINT to a real `recon submit` while requests to a slow server are in flight, at
+    five different moments: it exits 2 saying so, each request the server answered has
+    its answer in the ledger (none left unknown), and the next submit sends the rest
+    only: every record reaches the server exactly once in all."""
     for round_ in range(5):
         folder = tmp_path / f"round-{round_}"
         folder.mkdir()
-        path, _ = make_ledger(folder, 30)
+        path, keys = make_ledger(folder, 30)
+        args = [RECON, "submit", "--ledger", str(path)]
+        env = {**os.environ, "TI_API_KEY": KEY}
         with ScriptedLms(answers((200, {}, b"")), delay=0.6) as api:
             proc = subprocess.Popen(
                 [
-                    RECON,
-                    "submit",
-                    "--ledger",
-                    str(path),
+                    *args,
                     "--base-url",
                     api.url,
                     "--rate",
@@ -889,7 +935,7 @@ def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
                     "--concurrency",
                     "4",
                 ],
-                env={**os.environ, "TI_API_KEY": KEY},
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -902,10 +948,23 @@ def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=30)
             time.sleep(0.8)  # let the server finish any answer the client walked away from
             received, answered = api.received, api.answered
+            with Ledger(path) as ledger:
+                attempts = ledger.attempts()
+            api.delay = 0.0
+            rest = subprocess.run(
+                [*args, "--base-url", api.url, "--rate", "500", "--burst", "50"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            bodies = Counter(api.bodies)
         assert proc.returncode == 2, out + err
         assert "interrupted" in out + err
-        with Ledger(path) as ledger:
-            attempts = ledger.attempts()
         assert attempts["result"].notna().all(), attempts  # nothing left unknown
-        assert received == answered == len(attempts)
+        assert received == answered == len(attempts) < 30
         assert (attempts["result"] == lg.ACCEPTED).sum() == answered
+        assert rest.returncode == 0, rest.stdout + rest.stderr
+        with Ledger(path) as ledger:
+            assert states(ledger) == {"accepted": 30}
+        assert len(bodies) == 30 and set(bodies.values()) == {1}  # each sent once in all
