@@ -508,48 +508,57 @@ class Sender:
             with self.lock:
                 self.report.requests += 1
             answer = self.client.post_activity(body)  # never raises for a transport failure
-            try:
-                verdict = judge(
-                    answer,
-                    tries=tries,
-                    throttled=throttled,
-                    throttled_seconds=self.throttle.seconds,
-                    pace=self.pace,
-                )
-            except Exception:
-                # A bug in judging must not lose the answer: keep what came, then stop.
-                self.ledger.finish_attempt(
-                    attempt, lg.STOPPED, http_status=answer.status, errors=_stored(answer)
-                )
-                raise
-            # The answer is recorded before anything else is done with it.
-            self.ledger.finish_attempt(
-                attempt,
-                verdict.result,
-                http_status=answer.status,
-                errors=verdict.errors,
-                latency_ms=answer.latency_ms if answer.status is not None else None,
-            )
-            if verdict.pause > 0:
-                self.bucket.pause_until(time.monotonic() + verdict.pause)
-            if verdict.throttled:
-                throttled += 1
-                self.throttle.hold(verdict.pause)
-                with self.lock:
-                    self.report.throttled += 1
-            if verdict.transient:
-                tries += 1
-            if verdict.fatal is not None:  # STOP or GIVE_UP: the record that stopped it
-                verdict.fatal.key = key
-                raise _Stop(verdict.fatal, gave_up=verdict.step == GIVE_UP)
+            verdict = self._judge_and_record(attempt, answer, tries=tries, throttled=throttled)
+            self._act_on(verdict, key)
+            tries += verdict.transient
+            throttled += verdict.throttled
             if verdict.step == DONE:
-                if verdict.result == lg.REJECTED:
-                    with self.lock:
-                        for message in verdict.errors:
-                            self.report.rejected[message] += 1
                 return verdict.result
             _backoff(verdict.backoff, self.stop)
         return None
+
+    def _judge_and_record(
+        self, attempt: int, answer: Answer, *, tries: int, throttled: int
+    ) -> Verdict:
+        """The verdict on ``answer``, recorded with it before anything else is done."""
+        try:
+            verdict = judge(
+                answer,
+                tries=tries,
+                throttled=throttled,
+                throttled_seconds=self.throttle.seconds,
+                pace=self.pace,
+            )
+        except Exception:
+            # A bug in judging must not lose the answer: keep what came, then stop.
+            self.ledger.finish_attempt(
+                attempt, lg.STOPPED, http_status=answer.status, errors=_stored(answer)
+            )
+            raise
+        self.ledger.finish_attempt(
+            attempt,
+            verdict.result,
+            http_status=answer.status,
+            errors=verdict.errors,
+            latency_ms=answer.latency_ms if answer.status is not None else None,
+        )
+        return verdict
+
+    def _act_on(self, verdict: Verdict, key: str) -> None:
+        """Pace and count as ``verdict`` says; raise :class:`_Stop` when it stops the run,
+        naming ``key``, the proposal whose answer did."""
+        if verdict.pause > 0:
+            self.bucket.pause_until(time.monotonic() + verdict.pause)
+        if verdict.throttled:
+            self.throttle.hold(verdict.pause)
+        with self.lock:
+            self.report.throttled += verdict.throttled
+            if verdict.result == lg.REJECTED:
+                for message in verdict.errors:
+                    self.report.rejected[message] += 1
+        if verdict.fatal is not None:  # STOP or GIVE_UP
+            verdict.fatal.key = key
+            raise _Stop(verdict.fatal, gave_up=verdict.step == GIVE_UP)
 
     def run(self, work: list[tuple[str, dict[str, str]]]) -> None:
         """Send ``work`` (key, body) with the workers; returns when every started worker
