@@ -34,7 +34,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -44,7 +44,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .errors import ApiError, AuthError, NotFoundError
+from .errors import ApiError, AuthError, NotFoundError, RedirectError
 
 ACTIVITY_PATH = "/incoming/v2/learningPathExternalActivity"
 PING_PATH = "/incoming/v2/ping"
@@ -337,11 +337,14 @@ class TokenBucket:
                 time.sleep(wait)
 
     def pause_until(self, moment: float) -> None:
-        """No request before ``moment`` (time.monotonic clock)."""
+        """No request before ``moment`` (time.monotonic clock); one goes at ``moment``,
+        the next ones at the steady rate."""
         with self._lock:
             self._paused_until = max(self._paused_until, moment)
+            # Empty now, one token when the pause ends: the wait is the pause the server
+            # asked for, not the pause plus an interval, and no burst follows it.
             self._tokens = 0.0
-            self._stamp = max(self._stamp, moment)
+            self._stamp = self._paused_until - 1 / self.rate
 
 
 # -- one answer ---------------------------------------------------------------------------
@@ -358,8 +361,8 @@ class Answer:
     ``timeout``, ``dropped``, ``deadline``, ``tls``, ``unsendable``) and ``errors`` holds
     the cleaned exception text. ``errors`` otherwise holds the API's own messages (a
     ``{"errors": [...]}`` or ``{"error": "..."}`` body), ``body`` the first characters of
-    the body as cleaned text and ``body_bytes`` its size. Every text is already cleaned
-    (key blanked, control characters escaped).
+    the body as cleaned text and ``body_bytes`` its size; ``location`` a redirect's
+    ``Location``. Every text is already cleaned (key blanked, control characters escaped).
     """
 
     status: int | None
@@ -372,6 +375,7 @@ class Answer:
     body_bytes: int = 0
     failure: str | None = None
     url: str = ""
+    location: str = ""
 
 
 def _api_messages(content: bytes, clean: Callable[[str], str]) -> list[str]:
@@ -588,6 +592,24 @@ class _Bearer(requests.auth.AuthBase):
 # -- the client ---------------------------------------------------------------------------
 
 
+class LmsApi(Protocol):
+    """What sending needs of an API client: :class:`ApiClient` is one; a test's scripted
+    stand-in implements these four and is accepted as it is.
+
+    ``post_activity`` never raises for a transport failure (the :class:`Answer` says what
+    happened); ``ping`` raises an :class:`~recon.errors.ApiError` when the base URL or key
+    is wrong; ``redact`` blanks the key out of any text before it is stored or printed.
+    """
+
+    base_url: str
+
+    def ping(self) -> dict[str, Any]: ...
+
+    def post_activity(self, body: dict[str, str]) -> Answer: ...
+
+    def redact(self, text: str) -> str: ...
+
+
 class ApiClient:
     """Talks to ``POST /incoming/v2/learningPathExternalActivity`` and ``GET /ping``.
 
@@ -754,6 +776,7 @@ class ApiClient:
             body=self.clean(text, PREVIEW_CHARS) if content else "",
             body_bytes=len(content),
             url=url,
+            location=self.clean(headers.get("Location", ""), PREVIEW_CHARS),
         )
 
     def ping(self) -> dict[str, Any]:
@@ -776,8 +799,11 @@ class ApiClient:
             raise NotFoundError(f"{url} answered 404: check the base URL", status=404, url=url)
         if 300 <= status < 400:
             location = self.clean(response.headers.get("Location", "?"), PREVIEW_CHARS)
-            raise ApiError(
-                f"{url} redirects to {location}: check the base URL", status=status, url=url
+            raise RedirectError(
+                f"{url} redirects to {location}: check the base URL",
+                status=status,
+                url=url,
+                location=location,
             )
         if status != 200:
             raise ApiError(f"{url} answered HTTP {status}", status=status, url=url)

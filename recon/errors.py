@@ -16,7 +16,8 @@ clear message and exit code 2, and nothing below it ever prints the API key.
           +-- NotFoundError    404: wrong base URL
           +-- FeatureOffError  the company's externalActivity feature is off
           +-- UnexpectedAnswerError  not an answer the API documents (a 200 with a body,
-          |                    a 202, a redirect, a 4xx without `errors`...): not counted
+          |    |               a 202, a 4xx without `errors`...): not counted
+          |    +-- RedirectError  a 3xx: redirects are never followed
           +-- TlsError         the server's TLS certificate could not be verified
 """
 
@@ -75,13 +76,22 @@ class TargetError(LedgerError):
 class ApiError(ReconError):
     """The LMS API answered in a way that stops the whole submission.
 
-    ``status`` is the HTTP status (None for a transport failure) and ``url`` the request
-    URL; neither ever contains the API key.
+    ``status`` is the HTTP status (None for a transport failure), ``url`` the request
+    URL and ``key`` the proposal key of the record whose answer stopped the run (None for
+    the ping before sending); none of them ever contains the API key.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        key: str | None = None,
+    ):
         self.status = status
         self.url = url
+        self.key = key
         super().__init__(message)
 
 
@@ -101,6 +111,24 @@ class UnexpectedAnswerError(ApiError):
     """An answer the API does not document (a ``200`` with a body, a ``202``, a redirect,
     a ``4xx`` without ``errors``...): something other than the LMS may be answering, so
     nothing is counted and the run stops."""
+
+
+class RedirectError(UnexpectedAnswerError):
+    """A ``3xx``: recon never follows a redirect (a login page answering the redirected
+    request would look like an accepted record). ``location`` is where it pointed,
+    cleaned like any server text."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        key: str | None = None,
+        location: str | None = None,
+    ):
+        self.location = location
+        super().__init__(message, status=status, url=url, key=key)
 
 
 class TlsError(ApiError):

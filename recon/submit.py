@@ -1,18 +1,19 @@
 """Sending approved proposals to the LMS: paced, recorded, resumable.
 
 Size: over 600 lines because the answer rules (:func:`judge`, the README's table row
-by row) sit beside the worker loop that applies them; issue 10 makes the loop a small
-class apart from the pure rules.
+by row), the one class that applies them (:class:`Sender`) and the report they fill are
+read together; each part is small on its own.
 
 For each approved proposal still to send (never sent, failed, or unknown after a
-crash) a worker takes a token from the bucket, commits an attempt to the ledger, posts,
-commits the answer, and only then acts on it. What each answer means is one pure
-function, :func:`judge`, whose rules are the README's "Sending" table row by row:
+crash) a :class:`Sender` worker takes a token from the bucket, commits an attempt to the
+ledger, posts, commits the answer, and only then acts on it. What each answer means is
+one pure function, :func:`judge`, whose rules are the README's "Sending" table row by row
+(:data:`RULES`):
 
 * ``200`` with an empty body (the documented success) -> accepted (final; never sent
-  again). A ``200`` with a body, any other ``2xx``, a redirect, a ``4xx`` without the
-  API's ``errors``, an unknown status -> the whole run stops (exit 2); the record stays
-  unsent.
+  again). A ``200`` with a body, any other ``2xx``, a redirect (:class:`RedirectError`),
+  a ``4xx`` without the API's ``errors``, an unknown status -> the whole run stops (exit
+  2); the record stays unsent.
 * ``400`` (or another ``4xx``) with the API's ``errors`` -> rejected, messages stored, not
   retried. Except ``externalActivity feature is not enabled``: the run stops (exit 2).
 * ``401``/``403`` -> stop: the API key was refused. ``404`` -> stop: wrong base URL.
@@ -53,13 +54,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import ledger as lg
-from .client import TLS, UNSENDABLE, Answer, ApiClient
+from .client import MESSAGE_CHARS, TLS, UNSENDABLE, Answer, LmsApi, printable
 from .errors import (
     ApiError,
     AuthError,
     FeatureOffError,
     NotFoundError,
     ReconError,
+    RedirectError,
     TlsError,
     UnexpectedAnswerError,
 )
@@ -115,6 +117,9 @@ class SubmitReport:
     gave_up: str | None = None
     preview: list[dict[str, str]] = field(default_factory=list)
     target: Target | None = None
+    # The error behind ``fatal`` (else ``gave_up``): for an API answer, its ``url`` and the
+    # ``key`` of the proposal whose answer stopped the run.
+    error: ReconError | None = None
 
     @property
     def where(self) -> str:
@@ -157,6 +162,7 @@ class SubmitReport:
             "gave_up": self.gave_up,
             "target": self.target.url if self.target is not None else None,
             "practice": self.target.practice if self.target is not None else None,
+            "stopped_at": getattr(self.error, "key", None),
         }
 
     def render(self) -> str:
@@ -280,6 +286,7 @@ def judge(
     pace = pace or Pace()
     status = answer.status
     where = answer.url or "the endpoint"
+    url = answer.url or None
     stored = _stored(answer)
 
     def stop(rule: str, error: ApiError) -> Verdict:
@@ -299,11 +306,14 @@ def judge(
                 TlsError(
                     f"the TLS certificate of {where} could not be verified ({stored[0]}); the "
                     "key is not sent to a server recon cannot verify (behind a proxy that "
-                    "inspects TLS? set REQUESTS_CA_BUNDLE to your company's CA file)"
+                    "inspects TLS? set REQUESTS_CA_BUNDLE to your company's CA file)",
+                    url=url,
                 ),
             )
         if answer.failure == UNSENDABLE:
-            return stop("unsendable", ApiError(f"the request could not be sent: {stored[0]}"))
+            return stop(
+                "unsendable", ApiError(f"the request could not be sent: {stored[0]}", url=url)
+            )
         return transient()  # timeout, the total deadline, a dropped connection
 
     # The server says no requests remain: hold everyone back one interval (or until its
@@ -325,6 +335,7 @@ def judge(
                 "as accepted (something else may be answering: a login page, a portal, a "
                 "proxy); check the base URL",
                 status=200,
+                url=url,
             ),
         )
     if status < 300:
@@ -334,16 +345,20 @@ def judge(
                 f"{where} answered HTTP {status}, not the 200 with an empty body the LMS "
                 "documents: not counted as accepted; check the base URL",
                 status=status,
+                url=url,
             ),
         )
     if status < 400:
         # Not followed (see ApiClient): the base URL is wrong, or a login page stands in
         # front of the API. Nothing was recorded by the LMS.
+        to = f" to {answer.location}" if answer.location else ""
         return stop(
             "redirect",
-            NotFoundError(
-                f"{where} answered {status} (a redirect) for the endpoint: check the base URL",
+            RedirectError(
+                f"{where} answered {status} (a redirect{to}) for the endpoint: check the base URL",
                 status=status,
+                url=url,
+                location=answer.location or None,
             ),
         )
     if status == 400 and MSG_FEATURE_OFF in answer.errors:
@@ -353,14 +368,19 @@ def judge(
                 "the LMS answered 'externalActivity feature is not enabled': ask the "
                 "LMS administrator to enable the externalActivity feature for the company",
                 status=400,
+                url=url,
             ),
         )
     if status in (401, 403):
-        return stop("auth", AuthError(f"the API key was refused (HTTP {status})", status=status))
+        return stop(
+            "auth", AuthError(f"the API key was refused (HTTP {status})", status=status, url=url)
+        )
     if status == 404:
         return stop(
             "not-found",
-            NotFoundError(f"{where} answered 404 for the endpoint: check the base URL", status=404),
+            NotFoundError(
+                f"{where} answered 404 for the endpoint: check the base URL", status=404, url=url
+            ),
         )
     if status == 429:
         left = pace.max_throttled_seconds - throttled_seconds
@@ -376,6 +396,7 @@ def judge(
                     f"{pace.max_throttled_seconds:g}s of waiting in this run; run `recon "
                     "submit` again later, or with a lower --rate",
                     status=429,
+                    url=url,
                 ),
             )
         wait = answer.retry_after if answer.retry_after is not None else answer.reset_in
@@ -402,11 +423,14 @@ def judge(
                 f"{where} answered HTTP {status} without the API's errors "
                 f"({answer.body or 'empty body'!s}): not counted as rejected; check the base URL",
                 status=status,
+                url=url,
             ),
         )
     return stop(
         "unknown-status",
-        UnexpectedAnswerError(f"{where} answered HTTP {status}: not an HTTP status", status=status),
+        UnexpectedAnswerError(
+            f"{where} answered HTTP {status}: not an HTTP status", status=status, url=url
+        ),
     )
 
 
@@ -427,74 +451,214 @@ class _Throttle:
             self._until = max(self._until, end)
 
 
-def _send_one(
-    ledger: Ledger,
-    client: ApiClient,
-    bucket: Any,
-    pace: Pace,
-    run_id: int,
-    target: Target,
-    key: str,
-    body: dict[str, str],
-    stop: threading.Event,
-    report: SubmitReport,
-    lock: threading.Lock,
-    throttle: _Throttle,
-) -> str | None:
-    """Send one proposal until it has a final answer. Returns accepted/rejected/failed,
-    or None when the run was stopped before it finished."""
-    tries = throttled = 0
-    while not stop.is_set():
-        if not bucket.acquire(stop):
-            return None
-        if not ledger.still_to_send(key, target):
-            return SKIPPED  # rejected by a person (or settled) since this submit started
-        attempt = ledger.begin_attempt(key, run_id, target)
-        with lock:
-            report.requests += 1
-        answer = client.post_activity(body)  # never raises for a transport failure
+SKIPPED = "skipped"
+
+ProgressCallback = Callable[[SubmitReport], None]
+
+
+class Sender:
+    """One submission's sending: up to ``pace.concurrency`` workers take proposals from a
+    queue, send each until it has a final answer, and count into ``report``.
+
+    Every step of one record is in :meth:`send_one`: a token from the bucket, the attempt
+    committed, the request, the answer committed, and only then :func:`judge`'s verdict
+    acted on. The first fatal verdict (or ledger failure) sets ``stop``: the other workers
+    finish the request they have in flight, record its answer, and end.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: LmsApi,
+        target: Target,
+        report: SubmitReport,
+        *,
+        pace: Pace,
+        on_progress: ProgressCallback | None = None,
+        bar: Any = None,
+    ) -> None:
+        from .client import TokenBucket
+
+        self.ledger = ledger
+        self.client = client
+        self.target = target
+        self.report = report
+        self.pace = pace
+        self.on_progress = on_progress
+        self.bar = bar
+        self.bucket = TokenBucket(pace.rate, pace.burst)
+        self.throttle = _Throttle()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()  # guards report, fatal and gave_up
+        self.fatal: list[ReconError] = []
+        self.gave_up: list[ApiError] = []
+        self.started = time.perf_counter()
+
+    def send_one(self, key: str, body: dict[str, str]) -> str | None:
+        """Send one proposal until it has a final answer. Returns accepted, rejected,
+        failed or skipped; None when the run was stopped before it finished. Raises
+        :class:`_Stop` on a fatal verdict."""
+        tries = throttled = 0
+        while not self.stop.is_set():
+            if not self.bucket.acquire(self.stop):
+                return None
+            if not self.ledger.still_to_send(key, self.target):
+                return SKIPPED  # rejected by a person (or settled) since this submit started
+            attempt = self.ledger.begin_attempt(key, self.report.run_id, self.target)
+            with self.lock:
+                self.report.requests += 1
+            answer = self.client.post_activity(body)  # never raises for a transport failure
+            verdict = self._judge_and_record(attempt, answer, tries=tries, throttled=throttled)
+            self._act_on(verdict, key)
+            tries += verdict.transient
+            throttled += verdict.throttled
+            if verdict.step == DONE:
+                return verdict.result
+            _backoff(verdict.backoff, self.stop)
+        return None
+
+    def _judge_and_record(
+        self, attempt: int, answer: Answer, *, tries: int, throttled: int
+    ) -> Verdict:
+        """The verdict on ``answer``, recorded with it before anything else is done."""
         try:
             verdict = judge(
                 answer,
                 tries=tries,
                 throttled=throttled,
-                throttled_seconds=throttle.seconds,
-                pace=pace,
+                throttled_seconds=self.throttle.seconds,
+                pace=self.pace,
             )
         except Exception:
             # A bug in judging must not lose the answer: keep what came, then stop.
-            ledger.finish_attempt(
+            self.ledger.finish_attempt(
                 attempt, lg.STOPPED, http_status=answer.status, errors=_stored(answer)
             )
             raise
-        # The answer is recorded before anything else is done with it.
-        ledger.finish_attempt(
+        self.ledger.finish_attempt(
             attempt,
             verdict.result,
             http_status=answer.status,
             errors=verdict.errors,
             latency_ms=answer.latency_ms if answer.status is not None else None,
         )
+        return verdict
+
+    def _act_on(self, verdict: Verdict, key: str) -> None:
+        """Pace and count as ``verdict`` says; raise :class:`_Stop` when it stops the run,
+        naming ``key``, the proposal whose answer did."""
         if verdict.pause > 0:
-            bucket.pause_until(time.monotonic() + verdict.pause)
+            self.bucket.pause_until(time.monotonic() + verdict.pause)
         if verdict.throttled:
-            throttled += 1
-            throttle.hold(verdict.pause)
-            with lock:
-                report.throttled += 1
-        if verdict.transient:
-            tries += 1
-        if verdict.step in (STOP, GIVE_UP):
-            assert verdict.fatal is not None
-            raise _Stop(verdict.fatal, gave_up=verdict.step == GIVE_UP)
-        if verdict.step == DONE:
+            self.throttle.hold(verdict.pause)
+        with self.lock:
+            self.report.throttled += verdict.throttled
             if verdict.result == lg.REJECTED:
-                with lock:
-                    for message in verdict.errors:
-                        report.rejected[message] += 1
-            return verdict.result
-        _backoff(verdict.backoff, stop)
-    return None
+                for message in verdict.errors:
+                    self.report.rejected[message] += 1
+        if verdict.fatal is not None:  # STOP or GIVE_UP
+            verdict.fatal.key = key
+            raise _Stop(verdict.fatal, gave_up=verdict.step == GIVE_UP)
+
+    def run(self, work: list[tuple[str, dict[str, str]]]) -> None:
+        """Send ``work`` (key, body) with the workers; returns when every started worker
+        has ended, Ctrl-C or not. The report then says what happened."""
+        todo: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
+        for item in work:
+            todo.put(item)
+        finished = threading.Semaphore(0)
+        threads = [
+            threading.Thread(
+                target=self._worker, args=(todo, finished), name=f"recon-submit-{i}", daemon=True
+            )
+            for i in range(max(1, self.pace.concurrency))
+        ]
+        with _interrupts_stop(self.stop) as interrupted:
+            try:
+                for t in threads:
+                    t.start()
+            finally:
+                # Wait for every started worker, whatever happens: each one finishes its
+                # request in flight (bounded by the client's deadline) and records the
+                # answer before it ends.
+                _wait_for(finished, sum(1 for t in threads if t.ident is not None), self.stop)
+                if self.bar is not None:
+                    self.bar.close()
+        for t in threads:
+            if t.ident is not None:
+                t.join(1.0)
+        report = self.report
+        report.elapsed = time.perf_counter() - self.started
+        if self.gave_up:
+            report.gave_up = str(self.gave_up[0])
+            report.error = self.gave_up[0]
+        if self.fatal:
+            report.fatal = str(self.fatal[0])
+            report.error = self.fatal[0]
+        elif interrupted.is_set():
+            report.fatal = "interrupted; run `recon submit` again to send the rest"
+        if self.on_progress is not None:
+            self.on_progress(report)
+
+    def _worker(
+        self, todo: queue.Queue[tuple[str, dict[str, str]]], finished: threading.Semaphore
+    ) -> None:
+        try:
+            self._work_through(todo)
+        except Exception as exc:  # a bug or a broken environment: stop, loudly
+            text = printable(self.client.redact(f"unexpected {type(exc).__name__}: {exc}"))
+            with self.lock:
+                self.fatal.append(ApiError(text[:MESSAGE_CHARS]))
+            self.stop.set()
+        finally:
+            finished.release()
+
+    def _work_through(self, todo: queue.Queue[tuple[str, dict[str, str]]]) -> None:
+        while not self.stop.is_set():
+            try:
+                key, body = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome = self.send_one(key, body)
+            except _Stop as exc:
+                with self.lock:
+                    if exc.gave_up:
+                        self.report.failed += 1
+                        self.gave_up.append(exc.error)
+                    else:
+                        self.fatal.append(exc.error)
+                self.stop.set()
+                return
+            except ReconError as exc:  # the ledger cannot be written: stop, loudly
+                with self.lock:
+                    self.fatal.append(exc)
+                self.stop.set()
+                return
+            if outcome is None:
+                return
+            self._count(outcome)
+
+    def _count(self, outcome: str) -> None:
+        with self.lock:
+            report = self.report
+            if outcome == lg.ACCEPTED:
+                report.accepted += 1
+            elif outcome == lg.FAILED:
+                report.failed += 1
+            elif outcome == SKIPPED:
+                report.skipped += 1
+            report.elapsed = time.perf_counter() - self.started
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(
+                    accepted=report.accepted,
+                    rejected=report.rejected_total,
+                    failed=report.failed,
+                    refresh=False,
+                )
+            if self.on_progress is not None:
+                self.on_progress(report)
 
 
 def _backoff(ceiling: float, stop: threading.Event) -> None:
@@ -504,14 +668,9 @@ def _backoff(ceiling: float, stop: threading.Event) -> None:
         stop.wait(random.uniform(ceiling / 2, ceiling))
 
 
-SKIPPED = "skipped"
-
-ProgressCallback = Callable[[SubmitReport], None]
-
-
 def submit(
     ledger: Ledger,
-    client: ApiClient | None,
+    client: LmsApi | None,
     *,
     run: str | int | None = "latest",
     pace: Pace | None = None,
@@ -519,7 +678,6 @@ def submit(
     dry_run: bool = False,
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
-    bucket: Any = None,
     lms: str | None = None,
     legacy_attempts: str | None = None,
 ) -> SubmitReport:
@@ -535,36 +693,16 @@ def submit(
     A fatal answer (key refused, wrong URL, feature off) stops the run: the report's
     ``fatal`` says why and its ``exit_code`` is 2; what was answered before is kept.
     """
-    from .client import TokenBucket
-
     pace = pace or Pace()
     run_id = ledger.resolve_run(run)
     if dry_run:
-        target = guess(client) if client is not None else ledger.lms()
-        todo = ledger.to_send(run_id, target)
-        if limit is not None:
-            todo = todo.head(limit)
-        report = SubmitReport(run_id=run_id, planned=len(todo), dry_run=True, target=target)
-        bodies = [json.loads(p) for p in todo["payload"]]
-        report.invalid = sum(1 for b in bodies if validate_activity(b))
-        report.estimate = pace.estimate_seconds(len(bodies) - report.invalid)
-        report.preview = bodies[:3]
-        return report
+        return _dry_run(ledger, client, run_id, pace, limit)
     if client is None:
         raise ApiError("no API client: give a base URL and set TI_API_KEY")
     try:
         target = probe(client)
     except Exception as exc:  # a refused key, a wrong URL, or a broken environment
-        why = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}: {exc}"
-        # Nothing was sent: what would have gone stays to send.
-        unknown = guess(client)
-        planned = len(ledger.to_send(run_id, unknown))
-        return SubmitReport(
-            run_id=run_id,
-            planned=planned if limit is None else min(planned, limit),
-            fatal=client.redact(f"{why} (the ping before sending; nothing was sent)"),
-            target=unknown,
-        )
+        return _ping_failed(ledger, client, run_id, limit, exc)
 
     with ledger.submission_lock():
         # Before anything is sent: a real LMS must be the ledger's (binding it the first
@@ -577,118 +715,51 @@ def submit(
             todo = todo.head(limit)
         report = SubmitReport(run_id=run_id, planned=len(todo), target=target)
         report.estimate = pace.estimate_seconds(len(todo))
-        work: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
+        work: list[tuple[str, dict[str, str]]] = []
         for key, text in zip(todo["key"], todo["payload"], strict=True):
             body = json.loads(text)
             if validate_activity(body):
                 report.invalid += 1  # cannot happen for proposals recon wrote; never sent
                 continue
-            work.put((key, body))
-        bucket = bucket or TokenBucket(pace.rate, pace.burst)
-        stop = threading.Event()
-        lock = threading.Lock()
-        throttle = _Throttle()
-        fatal: list[ReconError] = []
-        gave_up: list[ApiError] = []
+            work.append((key, body))
         bar = _progress_bar(report.planned, progress)
-        started = time.perf_counter()
-
-        def work_through() -> None:
-            while not stop.is_set():
-                try:
-                    key, body = work.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    outcome = _send_one(
-                        ledger,
-                        client,
-                        bucket,
-                        pace,
-                        run_id,
-                        target,
-                        key,
-                        body,
-                        stop,
-                        report,
-                        lock,
-                        throttle,
-                    )
-                except _Stop as exc:
-                    with lock:
-                        if exc.gave_up:
-                            report.failed += 1
-                            gave_up.append(exc.error)
-                        else:
-                            fatal.append(exc.error)
-                    stop.set()
-                    return
-                except ReconError as exc:  # the ledger cannot be written: stop, loudly
-                    with lock:
-                        fatal.append(exc)
-                    stop.set()
-                    return
-                if outcome is None:
-                    return
-                with lock:
-                    if outcome == lg.ACCEPTED:
-                        report.accepted += 1
-                    elif outcome == lg.FAILED:
-                        report.failed += 1
-                    elif outcome == SKIPPED:
-                        report.skipped += 1
-                    report.elapsed = time.perf_counter() - started
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(
-                            accepted=report.accepted,
-                            rejected=report.rejected_total,
-                            failed=report.failed,
-                            refresh=False,
-                        )
-                    if on_progress is not None:
-                        on_progress(report)
-
-        finished = threading.Semaphore(0)
-
-        def worker() -> None:
-            try:
-                work_through()
-            except Exception as exc:  # a bug or a broken environment: stop, loudly
-                with lock:
-                    fatal.append(ApiError(client.clean(f"unexpected {type(exc).__name__}: {exc}")))
-                stop.set()
-            finally:
-                finished.release()
-
-        threads = [
-            threading.Thread(target=worker, name=f"recon-submit-{i}", daemon=True)
-            for i in range(max(1, pace.concurrency))
-        ]
-        with _interrupts_stop(stop) as interrupted:
-            try:
-                for t in threads:
-                    t.start()
-            finally:
-                # Wait for every started worker, whatever happens: each one finishes its
-                # request in flight (bounded by the client's deadline) and records the
-                # answer before it ends.
-                _wait_for(finished, sum(1 for t in threads if t.ident is not None), stop)
-                if bar is not None:
-                    bar.close()
-        for t in threads:
-            if t.ident is not None:
-                t.join(1.0)
-        report.elapsed = time.perf_counter() - started
-        if gave_up:
-            report.gave_up = str(gave_up[0])
-        if fatal:
-            report.fatal = str(fatal[0])
-        elif interrupted.is_set():
-            report.fatal = "interrupted; run `recon submit` again to send the rest"
-        if on_progress is not None:
-            on_progress(report)
+        Sender(ledger, client, target, report, pace=pace, on_progress=on_progress, bar=bar).run(
+            work
+        )
         return report
+
+
+def _dry_run(
+    ledger: Ledger, client: LmsApi | None, run_id: int, pace: Pace, limit: int | None
+) -> SubmitReport:
+    """What a submit would send, counted and previewed; nothing is sent or pinged."""
+    target = guess(client) if client is not None else ledger.lms()
+    todo = ledger.to_send(run_id, target)
+    if limit is not None:
+        todo = todo.head(limit)
+    report = SubmitReport(run_id=run_id, planned=len(todo), dry_run=True, target=target)
+    bodies = [json.loads(p) for p in todo["payload"]]
+    report.invalid = sum(1 for b in bodies if validate_activity(b))
+    report.estimate = pace.estimate_seconds(len(bodies) - report.invalid)
+    report.preview = bodies[:3]
+    return report
+
+
+def _ping_failed(
+    ledger: Ledger, client: LmsApi, run_id: int, limit: int | None, exc: Exception
+) -> SubmitReport:
+    """The report of a submit whose ping failed: nothing was sent, what would have gone
+    stays to send."""
+    why = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}: {exc}"
+    unknown = guess(client)
+    planned = len(ledger.to_send(run_id, unknown))
+    return SubmitReport(
+        run_id=run_id,
+        planned=planned if limit is None else min(planned, limit),
+        fatal=client.redact(f"{why} (the ping before sending; nothing was sent)"),
+        target=unknown,
+        error=exc if isinstance(exc, ApiError) else None,
+    )
 
 
 def _wait_for(finished: threading.Semaphore, count: int, stop: threading.Event) -> None:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from .errors import ApiError
 
 if TYPE_CHECKING:
-    from .client import ApiClient
+    from .client import LmsApi
 
 PRACTICE_LABEL = "practice sandbox: nothing reaches your LMS"
 """What the widget, the demo and ``recon submit`` say when submissions go to a sandbox."""
@@ -82,7 +82,7 @@ class Target:
         return f"practice sandbox {self.url}" if self.practice else self.url
 
 
-def probe(client: ApiClient) -> Target:
+def probe(client: LmsApi) -> Target:
     """Ping ``client``'s base URL and say what it is. Raises the ping's :class:`ApiError`
     (key refused, wrong URL, not the LMS API, unreachable): nothing should be sent then."""
     answer = client.ping()
@@ -91,7 +91,7 @@ def probe(client: ApiClient) -> Target:
     return Target(url, practice=practice)
 
 
-def guess(client: ApiClient | None) -> Target | None:
+def guess(client: LmsApi | None) -> Target | None:
     """What ``client`` talks to, without a request: practice only when a practice sandbox
     runs in this very process at that address; otherwise a real LMS (``probe`` may later
     find it is a sandbox elsewhere)."""

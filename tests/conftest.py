@@ -292,3 +292,17 @@ def reconcile_into(config: Path, out: Path, ledger: Path | str, *extra: str) -> 
 
     args = ["reconcile", "--config", str(config), "--out", str(out), "--ledger", str(ledger)]
     return main([*args, "--as-of", AS_OF, *extra])
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    """One ``recon demo`` run (``run_demo``) for every test that reads one: its result and
+    what it printed. Tests must not change its folder (copy it first)."""
+    import contextlib
+
+    from recon.demo import run_demo
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = run_demo(tmp_path_factory.mktemp("demo") / "demo", progress=False)
+    return result, printed.getvalue()

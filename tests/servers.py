@@ -25,8 +25,10 @@ Script = Callable[[int, dict[str, str]], tuple[int, dict[str, str], bytes]]
 class Scripted:
     """A loopback HTTP(S) server answering the n-th POST with ``script(n, headers)``.
 
-    ``delay``: seconds to wait before answering. ``answered`` counts the answers fully
-    written; ``received`` the requests read. ``tls``: an ``ssl.SSLContext`` for https.
+    ``delay``: seconds to wait before answering (may be changed while it runs).
+    ``answered`` counts the answers fully written; ``received`` the requests read;
+    ``bodies`` and ``times`` (time.monotonic) are each request's body and arrival, in
+    order of arrival. ``tls``: an ``ssl.SSLContext`` for https.
     ``ping``: when given, ``GET /incoming/v2/ping`` answers it as JSON (as the LMS does
     before every submit) and is counted in ``pings``, not ``received``; otherwise a GET
     is scripted like a POST.
@@ -46,6 +48,8 @@ class Scripted:
         self.delay = delay
         self.received = 0
         self.answered = 0
+        self.bodies: list[bytes] = []
+        self.times: list[float] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -53,9 +57,11 @@ class Scripted:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sent = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer.lock:
                     outer.received += 1
+                    outer.bodies.append(sent)
+                    outer.times.append(time.monotonic())
                     n = outer.received
                 if outer.delay:
                     time.sleep(outer.delay)

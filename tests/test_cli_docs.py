@@ -4,6 +4,7 @@ surface is what __all__ says."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import recon
@@ -53,8 +54,16 @@ def test_public_surface() -> None:
         "proposal_key",
         "reconcile",
     ]
+    # `from recon import *` gives exactly those names, each the object of that name
+    # defined in recon's own modules (not a re-export of a library's, not a stale alias).
+    namespace: dict[str, object] = {}
+    exec("from recon import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == sorted(recon.__all__)
     for name in recon.__all__:
-        assert getattr(recon, name) is not None
+        thing = getattr(recon, name)
+        assert thing.__name__ == name, name
+        assert thing.__module__.startswith("recon."), (name, thing.__module__)
+        assert getattr(sys.modules[thing.__module__], name) is thing, name
 
 
 def test_readme_opens_with_one_sentence_then_the_two_commands() -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -44,6 +45,7 @@ from recon.errors import (
     AuthError,
     FeatureOffError,
     NotFoundError,
+    RedirectError,
     TlsError,
     UnexpectedAnswerError,
 )
@@ -64,12 +66,12 @@ def ok(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
 # -- the answer rules: one row per README row ---------------------------------------------
 
 
-def ans(status: int | None, **fields: object) -> Answer:
-    return Answer(status=status, url=URL, **fields)  # type: ignore[arg-type]
+def ans(status: int | None, **fields: Any) -> Answer:
+    return Answer(status=status, url=URL, **fields)
 
 
 # (rule, answer, context, ledger result, next step, what else must hold)
-TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] = [
+TABLE: list[tuple[str, Answer, dict[str, Any], str, str, dict[str, Any]]] = [
     ("accepted", ans(200), {}, lg.ACCEPTED, DONE, {"pause": 0.0}),
     ("accepted", ans(200, remaining=0, reset_in=0.1), {}, lg.ACCEPTED, DONE, {"pause": 0.1}),
     ("accepted", ans(200, remaining=0), {}, lg.ACCEPTED, DONE, {"pause": 0.5}),
@@ -101,8 +103,8 @@ TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] =
     ("other-2xx", ans(202), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(204), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
     ("other-2xx", ans(100), {}, lg.STOPPED, STOP, {"fatal": UnexpectedAnswerError}),
-    ("redirect", ans(302), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
-    ("redirect", ans(307), {}, lg.STOPPED, STOP, {"fatal": NotFoundError}),
+    ("redirect", ans(302), {}, lg.STOPPED, STOP, {"fatal": RedirectError}),
+    ("redirect", ans(307), {}, lg.STOPPED, STOP, {"fatal": RedirectError}),
     (
         "feature-off",
         ans(400, errors=[MSG_FEATURE_OFF]),
@@ -206,6 +208,90 @@ TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] =
 ]
 
 
+# The README's "Sending" table, row by row, as the test holds it: (rule, the "answer"
+# cell, the "what recon does" cell exactly, the ledger results and next steps the rule's
+# cases above may give). Rewording a row in the README, or changing what a rule does,
+# fails here until the two agree again.
+README_ROWS: list[tuple[str, str, str, set[str], set[str]]] = [
+    ("accepted", RULES["accepted"], "accepted; final", {lg.ACCEPTED}, {DONE}),
+    (
+        "body-on-200",
+        RULES["body-on-200"],
+        "stops the whole run (exit 2), quoting the first 200 characters; the record stays unsent",
+        {lg.STOPPED},
+        {STOP},
+    ),
+    (
+        "other-2xx",
+        RULES["other-2xx"],
+        "stops the run (exit 2); the record stays unsent",
+        {lg.STOPPED},
+        {STOP},
+    ),
+    ("redirect", RULES["redirect"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+    ("feature-off", RULES["feature-off"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+    (
+        "rejected",
+        RULES["rejected"],
+        "rejected; the messages are stored; final, not retried",
+        {lg.REJECTED},
+        {DONE},
+    ),
+    (
+        "4xx-without-errors",
+        RULES["4xx-without-errors"],
+        "stops the run (exit 2), quoting the body; the record stays unsent",
+        {lg.STOPPED},
+        {STOP},
+    ),
+    ("auth", RULES["auth"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+    ("not-found", RULES["not-found"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+    (
+        "throttled",
+        RULES["throttled"],
+        "everyone waits `Retry-After` (seconds or an HTTP date; at most 120 s), then retries; "
+        "a record throttled 50 times is `failed`",
+        {lg.RETRY, lg.FAILED},
+        {AGAIN, DONE},
+    ),
+    (
+        "throttled-too-long",
+        RULES["throttled-too-long"],
+        'the run gives up (exit 1, "GAVE UP"): that record is `failed`, the rest stay to send',
+        {lg.FAILED},
+        {GIVE_UP},
+    ),
+    (
+        "transient",
+        RULES["transient"],
+        "retried with exponential backoff and jitter, 5 tries, then `failed`; a later "
+        "`recon submit` retries failed ones",
+        {lg.RETRY, lg.FAILED},
+        {AGAIN, DONE},
+    ),
+    (
+        "tls",
+        RULES["tls"],
+        "stops the run at once (exit 2), never retried",
+        {lg.STOPPED},
+        {STOP},
+    ),
+    ("unsendable", RULES["unsendable"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+    ("unknown-status", RULES["unknown-status"], "stops the run (exit 2)", {lg.STOPPED}, {STOP}),
+]
+
+
+def readme_sending_table() -> list[tuple[str, str]]:
+    """(answer, what recon does) of each row of the README's "Sending" table."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Sending", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows and rows[0].startswith("| answer | what recon does | why |"), rows[:1]
+    cells = [row.removeprefix("| ").removesuffix(" |").split(" | ") for row in rows[1:]]
+    assert all(len(row) == 3 for row in cells), cells  # a stray "|" would shift the cells
+    return [(row[0].strip(), row[1].strip()) for row in cells]
+
+
 @pytest.mark.parametrize(
     ("rule", "answer", "context", "result", "step", "also"),
     TABLE,
@@ -214,21 +300,25 @@ TABLE: list[tuple[str, Answer, dict[str, float], str, str, dict[str, object]]] =
 def test_each_answer_follows_its_readme_row(
     rule: str,
     answer: Answer,
-    context: dict[str, float],
+    context: dict[str, Any],
     result: str,
     step: str,
-    also: dict[str, object],
+    also: dict[str, Any],
 ) -> None:
-    verdict = judge(answer, pace=Pace(rate=2.0), **context)  # type: ignore[arg-type]
+    verdict = judge(answer, pace=Pace(), **context)
     assert (verdict.rule, verdict.result, verdict.step) == (rule, result, step)
+    # What the README row says this rule does allows this result and this next step.
+    (row,) = [r for r in README_ROWS if r[0] == rule]
+    assert result in row[3] and step in row[4], row[2]
     for name, expected in also.items():
         if name == "fatal":
-            assert isinstance(verdict.fatal, expected)  # type: ignore[arg-type]
-            assert type(verdict.fatal) is expected or expected is ApiError
+            assert type(verdict.fatal) is expected
         else:
             assert getattr(verdict, name) == pytest.approx(expected), name
     if step in (STOP, GIVE_UP):
-        assert verdict.fatal is not None and str(verdict.fatal)
+        assert isinstance(verdict.fatal, ApiError) and str(verdict.fatal)
+        assert verdict.fatal.url == (answer.url or None)
+        assert "fatal" in also, "say which error type this row raises"
     else:
         assert verdict.fatal is None
     # The stored messages are always something to read.
@@ -238,11 +328,36 @@ def test_each_answer_follows_its_readme_row(
 
 def test_the_table_covers_every_rule_and_the_readme_lists_them_in_order() -> None:
     assert {row[0] for row in TABLE} == set(RULES)
+    assert [row[0] for row in README_ROWS] == list(RULES)
+    assert readme_sending_table() == [(row[1], row[2]) for row in README_ROWS]
+    # Every result and next step a README row allows is one some case of it shows.
+    for rule, _, does, results, steps in README_ROWS:
+        cases = [row for row in TABLE if row[0] == rule]
+        assert {row[3] for row in cases} == results, does
+        assert {row[4] for row in cases} == steps, does
+
+
+def test_the_readmes_numbers_are_the_default_pace() -> None:
+    does = dict((row[0], row[2]) for row in README_ROWS)
+    pace = Pace()
+
+    def number(rule: str, pattern: str) -> float:
+        found = re.search(pattern, does[rule])
+        assert found, (rule, pattern)
+        return float(found.group(1))
+
+    assert number("throttled", r"at most (\d+) s") == pace.retry_after_cap
+    assert number("throttled", r"throttled (\d+) times") == pace.max_throttled
+    assert number("transient", r"(\d+) tries") == pace.max_tries
     text = README.read_text(encoding="utf-8")
-    section = text.split("### Sending", 1)[1].split("\n### ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
-    answers = [row.split(" | ")[0].removeprefix("| ").strip() for row in rows[1:]]
-    assert answers == list(RULES.values())
+    found = re.search(r"default (\d+) s of waiting per run", text)
+    assert found and float(found.group(1)) == pace.max_throttled_seconds
+    # The row cases above use the default pace too: the 49th 429 is the 50th, the 5th
+    # transient failure the last try.
+    assert judge(ans(429), throttled=pace.max_throttled - 1).result == lg.FAILED
+    assert judge(ans(429), throttled=pace.max_throttled - 2).result == lg.RETRY
+    assert judge(ans(503), tries=pace.max_tries - 1).result == lg.FAILED
+    assert judge(ans(503), tries=pace.max_tries - 2).result == lg.RETRY
 
 
 def test_a_stop_quotes_the_body_it_got() -> None:

@@ -1,18 +1,21 @@
-"""`recon demo`: the whole loop on the bundled sample, against the in-process sandbox."""
+"""`recon demo`: the whole loop on the bundled sample, against the in-process sandbox.
+The tests share one demo run (the ``demo_run`` fixture)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 from recon import outcomes as oc
 from recon.cli import main
-from recon.demo import POLICY, run_demo
+from recon.demo import POLICY
 from recon.ledger import Ledger
 
 
-def test_demo_closes_the_gap_and_writes_the_report(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "demo", progress=False, quiet=True)
+def test_demo_closes_the_gap_and_writes_the_report(demo_run: tuple[Any, str]) -> None:
+    result, _ = demo_run
     before, after = result.before, result.after
     assert before.counts[oc.MISSING_COMPLETION] > 0 and before.counts[oc.MISSING_PROGRESS] > 0
     assert result.gap_closed
@@ -36,10 +39,16 @@ def test_demo_closes_the_gap_and_writes_the_report(tmp_path: Path) -> None:
         assert set(decisions["by"]) == {"recon demo"}
 
 
-def test_demo_command_runs_twice_in_the_same_folder(tmp_path: Path, capsys) -> None:
+def test_demo_command_runs_again_in_a_folder_that_holds_a_demo(
+    demo_run: tuple[Any, str], tmp_path: Path, capsys
+) -> None:
+    result, first = demo_run
+    assert "the gap is closed" in first
     out = tmp_path / "again"
-    assert main(["demo", "--out", str(out)]) == 0
+    shutil.copytree(result.out, out)
     assert main(["demo", "--out", str(out)]) == 0  # a rerun starts its ledger afresh
     text = capsys.readouterr().out
     assert "the gap is closed" in text
     assert "notebooks" in text and "report.html" in text
+    with Ledger(out / "ledger" / "recon-ledger.db") as ledger:
+        assert ledger.runs()["run_id"].tolist() == [1, 2]  # afresh: not runs 3 and 4

@@ -3,6 +3,7 @@ API, pacing, crash safety, the one-submit lock, and the dry run."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -27,9 +28,9 @@ from servers import Scripted, Trickle, self_signed, server_tls
 
 from recon import ledger as lg
 from recon.cli import main
-from recon.client import ApiClient, TokenBucket
+from recon.client import ACTIVITY_PATH, ApiClient, TokenBucket
 from recon.engine import reconcile
-from recon.errors import ApiError, LedgerBusyError
+from recon.errors import ApiError, AuthError, LedgerBusyError, RedirectError
 from recon.ledger import Ledger
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
@@ -487,6 +488,53 @@ def test_a_redirect_is_never_taken_for_acceptance(ledger_of) -> None:
     assert report.accepted == 0
     assert states(ledger) == {"not-sent": 5}
     assert ledger.accepted_keys() == set()
+    assert isinstance(report.error, RedirectError) and report.error.location == "/login"
+
+
+def test_a_redirected_ping_stops_before_sending_with_its_own_error(ledger_of) -> None:
+    ledger, _ = ledger_of(2)
+    with Scripted(answers((307, {"Location": "/sso"}, b""))) as api:  # GETs scripted too
+        with pytest.raises(RedirectError) as caught:
+            ApiClient(api.url, KEY).ping()
+        report = submit(ledger, ApiClient(api.url, KEY), pace=FAST, progress=False)
+        assert api.received == 2  # the two pings; no POST
+    assert caught.value.url == api.url + "/incoming/v2/ping" and caught.value.key is None
+    assert (caught.value.status, caught.value.location) == (307, "/sso")
+    assert isinstance(report.error, RedirectError) and report.error.key is None
+    assert report.exit_code == 2 and "nothing was sent" in (report.fatal or "")
+    assert ledger.attempts().empty
+
+
+def test_a_redirected_record_stops_the_run_naming_its_url_and_key(ledger_of) -> None:
+    ledger, keys = ledger_of(3)
+    where = "https://login.example.com/sso?next=%2Fapi"
+    pace = Pace(rate=500, burst=500, concurrency=1)
+    with ScriptedLms(answers((302, {"Location": where}, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+        assert api.received == 1
+    error = report.error
+    assert report.exit_code == 2 and isinstance(error, RedirectError)
+    assert (error.status, error.url, error.location) == (302, api.url + ACTIVITY_PATH, where)
+    (attempt,) = ledger.attempts().to_dict("records")
+    assert attempt["http_status"] == 302 and attempt["result"] == lg.STOPPED
+    assert error.key == attempt["key"] and error.key in keys
+    assert report.to_dict()["stopped_at"] == error.key
+    assert f"(a redirect to {where})" in (report.fatal or "")
+    assert KEY not in repr(vars(error)) + str(error)
+    assert states(ledger) == {"not-sent": 3}
+
+
+@pytest.mark.parametrize("status", [401, 404, 500])
+def test_every_stopping_answer_names_the_url_and_the_proposal(ledger_of, status: int) -> None:
+    ledger, keys = ledger_of(2)
+    pace = Pace(rate=500, burst=500, concurrency=1, max_tries=1)
+    with ScriptedLms(answers((status, {}, b""))) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+    if status == 500:  # transient: failed, not a stop; nothing to name
+        assert report.error is None and report.failed == 2
+        return
+    assert isinstance(report.error, ApiError) and report.error.status == status
+    assert report.error.url == api.url + ACTIVITY_PATH and report.error.key in keys
 
 
 def test_ping_wants_the_api_answer() -> None:
@@ -496,15 +544,82 @@ def test_ping_wants_the_api_answer() -> None:
             ApiClient(sb.url, "wrong-key").ping()
 
 
-@pytest.mark.parametrize("key", ["secret-key-123\r", "secret key", "secret—key"])
-def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(key: str) -> None:
-    if key.strip() != key:
-        # Surrounding blanks (a CRLF .env file) are trimmed, not refused.
-        assert "secret" not in repr(ApiClient("https://lms.example.com", key))
-        return
-    with pytest.raises(ApiError) as caught:
-        ApiClient("https://lms.example.com", key)
-    assert "secret" not in str(caught.value)
+BLANKED = "pasted-k3y-7781"  # a key as copied from a CRLF .env file, with blanks around
+
+
+def leaks(text: str, key: str = BLANKED) -> bool:
+    """True when ``text`` shows the key, or a half of it."""
+    return any(part in text for part in (key, key[: len(key) // 2], key[len(key) // 2 :]))
+
+
+@pytest.mark.parametrize(
+    "given",
+    [f"{BLANKED}\r", f"{BLANKED}\n", f"{BLANKED}\r\n", f" {BLANKED}\r\n", f"\t{BLANKED} "],
+    ids=["CR", "LF", "CRLF", "space-CRLF", "tab-space"],
+)
+def test_a_key_with_blanks_around_is_sent_cleaned_and_never_shown(
+    tmp_path: Path, given: str
+) -> None:
+    """A CRLF .env file leaves CR/LF after the key: recon sends the key without them, and
+    neither form reaches the terminal, the ledger or any file, also when the server
+    echoes the Authorization header back in every answer."""
+    path, _ = make_ledger(tmp_path, 3)
+    auth: list[str] = []
+
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        auth.append(headers.get("Authorization", ""))
+        return echo_key(n, headers)
+
+    with ScriptedLms(script) as api:
+        env = {**os.environ, "TI_API_KEY": given}
+        args = ["--ledger", str(path), "--base-url", api.url, "--concurrency", "1"]
+        ping = subprocess.run(
+            [RECON, "ping", "--base-url", api.url], env=env, capture_output=True, text=True
+        )
+        done = subprocess.run(
+            [RECON, "submit", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert ping.returncode == 0, ping.stderr
+    assert auth and set(auth) == {f"Bearer {BLANKED}"}  # cleaned: no CR, LF or blank
+    out = ping.stdout + ping.stderr + done.stdout + done.stderr
+    assert done.returncode == 2, out  # echo_key's third answer is a 200 with a body
+    assert "bad: Bearer <API key>" in out  # the echo was there, blanked
+    assert not leaks(out), out
+    for file in tmp_path.iterdir():
+        if file.is_file():
+            assert not leaks(file.read_bytes().decode("latin-1")), file
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        f"{BLANKED[:6]}\r\n{BLANKED[6:]}",  # a line break inside
+        f"{BLANKED[:6]}\r{BLANKED[6:]}",
+        f"{BLANKED[:6]} {BLANKED[6:]}",
+        f"{BLANKED[:6]}\x00{BLANKED[6:]}",
+        f"{BLANKED[:6]}\u2014{BLANKED[6:]}",
+        f"{BLANKED}\x1b[0m",
+    ],
+    ids=["CRLF-inside", "CR-inside", "space-inside", "NUL", "dash", "escape-after"],
+)
+def test_a_key_that_cannot_be_a_header_is_refused_without_a_request_or_an_echo(
+    given: str,
+) -> None:
+    with Scripted(lambda n, h: (200, {}, b""), ping={"valid": True}) as api:
+        with pytest.raises(AuthError) as caught:
+            ApiClient(api.url, given)
+        assert "TI_API_KEY" in str(caught.value) and not leaks(str(caught.value))
+        if "\x00" not in given:  # the environment cannot hold a NUL
+            done = subprocess.run(
+                [RECON, "ping", "--base-url", api.url],
+                env={**os.environ, "TI_API_KEY": given},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2 and "TI_API_KEY" in done.stderr
+            assert not leaks(done.stdout + done.stderr), done.stderr
+        assert api.pings == api.received == 0  # refused before anything was sent
 
 
 def test_transport_errors_are_stored_without_the_key(ledger_of) -> None:
@@ -633,6 +748,48 @@ def test_odd_rate_headers_on_200_are_recorded_as_accepted_once(ledger_of) -> Non
     assert states(ledger) == {"accepted": 4}
 
 
+@pytest.mark.parametrize(
+    ("rate", "reset", "wait"),
+    [
+        (1.0, "0.6", 0.6),  # the reset comes before the next interval: wait until it
+        (1.0, "unix+0.6", 0.6),  # the same, the reset as a Unix time (the vendor's form)
+        (2.0, "30", 0.5),  # the reset is later than one interval: one interval
+        (2.0, None, 0.5),  # no reset given: one interval
+    ],
+    ids=["reset-seconds", "reset-unix-time", "interval-sooner", "no-reset"],
+)
+def test_no_requests_remaining_holds_the_next_request_back(
+    ledger_of, rate: float, reset: str | None, wait: float
+) -> None:
+    """`X-RateLimit-Remaining: 0` on an accepted answer: the next request waits one
+    interval, or until `X-RateLimit-Reset` when sooner (README, Sending); before it the
+    requests go at once (the burst is large), after it at the steady rate."""
+    ledger, _ = ledger_of(4)
+
+    def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if n != 2:
+            return 200, {"X-RateLimit-Remaining": "7"}, b""
+        limit = {"X-RateLimit-Remaining": "0"}
+        if reset is not None:
+            limit["X-RateLimit-Reset"] = (
+                f"{time.time() + 0.6:.3f}" if reset.startswith("unix") else reset
+            )
+        return 200, limit, b""
+
+    pace = Pace(rate=rate, burst=100, concurrency=1)
+    with ScriptedLms(script) as api:
+        report = submit(ledger, ApiClient(api.url, KEY), pace=pace, progress=False)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(api.times)]
+    assert report.accepted == 4 and report.throttled == 0
+    assert len(gaps) == 3
+    # Upper bounds leave room for a loaded machine, below the next wrong answer (the
+    # pause plus one more interval).
+    assert gaps[0] < 0.4, gaps  # the burst: no pause before the header
+    assert wait - 0.05 <= gaps[1] < wait + 0.45, gaps  # the pause, and not one more interval
+    # After the pause sending resumes at the steady rate, not in a burst.
+    assert 1 / rate - 0.05 <= gaps[2] < 1 / rate + 0.45, gaps
+
+
 def test_retry_after_as_an_http_date_is_honoured(ledger_of) -> None:
     def script(n: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if n > 1:
@@ -753,20 +910,23 @@ def test_a_hostile_answer_cannot_forge_a_line(tmp_path: Path) -> None:
     assert "\\x1b[2J" in out  # shown, harmless
 
 
-def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
-    """SIGINT while requests are in flight, five times: each request the server answered
-    has its answer in the ledger, and none is left unknown."""
+def test_ctrl_c_records_every_answer_in_flight_and_nothing_is_sent_twice(
+    tmp_path: Path,
+) -> None:
+    """SIGINT to a real `recon submit` while requests to a slow server are in flight, at
+    five different moments: it exits 2 saying so, each request the server answered has
+    its answer in the ledger (none left unknown), and the next submit sends the rest
+    only: every record reaches the server exactly once in all."""
     for round_ in range(5):
         folder = tmp_path / f"round-{round_}"
         folder.mkdir()
-        path, _ = make_ledger(folder, 30)
+        path, keys = make_ledger(folder, 30)
+        args = [RECON, "submit", "--ledger", str(path)]
+        env = {**os.environ, "TI_API_KEY": KEY}
         with ScriptedLms(answers((200, {}, b"")), delay=0.6) as api:
             proc = subprocess.Popen(
                 [
-                    RECON,
-                    "submit",
-                    "--ledger",
-                    str(path),
+                    *args,
                     "--base-url",
                     api.url,
                     "--rate",
@@ -776,7 +936,7 @@ def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
                     "--concurrency",
                     "4",
                 ],
-                env={**os.environ, "TI_API_KEY": KEY},
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -789,10 +949,23 @@ def test_ctrl_c_records_every_answer_in_flight(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=30)
             time.sleep(0.8)  # let the server finish any answer the client walked away from
             received, answered = api.received, api.answered
+            with Ledger(path) as ledger:
+                attempts = ledger.attempts()
+            api.delay = 0.0
+            rest = subprocess.run(
+                [*args, "--base-url", api.url, "--rate", "500", "--burst", "50"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            bodies = Counter(api.bodies)
         assert proc.returncode == 2, out + err
         assert "interrupted" in out + err
-        with Ledger(path) as ledger:
-            attempts = ledger.attempts()
         assert attempts["result"].notna().all(), attempts  # nothing left unknown
-        assert received == answered == len(attempts)
+        assert received == answered == len(attempts) < 30
         assert (attempts["result"] == lg.ACCEPTED).sum() == answered
+        assert rest.returncode == 0, rest.stdout + rest.stderr
+        with Ledger(path) as ledger:
+            assert states(ledger) == {"accepted": 30}
+        assert len(bodies) == 30 and set(bodies.values()) == {1}  # each sent once in all

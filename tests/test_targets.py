@@ -367,11 +367,8 @@ def test_widget_says_where_submissions_go(tmp_path: Path) -> None:
             assert f"Sent to: {target_url(lms.url)}" in widget.summary.value
 
 
-def test_demo_says_it_practises(tmp_path: Path, capsys) -> None:
-    from recon.demo import run_demo
-
-    result = run_demo(tmp_path / "demo", progress=False)
-    out = capsys.readouterr().out
+def test_demo_says_it_practises(demo_run) -> None:
+    result, out = demo_run
     assert f"submitting to {PRACTICE_LABEL}" in out and f"to: {PRACTICE_LABEL}" in out
     assert result.submission.target is not None and result.submission.target.practice
     page = result.report.read_text(encoding="utf-8")
