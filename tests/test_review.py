@@ -16,8 +16,8 @@ import pytest
 from conftest import AS_OF, ext, write_case_in
 
 from recon.client import Answer, ApiClient
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.review import ReviewWidget
 from recon.sandbox import Sandbox
 from recon.submit import Pace
@@ -42,7 +42,7 @@ def reconciled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("review")
     config = write_case_in(folder / "case", EXTERNAL, [], users=USERS)
     with Ledger(folder / "template.db") as template:
-        reconcile(config, as_of=AS_OF, ledger=template)
+        reconcile_run(config, as_of=AS_OF, ledger=template)
     return folder / "template.db"
 
 
