@@ -679,9 +679,10 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
                first_value(row) OVER pair AS survivor
         FROM classified WHERE problem IS NULL
         -- README: "Valid rows for the same learner and learning path are collapsed: a
-        -- completed row beats any other status and the earliest completion wins;
-        -- otherwise the latest activity date wins, then the further status ..., then
-        -- the first row in the file. The others are `duplicate`."
+        -- completed row beats any other status and the earliest completion wins (its
+        -- date is the one proposed); otherwise the latest activity date wins, then the
+        -- further status ..., then the first row in the file. The others are
+        -- `duplicate`"
         WINDOW pair AS (
             PARTITION BY user_code, path_code
             ORDER BY (status = 'completed') DESC,
@@ -928,7 +929,7 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     UNION ALL
     SELECT s.row,
       CASE
-        -- README: "The others are `duplicate` ("duplicate of row N")"
+        -- README: "The others are `duplicate`" (the detail: "duplicate of row N")
         WHEN s.rn > 1 THEN '{oc.DUPLICATE}'
         -- README: "one that fails becomes `invalid-payload` with the messages"
         WHEN p.errors IS NOT NULL THEN '{oc.INVALID_PAYLOAD}'
