@@ -5,6 +5,7 @@ does."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,6 @@ from conftest import AS_OF, ext, lms, reconcile_into
 
 from recon import engine
 from recon import outcomes as oc
-from recon.cli import main
 from recon.errors import ReconError
 from recon.ledger import Ledger
 from recon.outputs import OUTPUT_FILES
@@ -165,11 +165,40 @@ def test_each_row_problem_rule_quotes_the_readme() -> None:
 
 def test_each_verdict_quote_is_in_the_readme() -> None:
     source = (ROOT / "recon" / "engine.py").read_text(encoding="utf-8")
-    quotes = [
-        re.sub(r"\s*\n\s*--\s*", " ", q) for q in re.findall(r'-- README: "([^"]+)"', source)
-    ]
+    quotes = [re.sub(r"\s*\n\s*--\s*", " ", q) for q in re.findall(r'-- README: "([^"]+)"', source)]
     assert len(quotes) >= 10
     for quote in quotes:
         assert _plain(quote.replace(" ...", "")) in _plain(README) or all(
             part.strip() in _plain(README) for part in quote.split("...")
         ), quote
+
+
+def test_the_engine_imports_no_ledger_output_or_network() -> None:
+    """Pure: the engine reads inputs and returns a Result; recording, writing and sending
+    are other modules' (CONTRIBUTING.md's import table)."""
+    tree = ast.parse((ROOT / "recon" / "engine.py").read_text(encoding="utf-8"))
+    imported = {
+        (node.module or "").split(".")[-1]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module is None
+        for name in (a.name for a in node.names)
+    }
+    assert imported, "the engine imports something"
+    forbidden = {"ledger", "outputs", "pipeline", "client", "submit", "report", "sandbox"}
+    assert not imported & forbidden
+
+
+def test_the_api_documentation_the_code_cites_is_in_the_repository() -> None:
+    cited = set()
+    for path in (ROOT / "recon").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"[\w./-]*(?:\.seed\.txt|lms-api-facts\.md)", text):
+            cited.add((path.name, name))
+    assert cited, "the code cites the endpoint's documentation"
+    for module, name in cited:
+        assert name.startswith("docs/api/"), (module, name)
+        assert (ROOT / name).is_file(), (module, name)

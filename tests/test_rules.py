@@ -598,7 +598,7 @@ def test_a_status_the_endpoint_refuses_is_invalid_payload(reconcile_case, mapped
         [row, ext("bob@example.com", completed="2026-01-15")], statuses=statuses
     )
     assert outcomes_of(result) == [oc.INVALID_PAYLOAD, oc.MISSING_COMPLETION]
-    # the endpoint's own message, exactly (shared/reference)
+    # the endpoint's own message, exactly (docs/api/learningPathExternalActivity.seed.txt)
     assert detail(result, 1) == "invalid status" == MSG_INVALID_STATUS
     assert [b["userId"] for b in bodies_of(result)] == ["u-bob"]
     assert list(result.exceptions["row"]) == [1]
