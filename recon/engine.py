@@ -48,6 +48,7 @@ from .duck import frame, literal, quote, run
 from .errors import ConfigError, InputError
 from .inputs import BAD, ROW, InputInfo, load_table
 from .normalise import LOOKALIKE, UNRANKED
+from .normalise import name_key as name_key  # how names compare; long imported from here
 from .result import PAYLOAD_FIELDS, Result
 from .validation import _ISO_8601, STATUS_RANK, STATUSES, validate_activity
 
@@ -436,8 +437,11 @@ def problem_ladder(rules: Iterable[RowRule]) -> tuple[str, str]:
     )
     detail = "CASE WHEN problem IS NULL THEN NULL\n"
     for r in rules:
-        ladder = " ".join(f"WHEN {cond} THEN {text}" for cond, text in r.detail)
-        detail += f"        WHEN problem = {literal(r.outcome)} THEN CASE {ladder} END\n"
+        *steps, (last, otherwise) = r.detail
+        assert last == "TRUE", f"{r.outcome}: the detail ladder ends with TRUE"
+        ladder = " ".join(f"WHEN {cond} THEN {text}" for cond, text in steps)
+        explained = f"CASE {ladder} ELSE {otherwise} END" if steps else otherwise
+        detail += f"        WHEN problem = {literal(r.outcome)} THEN {explained}\n"
     return problem + "\n      END", detail + "      END"
 
 
