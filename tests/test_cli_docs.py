@@ -52,6 +52,7 @@ def test_public_surface() -> None:
         "load_config",
         "proposal_key",
         "reconcile",
+        "reconcile_run",
     ]
     for name in recon.__all__:
         assert getattr(recon, name) is not None
