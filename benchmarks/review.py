@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, "tests")
 from conftest import write_case_in  # noqa: E402
 
-from recon.engine import reconcile  # noqa: E402
 from recon.ledger import Ledger  # noqa: E402
+from recon.pipeline import reconcile_run  # noqa: E402
 from recon.review import ReviewWidget  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
@@ -68,7 +68,7 @@ with tempfile.TemporaryDirectory() as folder:
     config = write_case_in(folder / "case", rows, [], users=users, paths=paths)
     ledger = Ledger(folder / "ledger.db")
     start = time.perf_counter()
-    result = reconcile(config, as_of="2026-12-31T00:00:00Z", ledger=ledger)
+    result = reconcile_run(config, as_of="2026-12-31T00:00:00Z", ledger=ledger)
     print(
         f"{len(result.proposals):,} proposals; reconcile + record in the ledger "
         f"{time.perf_counter() - start:.1f} s"

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from recon.client import ApiClient
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
 
@@ -49,7 +49,7 @@ def ledger_with(folder: Path, proposals: int) -> Path:
     )
     path = folder / "ledger.db"
     with Ledger(path) as ledger:
-        reconcile(folder / "recon.toml", ledger=ledger)
+        reconcile_run(folder / "recon.toml", ledger=ledger)
         ledger.decide(ledger.select(everything=True), "approved", by="bench")
     return path
 

@@ -37,28 +37,22 @@ Handler = Callable[[argparse.Namespace], int]
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .engine import reconcile
     from .ledger import Ledger, ledger_for
-    from .outputs import write_result
+    from .outputs import OUTPUT_FILES
+    from .pipeline import check_out, reconcile_run
 
     config = load_config(args.config)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ReconError(f"--out {out} is a file; give a folder")
+    out = check_out(args.out)
     ledger = None if args.no_ledger else Ledger(ledger_for(args.config, args.ledger))
     try:
-        accepted = ledger.accepted_keys() if ledger is not None else set()
-        result = reconcile(config, as_of=args.as_of, accepted_keys=accepted)
-        written = write_result(result, out)
-        # Recorded only once its outputs are written: a failed run leaves no run to approve.
-        if ledger is not None:
-            ledger.record_run(result)
+        # Reconcile, write the outputs, then record: a failed write records no run.
+        result = reconcile_run(config, out=out, ledger=ledger, as_of=args.as_of)
         waiting = ledger.unattributed() if ledger is not None else {}
     finally:
         if ledger is not None:
             ledger.close()
     print(result.render())
-    print(f"  written to {out}: " + ", ".join(p.name for p in written.values()))
+    print(f"  written to {out}: " + ", ".join(OUTPUT_FILES.values()))
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
         if waiting:

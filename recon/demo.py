@@ -17,9 +17,8 @@ from pathlib import Path
 from . import outcomes as oc
 from .client import ApiClient
 from .config import Config, load_config
-from .engine import reconcile
 from .ledger import Ledger
-from .outputs import write_result
+from .pipeline import reconcile_run
 from .report import write_report
 from .result import Result
 from .sandbox import PROGRESS_COLUMNS, Sandbox
@@ -95,8 +94,7 @@ def run_demo(
     ):
         _say(f"1. sandbox LMS API on {lms.url} (seeded with {cfg.progress.file.name})", quiet)
 
-        before = reconcile(cfg, ledger=ledger)
-        write_result(before, out / "run-1")
+        before = reconcile_run(cfg, out=out / "run-1", ledger=ledger)
         _say(f"2. reconciled {before.rows_read:,} provider rows -> run {before.run_id}", quiet)
         _say(_indent(before.render()), quiet)
 
@@ -136,8 +134,7 @@ def run_demo(
         ),
     )
     with Ledger(out / "ledger" / "recon-ledger.db") as ledger:
-        after = reconcile(after_cfg, ledger=ledger)
-        write_result(after, out / "run-2")
+        after = reconcile_run(after_cfg, out=out / "run-2", ledger=ledger)
         report_path = write_report(ledger, out / "report.html", run=after.run_id)
     result = DemoResult(before, after, report, report_path, out)
     _say(f"6. reconciled again -> run {after.run_id}", quiet)

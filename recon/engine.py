@@ -1,17 +1,30 @@
-"""The reconciliation rules, as one in-process DuckDB pipeline.
+"""The reconciliation rules, as one in-process DuckDB pipeline: inputs in, a Result out.
 
 Size: over 600 lines because every reconciliation rule is kept in this one file so a
-reader finds each by name; issue 10 reshapes it (named stage tables, ladders from one
-table) and moves the DuckDB helpers out.
+reader finds each by name (search for the README's words: "never downgrade", "earliest
+completion wins", "the first problem found is its outcome").
 
-The rules are written once, here, in SQL over text columns; pandas is only the shape of
-what goes out. Reading happens in :mod:`recon.inputs`, writing in :mod:`recon.outputs`;
-nothing in this module touches the network or writes a file.
+Pure: :func:`reconcile` reads the four inputs and returns a :class:`Result`; it opens no
+ledger and writes no file (what the ledger knows, the keys already accepted, comes in as
+data). Writing the outputs and recording the run is :mod:`recon.pipeline`'s job.
+Reading happens in :mod:`recon.inputs`, the cell normalisation in :mod:`recon.normalise`,
+writing in :mod:`recon.outputs`; nothing here touches the network.
 
-Rule order for each external row (the first problem found is its outcome):
-bad-row, unknown-status, unknown-learner, unknown-path, bad-date, missing-completion-date,
-future-date. Valid rows are collapsed per (userId, learningPathId); the survivor is
-compared with the LMS's progress. See the README for the full written rules.
+The stages, each a temp table named for what it holds (CONTRIBUTING.md draws them):
+
+1. ``_load``: the inputs as read (``ext``, ``progress``, ``users``, ``paths``).
+2. ``_classify``: lookups ``directory`` / ``path_mapping`` and their integer codes
+   (``user_codes``, ``path_codes``); the LMS's fold (``_fold_lms``: ``lms_state``,
+   ``lms_words``, ``lms_unknown_words``); every provider row normalised with its row
+   problem, the first one found by ``ROW_PROBLEM_RULES`` (``classified``), and the
+   original cells of rows that may end as exceptions (``exception_sources``).
+3. ``_compare``: valid rows collapsed per (userId, learningPathId), the survivor
+   compared with the LMS (``collapsed``: rank in the pair, survivor, verdict), and
+   completions per month (``completions``).
+4. ``_propose``: one proposal per pair that needs one (``proposed``), validated with the
+   endpoint's rules and checked against the accepted keys (``proposals``).
+5. ``_frames``: the Result's frames; rows with a row problem (``row_problems``) and
+   valid rows are unioned, never joined.
 """
 
 from __future__ import annotations
@@ -19,47 +32,33 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
+from . import normalise, xapi
 from . import outcomes as oc
-from . import xapi
-from .config import EPOCH_FORMATS, Config, ProgressSpec, load_config
+from .config import Config, ProgressSpec, load_config
 from .derive import StatusRule, status_sql
+from .duck import frame, literal, quote, run
 from .errors import ConfigError, InputError
-from .inputs import BAD, ROW, InputInfo, load_table, run
-from .ledger import Ledger
+from .inputs import BAD, ROW, InputInfo, load_table
+from .normalise import LOOKALIKE, UNRANKED
+from .normalise import name_key as name_key  # how names compare; long imported from here
 from .result import PAYLOAD_FIELDS, Result
-from .validation import _ISO_8601, STATUSES, validate_activity
+from .validation import _ISO_8601, STATUS_RANK, STATUSES, validate_activity
 
 KEY_LENGTH = 20
-# Exactly what Python's str.strip removes (tab, no-break space, em space, ...).
-_BLANKS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
-# DuckDB's memory: at least this, and more for big inputs (some results cannot spill).
 DUCKDB_MEMORY_FLOOR_MB = 320
 DUCKDB_MEMORY_PER_INPUT_MB = 1.6
 _SEP = "\x1f"
-# Dates read from the inputs: ISO 8601 as the endpoint takes it, plus the hour-only
-# offset (``+02``) that ISO 8601 allows as well. A year has four digits and is not before
-# 1000 (as strptime's %Y, which needs four digits); an offset is within +-14:00, the
-# widest any zone has (Pacific/Kiritimati; Etc/GMT+12 the other way).
-_ISO_INPUT = (
-    r"^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
-    r"(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?)?$"
-)
-# Every date, once in UTC, lies in the years 1000..9999: the wire format has four digits
-# for the year, and a shift across a zone must not leave that range (year 0, or 10000).
-_EARLIEST_MS = round(datetime(1000, 1, 1, tzinfo=UTC).timestamp() * 1000)
-_LATEST_MS = round(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
-_OFFSET_AT_END = r"[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?)\s*$"
-_LOOKALIKE = "\x01"
+COMPLETED = STATUS_RANK["completed"]
+"""The rank of ``completed``: ranks are named, never written as numbers."""
+NOT_STARTED = STATUS_RANK["not-started"]
 
 
 def proposal_key(body: dict[str, str | None]) -> str:
@@ -69,97 +68,6 @@ def proposal_key(body: dict[str, str | None]) -> str:
     """
     text = _SEP.join(body.get(f) or "" for f in PAYLOAD_FIELDS)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def name_key(value: str) -> str:
-    """How a name (email, course code, id) is compared: case-insensitively, but a
-    character that only looks like another never matches it.
-
-    ASCII text is lower-cased. Other text is lower-cased after canonical (NFC)
-    composition, unless it holds a compatibility look-alike (NFKC would change it:
-    fullwidth letters, ligatures, ``ſ``) or a character that lower-cases into ASCII (the
-    Kelvin sign becomes ``k``, ``İ`` becomes ``i`` + a dot): such text is compared
-    exactly as written, marked so that it can only ever equal itself.
-    """
-    if value.isascii():
-        return value.lower()
-    composed = unicodedata.normalize("NFC", value)
-    folded = composed.lower()
-    ascii_before = sum(c.isascii() for c in value)
-    if (
-        unicodedata.normalize("NFKC", value) != composed
-        or sum(c.isascii() for c in folded) > ascii_before
-    ):
-        return _LOOKALIKE + value
-    return folded
-
-
-def _name_keys(values: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else name_key(v) for v in values.to_pylist()], pa.string())
-
-
-def define_date_rule(con: duckdb.DuckDBPyConnection, name: str, formats: Iterable[str]) -> None:
-    """Create the SQL macro ``name(text) -> TIMESTAMPTZ or NULL``: the one date rule.
-
-    ISO 8601 first (see ``_ISO_INPUT``), then each strptime format in order; a value
-    without an offset is in the connection's TimeZone; whatever does not give an instant
-    in the years 1000..9999 (local and UTC) is NULL, i.e. unreadable. Both sides (the
-    provider's dates and the LMS's) read dates with a macro made here.
-    """
-    # Number formats (epoch_ms, epoch_s, excel_serial) are no strptime codes: each reads
-    # a plain number of its own length (Unix milliseconds 11-15 digits and seconds 9-12,
-    # i.e. from 1973 on; Excel's day numbers up to 7), so one file may use several and a
-    # stray "0" is unreadable, not 1970. Excel's days are local wall-clock days, like a
-    # cell typed in the file's zone, from 61 (1900-03-01: Excel counts a 29 February 1900
-    # that never was, so the numbers before it are a day off); Unix time is an instant.
-    formats = tuple(formats)
-    numeric = {f for f in formats if f in EPOCH_FORMATS}
-    # Formats with an offset (%z) apart: in one list with the others, DuckDB would read
-    # the others' values as UTC instead of the configured zone; and %z takes offsets up
-    # to 23:59, so the value must end with one of at most 14:00.
-    plain = ", ".join(_lit(f) for f in formats if "%z" not in f and f not in numeric)
-    zoned = ", ".join(_lit(f) for f in formats if "%z" in f)
-    parts = []
-    if plain:
-        parts.append(f"recon_year_ok(try_strptime(v, [{plain}]))::TIMESTAMPTZ")
-    if zoned:
-        parts.append(
-            f"CASE WHEN regexp_matches(v, {_lit(_OFFSET_AT_END)}) "
-            f"THEN recon_year_ok(try_strptime(v, [{zoned}])) END"
-        )
-    if "epoch_ms" in numeric:
-        parts.append(
-            "CASE WHEN regexp_full_match(v, '[0-9]{11,15}') "
-            "THEN to_timestamp(v::BIGINT / 1000.0) END"
-        )
-    if "epoch_s" in numeric:
-        parts.append(
-            "CASE WHEN regexp_full_match(v, '[0-9]{9,12}(\\.[0-9]+)?') "
-            "THEN to_timestamp(v::DOUBLE) END"
-        )
-    if "excel_serial" in numeric:
-        parts.append(
-            "CASE WHEN regexp_full_match(v, '[0-9]{1,7}(\\.[0-9]+)?') "
-            "AND TRY_CAST(v AS DOUBLE) >= 61 "
-            "THEN (TIMESTAMP '1899-12-30' + to_microseconds((v::DOUBLE * 86400e6)::BIGINT))"
-            "::TIMESTAMPTZ END"
-        )
-    by_format = f"coalesce({', '.join(parts)})" if parts else "NULL"
-    run(
-        con,
-        f"CREATE OR REPLACE TEMP MACRO {name}(v) AS recon_in_range(CASE "
-        "WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, {_lit(_ISO_INPUT)}) THEN try_cast(v AS TIMESTAMPTZ) "
-        f"ELSE {by_format} END)",
-    )
 
 
 def _parse_as_of(as_of: datetime | str | None, tz: str) -> datetime:
@@ -202,111 +110,20 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
     )
     limit_mb = max(DUCKDB_MEMORY_FLOOR_MB, round(DUCKDB_MEMORY_PER_INPUT_MB * inputs_mb))
     run(con, f"SET memory_limit = '{limit_mb}MB'")
-    run(con, f"SET temp_directory = {_lit(spill_dir)}")
+    run(con, f"SET temp_directory = {literal(spill_dir)}")
     # Values without an offset are in the configured zone: DuckDB's casts use TimeZone.
     # A zone or format DuckDB refuses is a config error (exit 2), not a crash mid-run.
     source = config.source
     try:
-        run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+        run(con, f"SET TimeZone = {literal(config.external.timezone)}")
     except duckdb.Error:
         con.close()
         raise ConfigError(
             f"{source}: unknown timezone {config.external.timezone!r} (use an IANA name)",
             file=source,
         ) from None
-    _date_macro(con, "recon_date", config.external.date_formats, source)
-    _key_macro(con)
-    _trim_macro(con)
-    _rank_macro(con)
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_wire(t) AS "
-        "strftime(timezone('UTC', t), '%Y-%m-%dT%H:%M:%S.%gZ')",
-    )
+    normalise.install(con, config.external.date_formats, source)
     return con
-
-
-def _date_macro(
-    con: duckdb.DuckDBPyConnection, name: str, formats: Iterable[str], source: Path | None
-) -> None:
-    """The macro ``name(v)``: a trimmed date cell as a TIMESTAMPTZ, NULL when unreadable.
-
-    ISO 8601 first, then each format in order; a value without an offset is in the
-    session's TimeZone (set to the zone of the file being read). The provider's dates
-    use ``recon_date``, the LMS's ``recon_lms_date``: the same rules, their own formats.
-    """
-    formats = tuple(formats)
-    for fmt in formats:
-        if fmt in EPOCH_FORMATS:
-            continue
-        try:
-            run(con, f"SELECT try_strptime('', {_lit(fmt)})")
-        except duckdb.Error as exc:
-            con.close()
-            raise ConfigError(f"{source}: date_formats entry {fmt!r}: {exc}", file=source) from None
-    # DuckDB's %Y also takes "26"; Python's (the format language the README names) needs
-    # four digits. A year before 1000 is no training record: unreadable.
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_year_ok(t) AS "
-        "CASE WHEN year(t) BETWEEN 1000 AND 9999 THEN t END",
-    )
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_in_range(t) AS "
-        f"CASE WHEN epoch_ms(t) BETWEEN {_EARLIEST_MS} AND {_LATEST_MS} THEN t END",
-    )
-    define_date_rule(con, name, formats)
-
-
-def _key_macro(con: duckdb.DuckDBPyConnection) -> None:
-    """``recon_key(v)``: how names are compared, :func:`name_key`. DuckDB does ASCII
-    itself (most cells), Python the rest."""
-    con.create_function(  # type: ignore[call-overload]  # "arrow": the stubs want an enum
-        "recon_key_py", _name_keys, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
-    )
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_key(v) AS CASE WHEN v IS NULL THEN NULL "
-        "WHEN strlen(v) = length(v) THEN lower(v) ELSE recon_key_py(v) END",
-    )
-
-
-def _trim_macro(con: duckdb.DuckDBPyConnection) -> None:
-    # Trimmed means every kind of blank a spreadsheet leaves (tab, no-break space, ...),
-    # as Python's str.strip does for the config's status words. trim() with a character
-    # list is slow, so only cells whose first or last character is a blank take it (a
-    # look at two code points is three times cheaper than a regular expression).
-    blank_chars = _BLANKS
-    blanks = " || ".join(f"chr({ord(c)})" for c in blank_chars)
-    codes = ", ".join(str(ord(c)) for c in blank_chars)
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_trim(v) AS CASE "
-        f"WHEN ascii(v) IN ({codes}) OR ascii(reverse(v)) IN ({codes}) "
-        f"THEN trim(v, {blanks}) ELSE v END",
-    )
-
-
-def _rank_macro(con: duckdb.DuckDBPyConnection) -> None:
-    run(
-        con,
-        "CREATE OR REPLACE TEMP MACRO recon_rank(s) AS CASE s "
-        + " ".join(f"WHEN {_lit(s)} THEN {i}" for i, s in enumerate(STATUSES))
-        + " ELSE -1 END",
-    )
-
-
-def _set_zone(con: duckdb.DuckDBPyConnection, zone: str, section: str, source: Path | None) -> None:
-    """Values without an offset are read in ``zone``: DuckDB's casts use TimeZone. A zone
-    DuckDB refuses is a config error (exit 2), not a crash mid-run."""
-    try:
-        run(con, f"SET TimeZone = {_lit(zone)}")
-    except duckdb.Error:
-        con.close()
-        raise ConfigError(
-            f"{source}: [{section}] unknown timezone {zone!r} (use an IANA name)", file=source
-        ) from None
 
 
 def lms_macros(con: duckdb.DuckDBPyConnection, spec: ProgressSpec, source: Path | None) -> None:
@@ -315,17 +132,17 @@ def lms_macros(con: duckdb.DuckDBPyConnection, spec: ProgressSpec, source: Path 
     The engine and the sandbox's seeding both read an LMS export with these, so the two
     can never read it differently. Sets the session TimeZone to the export's zone.
     """
-    _trim_macro(con)
-    _rank_macro(con)
-    _date_macro(con, "recon_lms_date", spec.date_formats, source)
+    normalise.trim_macro(con)
+    normalise.rank_macro(con)
+    normalise.date_macro(con, "recon_lms_date", spec.date_formats, source)
     words = spec.status_map()
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_lms_status(w) AS CASE w "
-        + " ".join(f"WHEN {_lit(w)} THEN {_lit(s)}" for w, s in words.items())
+        + " ".join(f"WHEN {literal(w)} THEN {literal(s)}" for w, s in words.items())
         + " END",
     )
-    _set_zone(con, spec.timezone, "progress", source)
+    normalise.set_zone(con, spec.timezone, "progress", source)
 
 
 def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
@@ -339,7 +156,7 @@ def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
     Needs :func:`lms_macros`.
     """
     completion = (
-        f"nullif(recon_trim({_q(cols['completion'])}), '')" if "completion" in cols else "NULL"
+        f"nullif(recon_trim({quote(cols['completion'])}), '')" if "completion" in cols else "NULL"
     )
     return f"""
     SELECT row, user_id, path_id, word, status, completion_raw,
@@ -348,11 +165,11 @@ def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
     FROM (
         SELECT {ROW} AS row,
                -- a row that does not line up with the header is not used (and counted)
-               CASE WHEN {BAD} IS NULL THEN nullif(recon_trim({_q(cols["user"])}), '') END
+               CASE WHEN {BAD} IS NULL THEN nullif(recon_trim({quote(cols["user"])}), '') END
                  AS user_id,
-               nullif(recon_trim({_q(cols["path"])}), '') AS path_id,
-               coalesce(recon_trim({_q(cols["status"])}), '') AS word,
-               recon_lms_status(lower(coalesce(recon_trim({_q(cols["status"])}), ''))) AS status,
+               nullif(recon_trim({quote(cols["path"])}), '') AS path_id,
+               coalesce(recon_trim({quote(cols["status"])}), '') AS word,
+               recon_lms_status(lower(coalesce(recon_trim({quote(cols["status"])}), ''))) AS status,
                {completion}::VARCHAR AS completion_raw
         FROM {table}
     )
@@ -386,7 +203,8 @@ def lms_fold_sql(rows: str, pair: str) -> str:
     """
     return f"""
     SELECT {pair},
-           max(rk) FILTER (WHERE rk >= 0) AS rk,
+           -- README: "its furthest status counts, and the earliest completion wins"
+           max(rk) FILTER (WHERE rk <> {UNRANKED}) AS rk,
            min(completion_ts) AS completion_ts,
            count(*) FILTER (WHERE blank_id) AS ignored,
            min(unknown_word) FILTER (WHERE NOT blank_id) AS unknown_word,
@@ -516,62 +334,204 @@ def _identity(con: duckdb.DuckDBPyConnection, name: str, table: str, value: str)
     _lookup(con, name, table, value, value)
 
 
+@dataclass(frozen=True)
+class RowRule:
+    """One row problem, as the README writes it.
+
+    ``when``: the SQL condition, over a normalised provider row, under which the row has
+    this problem (checked only once every earlier rule has not held). ``detail``: what
+    the outcome's detail says, a ladder of (condition, SQL text) pairs, the first that
+    holds; the last condition is ``TRUE``. ``readme``: the README's words for it (the
+    "Outcomes" table's meaning), which a test finds in the README.
+    """
+
+    outcome: str
+    readme: str
+    when: str
+    detail: tuple[tuple[str, str], ...]
+
+
+def row_rules(learner_kind: str, path_kind: str, as_of: str) -> tuple[RowRule, ...]:
+    """The row problems in the order they are checked: "the first problem found is its
+    outcome" (README, "The rules"). ``learner_kind`` and ``path_kind`` are the words the
+    details use ("email", "course code"); ``as_of`` is the run's time as a SQL literal.
+
+    The columns they read are those of ``_classify``'s ``dated`` stage: the trimmed
+    cells (``learner``, ``path``, ``status_raw``, ``completion_raw``, ``activity_raw``,
+    NULL when blank), what they mean (``status``, ``user_code``, ``path_code``,
+    ``completion_ts``, ``activity_ts``, NULL when unknown or unreadable), ``bad``,
+    ``voided``, ``learner_note``, ``status_how``, ``user_n`` and ``path_n``.
+    """
+    lookalike = "it holds look-alike characters, so it is compared exactly as written"
+    completion_unreadable = "completion_raw IS NOT NULL AND completion_ts IS NULL"
+    activity_unreadable = "activity_raw IS NOT NULL AND activity_ts IS NULL"
+    rules = (
+        RowRule(
+            oc.BAD_ROW,
+            "more or fewer fields than the header (or values right of it in a sheet)",
+            "bad IS NOT NULL",
+            (("TRUE", "bad"),),
+        ),
+        RowRule(
+            oc.VOIDED,
+            "an xAPI statement voided in the same file, or the voiding statement",
+            "voided IS NOT NULL",
+            (("TRUE", "voided"),),
+        ),
+        RowRule(
+            oc.UNKNOWN_STATUS,
+            "blank, or a word not in `[external.statuses]`",
+            "status IS NULL",
+            (
+                ("status_raw IS NULL", "'status is blank'"),
+                (
+                    "TRUE",
+                    "'status ''' || status_raw || ''' is not in [external.statuses]' "
+                    "|| coalesce(' (' || status_how || ')', '')",
+                ),
+            ),
+        ),
+        RowRule(
+            oc.UNKNOWN_LEARNER,
+            "blank, not in the directory, or ambiguous there",
+            "user_code IS NULL",
+            (
+                ("learner IS NULL AND learner_note IS NOT NULL", "learner_note"),
+                ("learner IS NULL", "'learner is blank'"),
+                (
+                    "user_n > 1",
+                    f"'{learner_kind} ''' || learner || ''' names ' || user_n "
+                    "|| ' different user ids in the directory'",
+                ),
+                (
+                    f"starts_with(recon_key(learner), chr({ord(LOOKALIKE)}))",
+                    f"'{learner_kind} ''' || learner || ''' is not in the directory ({lookalike})'",
+                ),
+                ("TRUE", f"'{learner_kind} ''' || learner || ''' is not in the directory'"),
+            ),
+        ),
+        RowRule(
+            oc.UNKNOWN_PATH,
+            "blank, not in the mapping, or ambiguous there",
+            "path_code IS NULL",
+            (
+                ("path IS NULL", "'learning path is blank'"),
+                (
+                    "path_n > 1",
+                    f"'{path_kind} ''' || path || ''' maps to ' || path_n || ' learning paths'",
+                ),
+                (
+                    f"starts_with(recon_key(path), chr({ord(LOOKALIKE)}))",
+                    f"'{path_kind} ''' || path || ''' is not in the path mapping ({lookalike})'",
+                ),
+                ("TRUE", f"'{path_kind} ''' || path || ''' is not in the path mapping'"),
+            ),
+        ),
+        RowRule(
+            oc.BAD_DATE,
+            "a date cell that cannot be read",
+            f"({completion_unreadable}) OR ({activity_unreadable})",
+            (
+                (
+                    completion_unreadable,
+                    "'completion date ''' || completion_raw || ''' is not a readable date'",
+                ),
+                ("TRUE", "'activity date ''' || activity_raw || ''' is not a readable date'"),
+            ),
+        ),
+        RowRule(
+            oc.MISSING_COMPLETION_DATE,
+            "completed without a completion date",
+            "status = 'completed' AND completion_ts IS NULL",
+            (("TRUE", "'completed, but no completion date'"),),
+        ),
+        RowRule(
+            oc.FUTURE_DATE,
+            "a date after the as-of time",
+            f"completion_ts > TIMESTAMPTZ {as_of} OR activity_ts > TIMESTAMPTZ {as_of}",
+            (
+                (
+                    f"completion_ts > TIMESTAMPTZ {as_of}",
+                    "'completion date ' || recon_wire(completion_ts) || ' is after the as-of time'",
+                ),
+                (
+                    "TRUE",
+                    "'activity date ' || recon_wire(activity_ts) || ' is after the as-of time'",
+                ),
+            ),
+        ),
+    )
+    # The README lists the row problems in this order; voided (xAPI only) comes right
+    # after bad-row: a voided statement is settled, whatever else it holds.
+    assert tuple(r.outcome for r in rules if r.outcome != oc.VOIDED) == oc.ROW_PROBLEMS
+    return rules
+
+
+def problem_ladder(rules: Iterable[RowRule]) -> tuple[str, str]:
+    """The two SQL CASE expressions of a rule table: the row's problem (NULL: none),
+    then, over a column ``problem`` holding it, its detail."""
+    rules = tuple(rules)
+    problem = "CASE\n" + "\n".join(
+        f"        WHEN {r.when} THEN {literal(r.outcome)}" for r in rules
+    )
+    detail = "CASE WHEN problem IS NULL THEN NULL\n"
+    for r in rules:
+        *steps, (last, otherwise) = r.detail
+        assert last == "TRUE", f"{r.outcome}: the detail ladder ends with TRUE"
+        ladder = " ".join(f"WHEN {cond} THEN {text}" for cond, text in steps)
+        explained = f"CASE {ladder} ELSE {otherwise} END" if steps else otherwise
+        detail += f"        WHEN problem = {literal(r.outcome)} THEN {explained}\n"
+    return problem + "\n      END", detail + "      END"
+
+
 def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of: datetime) -> None:
-    """Table ``c``: every external row, normalised, with its row problem (or NULL)."""
+    """Table ``classified``: every external row, normalised, with its row problem (or
+    NULL) and the problem's detail; table ``exception_sources``: the original cells of
+    the rows that may end as exceptions."""
     ext = cols["external"]
     status_map = pd.DataFrame(
         list(config.status_map().items()), columns=["word", "status"], dtype=object
     )
     con.register("status_map_frame", status_map)
-    run(con, "CREATE OR REPLACE TEMP TABLE smap AS SELECT * FROM status_map_frame")
+    run(con, "CREATE OR REPLACE TEMP TABLE status_words AS SELECT * FROM status_map_frame")
     con.unregister("status_map_frame")
 
     if config.users is not None:
         u = cols["users"]
         if config.external.learner_kind == "email":
-            _lookup(con, "dir", "users", _q(u["email"]), _q(u["id"]))
+            _lookup(con, "directory", "users", quote(u["email"]), quote(u["id"]))
         elif config.external.learner_kind == "email_or_user_id":
             # Emails hold an @ and the LMS's ids do not: one lookup serves both.
-            _lookup(con, "dir_email", "users", _q(u["email"]), _q(u["id"]))
-            _identity(con, "dir_id", "users", _q(u["id"]))
+            _lookup(con, "directory_emails", "users", quote(u["email"]), quote(u["id"]))
+            _identity(con, "directory_ids", "users", quote(u["id"]))
             run(
                 con,
-                "CREATE OR REPLACE TEMP TABLE dir AS "
-                "SELECT * FROM dir_email UNION ALL "
-                "SELECT * FROM dir_id WHERE k NOT IN (SELECT k FROM dir_email)",
+                "CREATE OR REPLACE TEMP TABLE directory AS "
+                "SELECT * FROM directory_emails UNION ALL "
+                "SELECT * FROM directory_ids WHERE k NOT IN (SELECT k FROM directory_emails)",
             )
-            run(con, "DROP TABLE dir_email")
-            run(con, "DROP TABLE dir_id")
+            run(con, "DROP TABLE directory_emails")
+            run(con, "DROP TABLE directory_ids")
         else:
-            _identity(con, "dir", "users", _q(u["id"]))
+            _identity(con, "directory", "users", quote(u["id"]))
     else:
-        _own_ids(con, "dir", _q(ext["learner"]))
-    learner_key = "recon_key(t.learner)"
+        _own_ids(con, "directory", quote(ext["learner"]))
     if config.paths is not None:
         p = cols["paths"]
         if config.external.path_kind == "code":
-            _lookup(con, "pmap", "paths", _q(p["code"]), _q(p["id"]))
+            _lookup(con, "path_mapping", "paths", quote(p["code"]), quote(p["id"]))
         else:
-            _identity(con, "pmap", "paths", _q(p["id"]))
+            _identity(con, "path_mapping", "paths", quote(p["id"]))
     else:
-        _own_ids(con, "pmap", _q(ext["path"]))
-    path_key = "recon_key(t.path)"
-    _code(con, "dir", "uid")
-    _code(con, "pmap", "pid")
+        _own_ids(con, "path_mapping", quote(ext["path"]))
+    _code(con, "directory", "user_codes")
+    _code(con, "path_mapping", "path_codes")
     # The LMS's export is folded now that ids have codes, and freed before the
     # provider's rows are normalised: memory is what a million-row run is judged by.
     _fold_lms(con, config, cols)
-    learner_join = f"LEFT JOIN dir d ON d.k = {learner_key}"
-    path_join = f"LEFT JOIN pmap p ON p.k = {path_key}"
-
-    names = {
-        "L": _q(ext["learner"]),
-        "P": _q(ext["path"]),
-        "C": _q(ext["completion"]),
-    }
 
     def cell(role: str) -> str:
-        return f"nullif(recon_trim(e.{_q(ext[role])}), '')"
+        return f"nullif(recon_trim(e.{quote(ext[role])}), '')"
 
     activity = cell("activity") if "activity" in ext else "NULL"
     rule = StatusRule(
@@ -592,85 +552,45 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         "email_or_user_id": "learner",
     }[config.external.learner_kind]
     path_kind = "course code" if config.external.path_kind == "code" else "learning path id"
+    problem, problem_detail = problem_ladder(
+        row_rules(learner_kind, path_kind, literal(as_of.isoformat()))
+    )
     # Each cell is trimmed once, and the lookups join on the trimmed text.
-    normalised = f"""
-    WITH t AS (
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE classified AS
+    WITH cells AS (
         SELECT e.{ROW} AS row, e.{BAD} AS bad,
-               nullif(recon_trim(e.{{L}}), '') AS learner,
-               nullif(recon_trim(e.{{P}}), '') AS path,
+               {cell("learner")} AS learner,
+               {cell("path")} AS path,
                {status_word} AS status_raw,
                {status_how} AS status_how,
-               nullif(recon_trim(e.{{C}}), '') AS completion_raw,
+               {cell("completion")} AS completion_raw,
                {activity} AS activity_raw,
                {note} AS learner_note,
                {voided} AS voided
         FROM ext e
-    )
-    SELECT t.*, s.status AS status,
-           d.code AS user_code, d.n AS user_n,
-           p.code AS path_code, p.n AS path_n
-    FROM t
-    LEFT JOIN smap s ON s.word = lower(t.status_raw)
-    {learner_join}
-    {path_join}
-    """.format(**names)
-    as_of_lit = _lit(as_of.isoformat())
-    run(
-        con,
-        f"""
-    CREATE OR REPLACE TEMP TABLE c AS
-    WITH n AS ({normalised}),
-    d AS (
+    ), normalised AS (
+        SELECT cells.*, w.status AS status,
+               d.code AS user_code, d.n AS user_n,
+               m.code AS path_code, m.n AS path_n
+        FROM cells
+        LEFT JOIN status_words w ON w.word = lower(cells.status_raw)
+        LEFT JOIN directory d ON d.k = recon_key(cells.learner)
+        LEFT JOIN path_mapping m ON m.k = recon_key(cells.path)
+    ), dated AS (
         SELECT *, recon_date(completion_raw) AS completion_ts,
                   recon_date(activity_raw) AS activity_ts
-        FROM n
+        FROM normalised
+    ), judged AS (
+        SELECT *, {problem} AS problem
+        FROM dated
     )
     SELECT row, user_code, path_code, status, completion_ts, activity_ts, learner, path,
-      status_how,
-      CASE
-        WHEN bad IS NOT NULL THEN '{oc.BAD_ROW}'
-        WHEN voided IS NOT NULL THEN '{oc.VOIDED}'
-        WHEN status IS NULL THEN '{oc.UNKNOWN_STATUS}'
-        WHEN user_code IS NULL THEN '{oc.UNKNOWN_LEARNER}'
-        WHEN path_code IS NULL THEN '{oc.UNKNOWN_PATH}'
-        WHEN (completion_raw IS NOT NULL AND completion_ts IS NULL)
-          OR (activity_raw IS NOT NULL AND activity_ts IS NULL) THEN '{oc.BAD_DATE}'
-        WHEN status = 'completed' AND completion_ts IS NULL THEN '{oc.MISSING_COMPLETION_DATE}'
-        WHEN completion_ts > TIMESTAMPTZ {as_of_lit}
-          OR activity_ts > TIMESTAMPTZ {as_of_lit} THEN '{oc.FUTURE_DATE}'
-      END AS problem,
-      CASE
-        WHEN bad IS NOT NULL THEN bad
-        WHEN voided IS NOT NULL THEN voided
-        WHEN status IS NULL AND status_raw IS NULL THEN 'status is blank'
-        WHEN status IS NULL THEN 'status ''' || status_raw || ''' is not in [external.statuses]'
-             || coalesce(' (' || status_how || ')', '')
-        WHEN learner IS NULL AND learner_note IS NOT NULL THEN learner_note
-        WHEN learner IS NULL THEN 'learner is blank'
-        WHEN user_n > 1 THEN '{learner_kind} ''' || learner || ''' names ' || user_n
-             || ' different user ids in the directory'
-        WHEN user_code IS NULL AND starts_with(recon_key(learner), chr(1))
-             THEN '{learner_kind} ''' || learner || ''' is not in the directory (it holds '
-             || 'look-alike characters, so it is compared exactly as written)'
-        WHEN user_code IS NULL THEN '{learner_kind} ''' || learner || ''' is not in the directory'
-        WHEN path IS NULL THEN 'learning path is blank'
-        WHEN path_n > 1 THEN '{path_kind} ''' || path || ''' maps to ' || path_n
-             || ' learning paths'
-        WHEN path_code IS NULL AND starts_with(recon_key(path), chr(1))
-             THEN '{path_kind} ''' || path || ''' is not in the path mapping (it holds '
-             || 'look-alike characters, so it is compared exactly as written)'
-        WHEN path_code IS NULL THEN '{path_kind} ''' || path || ''' is not in the path mapping'
-        WHEN completion_raw IS NOT NULL AND completion_ts IS NULL
-             THEN 'completion date ''' || completion_raw || ''' is not a readable date'
-        WHEN activity_raw IS NOT NULL AND activity_ts IS NULL
-             THEN 'activity date ''' || activity_raw || ''' is not a readable date'
-        WHEN status = 'completed' AND completion_ts IS NULL THEN 'completed, but no completion date'
-        WHEN completion_ts > TIMESTAMPTZ {as_of_lit}
-             THEN 'completion date ' || recon_wire(completion_ts) || ' is after the as-of time'
-        WHEN activity_ts > TIMESTAMPTZ {as_of_lit}
-             THEN 'activity date ' || recon_wire(activity_ts) || ' is after the as-of time'
-      END AS problem_detail
-    FROM d
+      status_how, problem,
+      {problem_detail} AS problem_detail
+    FROM judged
     """,
     )
     # Keep the original cells only of rows that can end as exceptions: those with a row
@@ -681,33 +601,34 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE exc_src AS
+    CREATE OR REPLACE TEMP TABLE exception_sources AS
     WITH unread AS (
-        SELECT user_code, path_code FROM lms
+        SELECT user_code, path_code FROM lms_state
         WHERE unknown_word IS NOT NULL OR bad_date IS NOT NULL
     ), keep AS (
-        SELECT c.row FROM c LEFT JOIN unread l
+        SELECT c.row FROM classified c LEFT JOIN unread l
           ON l.user_code = c.user_code AND l.path_code = c.path_code
-        WHERE c.problem IS NOT NULL OR recon_rank(c.status) < 0 OR l.user_code IS NOT NULL
+        WHERE c.problem IS NOT NULL OR recon_rank(c.status) = {UNRANKED}
+           OR l.user_code IS NOT NULL
     )
     SELECT e.* FROM ext e SEMI JOIN keep k ON k.row = e.{ROW}
     """,
     )
     _drop_input(con, "ext")
-    for table in ("smap", "dir", "pmap"):
+    for table in ("status_words", "directory", "path_mapping"):
         run(con, f"DROP TABLE IF EXISTS {table}")
     for view in ("users", "paths"):
         _drop_input(con, view)
 
 
 def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> None:
-    """Fold the LMS's progress per pair (table ``lms``), and list the LMS's status words
-    recon did not understand (table ``lms_words``: word, rows).
+    """Fold the LMS's progress per pair (table ``lms_state``), and list the LMS's status
+    words recon did not understand (table ``lms_words``: word, rows).
 
     The LMS may list a pair more than once: its furthest status counts, and the earliest
-    completion date it holds. A pair with a status word recon does not understand, or a
+    completion wins. A pair with a status word recon does not understand, or a
     completion date it cannot read, is marked (``unknown_word``, ``bad_date``; each such
-    pair's words are in table ``lms_unknown``): nothing is proposed against a state
+    pair's words are in table ``lms_unknown_words``): nothing is proposed against a state
     recon could not read. Rows with a blank id, or whose fields do not line up with the
     header, are ignored, and counted. The LMS's dates without an offset are in [progress]
     timezone.
@@ -719,66 +640,77 @@ def _fold_lms(con: duckdb.DuckDBPyConnection, config: Config, cols: dict) -> Non
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE lms_r AS
+    CREATE OR REPLACE TEMP TABLE lms_rows AS
     SELECT u.code AS user_code, x.code AS path_code, {lms_marks_sql("r")}
     FROM ({rows}) r
     -- ids compared as the LMS compares them: UUIDs have no case
-    LEFT JOIN uid u ON u.k = lower(r.user_id) LEFT JOIN pid x ON x.k = lower(r.path_id)
+    LEFT JOIN user_codes u ON u.k = lower(r.user_id)
+    LEFT JOIN path_codes x ON x.k = lower(r.path_id)
     """,
     )
     _drop_input(con, "progress")
     # Back to the provider's zone for everything after: only the LMS's dates are in its.
-    run(con, f"SET TimeZone = {_lit(config.external.timezone)}")
+    run(con, f"SET TimeZone = {literal(config.external.timezone)}")
     run(
         con,
         """
     CREATE OR REPLACE TEMP TABLE lms_words AS
-    SELECT min(unknown_word) AS word, count(*) AS rows FROM lms_r
+    SELECT min(unknown_word) AS word, count(*) AS rows FROM lms_rows
     WHERE unknown_word IS NOT NULL AND NOT blank_id
     GROUP BY lower(unknown_word)
     """,
     )
     # Learners and paths unknown to the directory and mapping cannot meet an external
     # row: they fold into groups without a code, as do the ignored rows (a blank id).
-    run(con, "CREATE OR REPLACE TEMP TABLE lms AS " + lms_fold_sql("lms_r", "user_code, path_code"))
+    run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE lms_state AS "
+        + lms_fold_sql("lms_rows", "user_code, path_code"),
+    )
     # Every word of each pair that has one, for the outcome's detail: a few pairs, so
     # the distinct list is built here rather than in the fold above (three times dearer).
     run(
         con,
         """
-    CREATE OR REPLACE TEMP TABLE lms_unknown AS
+    CREATE OR REPLACE TEMP TABLE lms_unknown_words AS
     SELECT user_code, path_code,
            string_agg(DISTINCT '''' || unknown_word || '''', ', '
                       ORDER BY '''' || unknown_word || '''') AS words
-    FROM lms_r WHERE unknown_word IS NOT NULL AND NOT blank_id
+    FROM lms_rows WHERE unknown_word IS NOT NULL AND NOT blank_id
     GROUP BY 1, 2
     """,
     )
-    run(con, "DROP TABLE lms_r")
+    run(con, "DROP TABLE lms_rows")
 
 
 def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Collapse valid external rows per pair and compare each survivor with the LMS
-    (table ``s``: one line per valid row with its rank ``rn`` in the pair, the
-    ``survivor`` row and, for the survivor, the verdict).
+    (table ``collapsed``: one line per valid row with its rank ``rn`` in the pair, the
+    ``survivor`` row and, for the survivor, the verdict and its detail).
     Returns how many LMS progress rows were ignored (a blank id), and how many have a
     completion date that cannot be read."""
     ignored, bad_dates = run(
-        con, "SELECT coalesce(sum(ignored), 0), coalesce(sum(bad_dates), 0) FROM lms"
+        con, "SELECT coalesce(sum(ignored), 0), coalesce(sum(bad_dates), 0) FROM lms_state"
     )[0]
     lms_word = "CASE l.rk " + " ".join(f"WHEN {i} THEN '{w}'" for i, w in enumerate(STATUSES))
     lms_word += " END"
+    same_utc_day = "timezone('UTC', l.completion_ts)::DATE = timezone('UTC', v.completion_ts)::DATE"
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE s AS
-    WITH v AS (
+    CREATE OR REPLACE TEMP TABLE collapsed AS
+    WITH ranked AS (
         SELECT row, user_code, path_code, status, recon_rank(status) AS rk,
                completion_ts, activity_ts, status_how,
-               row_number() OVER w AS rn,
-               first_value(row) OVER w AS survivor
-        FROM c WHERE problem IS NULL
-        WINDOW w AS (
+               row_number() OVER pair AS rn,
+               first_value(row) OVER pair AS survivor
+        FROM classified WHERE problem IS NULL
+        -- README: "Valid rows for the same learner and learning path are collapsed: a
+        -- completed row beats any other status and the earliest completion wins (its
+        -- date is the one proposed); otherwise the latest activity date wins, then the
+        -- further status ..., then the first row in the file. The others are
+        -- `duplicate`"
+        WINDOW pair AS (
             PARTITION BY user_code, path_code
             ORDER BY (status = 'completed') DESC,
                      CASE WHEN status = 'completed' THEN completion_ts END ASC NULLS LAST,
@@ -789,19 +721,28 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     SELECT v.row, v.rn, v.survivor, v.user_code, v.path_code, v.status,
       CASE
         WHEN v.rn > 1 THEN NULL
-        -- recon never proposes against an LMS state it could not read
+        -- README: "recon never proposes against an LMS state it could not read"
         WHEN l.unknown_word IS NOT NULL THEN '{oc.UNKNOWN_LMS_STATUS}'
         WHEN l.bad_date IS NOT NULL THEN '{oc.BAD_LMS_DATE}'
         -- a status the LMS does not know is proposed as is: validation turns it away
-        WHEN v.rk < 0 THEN '{oc.MISSING_PROGRESS}'
-        WHEN v.rk = 3 AND coalesce(l.rk, -1) < 3 THEN '{oc.MISSING_COMPLETION}'
-        WHEN v.rk = 3 AND (l.completion_ts IS NULL OR
-             timezone('UTC', l.completion_ts)::DATE = timezone('UTC', v.completion_ts)::DATE)
+        -- (README: "one that fails becomes `invalid-payload`")
+        WHEN v.rk = {UNRANKED} THEN '{oc.MISSING_PROGRESS}'
+        -- README: "| completed | not completed, or absent | `missing-completion` |"
+        WHEN v.rk = {COMPLETED} AND coalesce(l.rk, {UNRANKED}) < {COMPLETED}
+             THEN '{oc.MISSING_COMPLETION}'
+        -- README: "| completed | completed, same UTC date or no date | `in-sync` |"
+        WHEN v.rk = {COMPLETED} AND (l.completion_ts IS NULL OR {same_utc_day})
              THEN '{oc.IN_SYNC}'
-        WHEN v.rk = 3 THEN '{oc.COMPLETION_DATE_DIFFERS}'
-        -- absent means nothing known: the same as not-started
-        WHEN v.rk > coalesce(l.rk, 0) THEN '{oc.MISSING_PROGRESS}'
-        WHEN v.rk = coalesce(l.rk, 0) THEN '{oc.IN_SYNC}'
+        -- README: "| completed | completed, another date | `completion-date-differs` |"
+        WHEN v.rk = {COMPLETED} THEN '{oc.COMPLETION_DATE_DIFFERS}'
+        -- README: "absent means nothing known, the same as not-started"
+        -- README: "| not completed, further than the LMS | behind or absent |
+        -- `missing-progress` |"
+        WHEN v.rk > coalesce(l.rk, {NOT_STARTED}) THEN '{oc.MISSING_PROGRESS}'
+        -- README: "| same status | same status | `in-sync` |" (and not-started against
+        -- absent)
+        WHEN v.rk = coalesce(l.rk, {NOT_STARTED}) THEN '{oc.IN_SYNC}'
+        -- README: "| behind the LMS | further | `lms-ahead` | — (never downgrade) |"
         ELSE '{oc.LMS_AHEAD}'
       END AS verdict,
       CASE
@@ -813,15 +754,15 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         WHEN l.bad_date IS NOT NULL THEN 'the LMS''s completion date ''' || l.bad_date
              || ''' for this learner and path is not a readable date'
         WHEN l.rk IS NULL THEN 'LMS has no record'
-        WHEN v.rk = 3 AND l.rk = 3 AND l.completion_ts IS NOT NULL AND
-             timezone('UTC', l.completion_ts)::DATE <> timezone('UTC', v.completion_ts)::DATE
+        WHEN v.rk = {COMPLETED} AND l.rk = {COMPLETED} AND l.completion_ts IS NOT NULL
+             AND NOT {same_utc_day}
           THEN 'provider ' || strftime(timezone('UTC', v.completion_ts), '%Y-%m-%d')
                || ', LMS ' || strftime(timezone('UTC', l.completion_ts), '%Y-%m-%d')
         ELSE 'LMS: ' || {lms_word}
       END || CASE WHEN v.rn = 1 THEN coalesce('; ' || v.status_how, '') ELSE '' END
         AS verdict_detail
-    FROM v LEFT JOIN lms l ON l.user_code = v.user_code AND l.path_code = v.path_code
-    LEFT JOIN lms_unknown w ON w.user_code = v.user_code AND w.path_code = v.path_code
+    FROM ranked v LEFT JOIN lms_state l ON l.user_code = v.user_code AND l.path_code = v.path_code
+    LEFT JOIN lms_unknown_words w ON w.user_code = v.user_code AND w.path_code = v.path_code
     """,
     )
     # Completions per month, as the provider (survivors) and the LMS see them.
@@ -832,21 +773,23 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     SELECT month, source, count(*) AS completions FROM (
         SELECT date_trunc('month', timezone('UTC', c.completion_ts))::DATE AS month,
                'provider' AS source
-        FROM s JOIN c ON c.row = s.row WHERE s.rn = 1 AND c.status = 'completed'
+        FROM collapsed s JOIN classified c ON c.row = s.row
+        WHERE s.rn = 1 AND c.status = 'completed'
         UNION ALL
         SELECT date_trunc('month', timezone('UTC', completion_ts))::DATE, 'LMS'
-        FROM lms
+        FROM lms_state
         WHERE completion_ts IS NOT NULL AND user_code IS NOT NULL AND path_code IS NOT NULL
     ) GROUP BY 1, 2
     """,
     )
-    run(con, "DROP TABLE lms")
-    run(con, "DROP TABLE lms_unknown")
+    run(con, "DROP TABLE lms_state")
+    run(con, "DROP TABLE lms_unknown_words")
     return int(ignored), int(bad_dates)
 
 
 def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> None:
-    """Table ``p``: one proposal per pair that needs one, validated, keyed."""
+    """Table ``proposals``: one proposal per pair that needs one, validated, keyed, and
+    marked ``accepted_before`` when its key is among ``accepted_keys``."""
     key_sql = (
         f"substr(sha256(concat_ws(chr(31), userId, learningPathId, status, "
         f"coalesce(completionDate, ''), coalesce(timeStampDate, ''))), 1, {KEY_LENGTH})"
@@ -854,7 +797,7 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE p0 AS
+    CREATE OR REPLACE TEMP TABLE proposed AS
     WITH base AS (
         SELECT c.row, u.id AS userId, x.id AS learningPathId, c.status,
                CASE WHEN s.verdict = '{oc.MISSING_COMPLETION}'
@@ -862,13 +805,13 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
                CASE WHEN s.verdict = '{oc.MISSING_PROGRESS}'
                     THEN recon_wire(c.activity_ts) END AS timeStampDate,
                s.verdict AS category
-        FROM s JOIN c ON c.row = s.row
-        JOIN uid u ON u.code = c.user_code JOIN pid x ON x.code = c.path_code
+        FROM collapsed s JOIN classified c ON c.row = s.row
+        JOIN user_codes u ON u.code = c.user_code JOIN path_codes x ON x.code = c.path_code
         WHERE s.verdict IN ('{oc.MISSING_COMPLETION}', '{oc.MISSING_PROGRESS}')
     ), grouped AS (
         -- the external rows behind each proposal, the one used first
         SELECT s.survivor, string_agg(s.row::VARCHAR, ';' ORDER BY s.rn) AS rows
-        FROM s SEMI JOIN base b ON s.survivor = b.row
+        FROM collapsed s SEMI JOIN base b ON s.survivor = b.row
         GROUP BY 1
     )
     SELECT {key_sql} AS key, base.*, g.rows
@@ -884,10 +827,12 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
                userId IS NULL OR trim(userId) = '' AS no_user,
                learningPathId IS NULL OR trim(learningPathId) = '' AS no_path,
                CASE WHEN completionDate IS NULL THEN NULL
-                    ELSE regexp_full_match(completionDate, {_lit(_ISO_8601.pattern)}) END AS c_ok,
+                    ELSE regexp_full_match(completionDate, {literal(_ISO_8601.pattern)}) END
+                 AS c_ok,
                CASE WHEN timeStampDate IS NULL THEN NULL
-                    ELSE regexp_full_match(timeStampDate, {_lit(_ISO_8601.pattern)}) END AS t_ok
-        FROM p0
+                    ELSE regexp_full_match(timeStampDate, {literal(_ISO_8601.pattern)}) END
+                 AS t_ok
+        FROM proposed
         """,
     )
     verdicts = []
@@ -910,38 +855,23 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
     run(
         con,
         f"""
-    CREATE OR REPLACE TEMP TABLE p AS
-    SELECT p0.*, k.errors,
+    CREATE OR REPLACE TEMP TABLE proposals AS
+    SELECT p.*, k.errors,
            a.key IS NOT NULL AS accepted_before
-    FROM p0
+    FROM proposed p
     LEFT JOIN shape_checks k
-      ON k.status IS NOT DISTINCT FROM p0.status
-     AND k.no_user = (p0.userId IS NULL OR trim(p0.userId) = '')
-     AND k.no_path = (p0.learningPathId IS NULL OR trim(p0.learningPathId) = '')
-     AND k.c_ok IS NOT DISTINCT FROM CASE WHEN p0.completionDate IS NULL THEN NULL
-         ELSE regexp_full_match(p0.completionDate, {_lit(_ISO_8601.pattern)}) END
-     AND k.t_ok IS NOT DISTINCT FROM CASE WHEN p0.timeStampDate IS NULL THEN NULL
-         ELSE regexp_full_match(p0.timeStampDate, {_lit(_ISO_8601.pattern)}) END
-    LEFT JOIN accepted_keys a ON a.key = p0.key
+      ON k.status IS NOT DISTINCT FROM p.status
+     AND k.no_user = (p.userId IS NULL OR trim(p.userId) = '')
+     AND k.no_path = (p.learningPathId IS NULL OR trim(p.learningPathId) = '')
+     AND k.c_ok IS NOT DISTINCT FROM CASE WHEN p.completionDate IS NULL THEN NULL
+         ELSE regexp_full_match(p.completionDate, {literal(_ISO_8601.pattern)}) END
+     AND k.t_ok IS NOT DISTINCT FROM CASE WHEN p.timeStampDate IS NULL THEN NULL
+         ELSE regexp_full_match(p.timeStampDate, {literal(_ISO_8601.pattern)}) END
+    LEFT JOIN accepted_keys a ON a.key = p.key
     """,
     )
     con.unregister("shape_checks")
     con.unregister("accepted_keys")
-
-
-def _frame(
-    con: duckdb.DuckDBPyConnection, sql: str, categorical: Iterable[str] = ()
-) -> pd.DataFrame:
-    """A query's rows as a DataFrame, through Arrow (about three times faster than
-    ``.df()`` for a million text rows). Columns with few distinct values become
-    categoricals: a million outcome names then cost a million bytes, not 30 MB."""
-    # Streamed in batches: a materialised result would have to fit DuckDB's memory limit,
-    # while a streamed sort spills to disk like every other step.
-    table = con.sql(sql).to_arrow_reader(200_000).read_all()
-    for name in categorical:
-        i = table.schema.get_field_index(name)
-        table = table.set_column(i, name, table.column(name).dictionary_encode())
-    return table.to_pandas()
 
 
 def _categorical(codes: pd.Series, categories: list[str]) -> pd.Series:
@@ -951,15 +881,15 @@ def _categorical(codes: pd.Series, categories: list[str]) -> pd.Series:
 
 
 def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd.DataFrame]:
-    """The result's frames. Every row is either a row problem (``c``) or a valid row
-    (``s``), so the outcomes are a union of the two, never a join of two million-row
-    tables: a join's hash table is what would decide peak memory."""
-    proposals = _frame(
+    """The result's frames. Every row is either a row problem (``row_problems``) or a
+    valid row (``collapsed``), so the outcomes are a union of the two, never a join of
+    two million-row tables: a join's hash table is what would decide peak memory."""
+    proposals = frame(
         con,
         """
     SELECT p.key, p.userId, p.learningPathId, p.status, p.completionDate, p.timeStampDate,
            p.category, p.rows, c.learner, c.path
-    FROM p JOIN c ON c.row = p.row
+    FROM proposals p JOIN classified c ON c.row = p.row
     WHERE p.errors IS NULL AND NOT p.accepted_before
     ORDER BY p.row
     """,
@@ -967,19 +897,20 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     run(
         con,
         """
-    CREATE OR REPLACE TEMP TABLE cp AS
+    CREATE OR REPLACE TEMP TABLE row_problems AS
     SELECT row, user_code, path_code, status, problem, problem_detail
-    FROM c WHERE problem IS NOT NULL
+    FROM classified WHERE problem IS NOT NULL
     """,
     )
-    run(con, "DROP TABLE c")
+    run(con, "DROP TABLE classified")
     lost = run(
         con,
-        f"SELECT count(*) FROM p ANTI JOIN exc_src e ON e.{ROW} = p.row WHERE p.errors IS NOT NULL",
+        f"SELECT count(*) FROM proposals p ANTI JOIN exception_sources e ON e.{ROW} = p.row "
+        "WHERE p.errors IS NOT NULL",
     )[0][0]
     lost += run(
         con,
-        f"SELECT count(*) FROM s ANTI JOIN exc_src e ON e.{ROW} = s.row "
+        f"SELECT count(*) FROM collapsed s ANTI JOIN exception_sources e ON e.{ROW} = s.row "
         f"WHERE s.verdict IN ('{oc.UNKNOWN_LMS_STATUS}', '{oc.BAD_LMS_DATE}')",
     )[0][0]
     if lost:  # pragma: no cover - guards the reasoning in _classify
@@ -987,46 +918,50 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     # The provider's columns are in DuckDB under positional names (see recon.inputs), so
     # a provider column called "Row", "detail" or "rowid" is never confused with recon's.
     originals = list(ext_info.columns)
-    picked = ", ".join(f"e.{_q(c)}" for c in ext_info.sql_columns)
-    exceptions_frame = _frame(
+    picked = ", ".join(f"e.{quote(c)}" for c in ext_info.sql_columns)
+    exceptions_frame = frame(
         con,
         f"""
-    WITH o AS (
+    WITH exceptions AS (
         -- a voided statement is settled, not an exception
-        SELECT row, problem AS outcome, problem_detail AS detail FROM cp
+        SELECT row, problem AS outcome, problem_detail AS detail FROM row_problems
         WHERE problem <> '{oc.VOIDED}'
         UNION ALL
-        SELECT row, '{oc.INVALID_PAYLOAD}', errors FROM p WHERE errors IS NOT NULL
+        SELECT row, '{oc.INVALID_PAYLOAD}', errors FROM proposals WHERE errors IS NOT NULL
         UNION ALL
-        SELECT row, verdict, verdict_detail FROM s
+        SELECT row, verdict, verdict_detail FROM collapsed
         WHERE verdict IN ('{oc.UNKNOWN_LMS_STATUS}', '{oc.BAD_LMS_DATE}')
     )
-    SELECT o.row, o.outcome, o.detail{", " + picked if picked else ""}
-    FROM o JOIN exc_src e ON e.{ROW} = o.row
-    ORDER BY o.row
+    SELECT x.row, x.outcome, x.detail{", " + picked if picked else ""}
+    FROM exceptions x JOIN exception_sources e ON e.{ROW} = x.row
+    ORDER BY x.row
     """,
     )
     own = {"row", "outcome", "detail"}
     exceptions_frame.columns = ["row", "outcome", "detail"] + [
         f"{c} (provider)" if c.strip().lower() in own else c for c in originals
     ]
-    completions = _frame(con, "SELECT * FROM completions ORDER BY month, source")
+    completions = frame(con, "SELECT * FROM completions ORDER BY month, source")
     # The largest frame last, once everything else is freed.
-    for table in ("exc_src", "p0", "completions"):
+    for table in ("exception_sources", "proposed", "completions"):
         run(con, f"DROP TABLE IF EXISTS {table}")
-    user_ids = [r[0] for r in run(con, "SELECT id FROM uid ORDER BY code")]
-    path_ids = [r[0] for r in run(con, "SELECT id FROM pid ORDER BY code")]
-    outcomes = _frame(
+    user_ids = [r[0] for r in run(con, "SELECT id FROM user_codes ORDER BY code")]
+    path_ids = [r[0] for r in run(con, "SELECT id FROM path_codes ORDER BY code")]
+    outcomes = frame(
         con,
         f"""
     SELECT row, problem AS outcome, coalesce(user_code, -1) AS user_code,
            coalesce(path_code, -1) AS path_code, status, problem_detail AS detail
-    FROM cp
+    FROM row_problems
     UNION ALL
     SELECT s.row,
       CASE
+        -- README: "The others are `duplicate`" (the detail: "duplicate of row N")
         WHEN s.rn > 1 THEN '{oc.DUPLICATE}'
+        -- README: "one that fails becomes `invalid-payload` with the messages"
         WHEN p.errors IS NOT NULL THEN '{oc.INVALID_PAYLOAD}'
+        -- README: "A proposal whose key the ledger shows as accepted by the API earlier
+        -- is `already-submitted`"
         WHEN p.accepted_before THEN '{oc.ALREADY_SUBMITTED}'
         ELSE s.verdict
       END,
@@ -1037,7 +972,7 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         WHEN p.accepted_before THEN 'accepted by the LMS earlier (key ' || p.key || ')'
         ELSE s.verdict_detail
       END
-    FROM s LEFT JOIN p ON p.row = s.row
+    FROM collapsed s LEFT JOIN proposals p ON p.row = s.row
     ORDER BY row
     """,
         categorical=("outcome", "status", "detail"),
@@ -1061,24 +996,19 @@ def reconcile(
     *,
     as_of: datetime | str | None = None,
     accepted_keys: Iterable[str] = (),
-    ledger: Ledger | str | Path | None = None,
 ) -> Result:
     """Reconcile the provider's export with the LMS's progress, by the written rules.
 
+    Pure: reads the inputs, returns a :class:`Result`; records nothing and writes no
+    file (:func:`recon.pipeline.reconcile_run` does both, in that order).
     ``config`` is a :class:`Config` or the path of a ``recon.toml``. ``as_of`` is the run's
     time (default now); dates after it are ``future-date``. ``accepted_keys`` are proposal
-    keys the ledger shows as accepted by the API: they become ``already-submitted``.
-    With a ``ledger`` (a :class:`Ledger` or its path) its accepted keys are used too, and
-    the run is recorded in it (``result.run_id``).
+    keys already accepted by the LMS (a ledger's :meth:`recon.ledger.Ledger.accepted_keys`
+    for its target): they become ``already-submitted``.
     Raises :class:`recon.errors.InputError` for an input that cannot be used.
     """
     if not isinstance(config, Config):
         config = load_config(config)
-    if ledger is not None and not isinstance(ledger, Ledger):
-        with Ledger(ledger) as opened:
-            return reconcile(config, as_of=as_of, accepted_keys=accepted_keys, ledger=opened)
-    if ledger is not None:
-        accepted_keys = set(accepted_keys) | ledger.accepted_keys()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     as_of_utc = _parse_as_of(as_of, config.external.timezone)
@@ -1101,21 +1031,22 @@ def reconcile(
         con.close()
         spill.cleanup()
     timings["reconcile"] = time.perf_counter() - started
-    result = Result(
-        outcomes=frames["outcomes"],
+    outcomes = frames["outcomes"]
+    found = outcomes["outcome"].value_counts()
+    if int(found.sum()) != len(outcomes) or not set(found.index) <= set(oc.ALL):
+        # a guard: every row has exactly one outcome, and each is a known name
+        raise RuntimeError("a provider row has no outcome, or one recon does not know")
+    return Result(
+        outcomes=outcomes,
         proposals=frames["proposals"],
         exceptions=frames["exceptions"],
         completions=frames["completions"],
         inputs=infos,
         as_of=as_of_utc,
+        counts={name: int(found.get(name, 0)) for name in oc.ALL},
         timings=timings,
         progress_ignored=ignored,
         lms_words_unknown=lms_words,
         lms_bad_dates=lms_bad_dates,
         config_path=str(config.source) if config.source else None,
     )
-    if ledger is not None:
-        mark = time.perf_counter()
-        ledger.record_run(result)
-        result.timings["ledger"] = time.perf_counter() - mark
-    return result

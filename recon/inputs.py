@@ -41,6 +41,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from .duck import run
 from .errors import InputError
 
 ROW = "__row"
@@ -135,14 +136,6 @@ class InputInfo:
 def _some(rows: tuple[int, ...], shown: int = 10) -> str:
     words = ["header" if r == 0 else f"row {r}" for r in rows[:shown]]
     return ", ".join(words) + (", ..." if len(rows) > shown else "")
-
-
-def run(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
-) -> list[tuple[Any, ...]]:
-    """Execute one statement and fetch all of it (DuckDB refuses new work while a result
-    is pending on the connection)."""
-    return con.execute(sql, params).fetchall()
 
 
 @dataclass

@@ -639,11 +639,11 @@ class Ledger:
             completions=completions,
             inputs=inputs,
             as_of=datetime.fromisoformat(row["as_of"].replace("Z", "+00:00")),
+            counts=json.loads(row["counts"]),
             timings=json.loads(row["timings"] or "{}"),
             progress_ignored=int(row["progress_ignored"]),
             run_id=run_id,
             config_path=row["config"],
-            recorded_counts=json.loads(row["counts"]),
         )
         return result
 

@@ -141,7 +141,7 @@ def latest_or_reconcile(
     run made from other files would approve corrections the data no longer supports.
     Returns ``(run_id, reconciled)``.
     """
-    from .engine import reconcile
+    from .pipeline import reconcile_run
 
     config_path = resolve_config(config_path)
     runs = ledger.runs()
@@ -153,7 +153,7 @@ def latest_or_reconcile(
         )
         if same:
             return int(runs["run_id"].iloc[-1]), False
-    result = reconcile(config_path, as_of=as_of, ledger=ledger)
+    result = reconcile_run(config_path, ledger=ledger, as_of=as_of)
     assert result.run_id is not None  # set by record_run
     return result.run_id, True
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from .duck import run
 from .errors import ReconError
-from .inputs import run
 from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, SOURCE_COLUMNS, Result
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
@@ -99,21 +99,31 @@ def write_json(data: object, path: str | Path) -> Path:
     return path
 
 
+OUTPUT_FILES = {
+    "outcomes": "outcomes.csv",
+    "proposals": "proposals.csv",
+    "exceptions": "exceptions.csv",
+    "summary": "summary.json",
+}
+"""The four outputs of a run, by kind: their file names in the run's folder."""
+
+
 def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
     """Write outcomes.csv, proposals.csv, exceptions.csv and summary.json into ``out_dir``.
 
     Raises :class:`ReconError` when the folder cannot be written (the CLI's exit 2).
     """
     out = Path(out_dir)
+    name = OUTPUT_FILES
     try:
         out.mkdir(parents=True, exist_ok=True)
         return {
-            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / "outcomes.csv"),
+            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / name["outcomes"]),
             "proposals": write_csv(
-                result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / "proposals.csv"
+                result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / name["proposals"]
             ),
-            "exceptions": write_csv(result.exceptions, out / "exceptions.csv"),
-            "summary": write_json(result.to_dict(), out / "summary.json"),
+            "exceptions": write_csv(result.exceptions, out / name["exceptions"]),
+            "summary": write_json(result.to_dict(), out / name["summary"]),
         }
     except (OSError, duckdb.IOException) as exc:
         raise ReconError(f"cannot write the outputs into {out}: {exc}") from None

@@ -119,10 +119,17 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
     """The HTML report of ``result``; with a ``ledger``, also submissions and history."""
     counts = result.counts
     proposals = result.proposals
-    states, refused = _submissions(proposals) if "submission" in proposals else ({}, Counter())
+    # A recorded run's submissions are in the ledger (a Result knows its run); a run not
+    # recorded has sent nothing.
+    sent = (
+        ledger.proposals(result.run_id)
+        if ledger is not None and result.run_id is not None
+        else None
+    )
+    states, refused = _submissions(sent) if sent is not None else ({}, Counter())
     # Submission states are those of one target (the ledger's LMS, else the practice
     # sandbox used last): say which, and never call a practice acceptance the LMS's.
-    shown = proposals["target"].dropna() if "target" in proposals else pd.Series(dtype=object)
+    shown = sent["target"].dropna() if sent is not None else pd.Series(dtype=object)
     home = ledger.home_target() if ledger is not None else None
     practice = (home is not None and home.practice) or (
         len(shown) > 0 and shown.iloc[0] == PRACTICE_LABEL
@@ -242,7 +249,8 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
                     numeric=["proposals"],
                 )
             )
-            rejected = proposals[proposals["submission"] == "rejected"]
+            assert sent is not None  # states come from it
+            rejected = sent[sent["submission"] == "rejected"]
             parts.append(
                 _table(
                     rejected,

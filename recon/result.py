@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -93,9 +92,15 @@ class Result:
     ('' for a blank status), with its number of rows, most frequent first;
     ``lms_bad_dates``: LMS rows marked completed whose completion date cannot be read.
 
-    A Result loaded back from the ledger (:meth:`recon.ledger.Ledger.result`) has the
-    run's ``recorded_counts`` and an empty ``outcomes`` frame: the ledger keeps counts,
-    proposals and exceptions, not every row.
+    ``counts``: rows per outcome, every known outcome listed (zeros included), in report
+    order; ``rows_read`` is their sum.
+    ``run_id``: the ledger run this result is recorded as; None until
+    :meth:`recon.ledger.Ledger.record_run` records it (:func:`recon.pipeline.reconcile_run`).
+
+    One shape, wherever it comes from: :func:`recon.engine.reconcile` fills every field;
+    a Result read back from the ledger (:meth:`recon.ledger.Ledger.result`) has its run's
+    counts and an empty ``outcomes`` frame (the ledger keeps counts, proposals and
+    exceptions, not every row), and its ``run_id``.
     """
 
     outcomes: pd.DataFrame
@@ -104,27 +109,21 @@ class Result:
     completions: pd.DataFrame
     inputs: dict[str, InputInfo]
     as_of: datetime
+    counts: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
     progress_ignored: int = 0
     lms_words_unknown: dict[str, int] = field(default_factory=dict)
     lms_bad_dates: int = 0
     run_id: int | None = None
     config_path: str | None = None
-    recorded_counts: dict[str, int] | None = None
 
-    @cached_property
-    def counts(self) -> dict[str, int]:
-        """Rows per outcome, every known outcome listed (zeros included), in report order."""
-        if self.recorded_counts is not None:
-            return {name: int(self.recorded_counts.get(name, 0)) for name in oc.ALL}
-        found = self.outcomes["outcome"].value_counts()
-        return {name: int(found.get(name, 0)) for name in oc.ALL}
+    def __post_init__(self) -> None:
+        # Every known outcome listed, in report order, whoever made the counts.
+        self.counts = {name: int(self.counts.get(name, 0)) for name in oc.ALL}
 
     @property
     def rows_read(self) -> int:
-        if self.recorded_counts is not None:
-            return sum(self.counts.values())
-        return len(self.outcomes)
+        return sum(self.counts.values())
 
     @property
     def problems(self) -> int:

@@ -1,9 +1,10 @@
 """The endpoint's own validation rules, with its exact messages.
 
-``POST /incoming/v2/learningPathExternalActivity`` documents five messages (see the
-reference seed). Proposals are checked with :func:`validate_activity` before they are
-written, and the local sandbox answers with the very same function, so the two can never
-disagree.
+``POST /incoming/v2/learningPathExternalActivity`` documents five messages: see the
+endpoint's documentation, kept in the repository as
+``docs/api/learningPathExternalActivity.seed.txt`` (other facts: ``docs/api/lms-api-facts.md``).
+Proposals are checked with :func:`validate_activity` before they are written, and the
+local sandbox answers with the very same function, so the two can never disagree.
 """
 
 from __future__ import annotations

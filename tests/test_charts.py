@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 
 from recon import charts
 from recon import outcomes as oc
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.result import Result
 from recon.target import Target
 
@@ -71,6 +71,7 @@ def synthetic_result(paths: int) -> Result:
         completions=pd.DataFrame(columns=["month", "source", "completions"]),
         inputs={},
         as_of=datetime(2026, 6, 1, tzinfo=UTC),
+        counts={oc.MISSING_COMPLETION: len(rows)},
     )
 
 
@@ -154,7 +155,7 @@ def history(write_case, tmp_path: Path) -> Ledger:
     """Two runs: the second after the LMS caught up with ann; one API rejection."""
     ledger = Ledger(tmp_path / "history.db")
     first = write_case(EXTERNAL, PROGRESS)
-    reconcile(first, as_of=AS_OF, ledger=ledger)
+    reconcile_run(first, as_of=AS_OF, ledger=ledger)
     props = ledger.proposals()
     ledger.decide(props["key"], "approved", by="test")
     for key, result in zip(props["key"], ["accepted", "rejected", "accepted"], strict=True):
@@ -162,7 +163,7 @@ def history(write_case, tmp_path: Path) -> Ledger:
         errors = ["learner is not enrolled"] if result == "rejected" else []
         ledger.finish_attempt(attempt, result, http_status=200, errors=errors)
     caught_up = [*PROGRESS, lms("u-ann", "lp-safe", "completed", "2026-01-10")]
-    reconcile(write_case(EXTERNAL, caught_up), as_of="2026-07-01T00:00:00Z", ledger=ledger)
+    reconcile_run(write_case(EXTERNAL, caught_up), as_of="2026-07-01T00:00:00Z", ledger=ledger)
     yield ledger
     ledger.close()
 

@@ -53,6 +53,7 @@ def test_public_surface() -> None:
         "load_config",
         "proposal_key",
         "reconcile",
+        "reconcile_run",
     ]
     # `from recon import *` gives exactly those names, each the object of that name
     # defined in recon's own modules (not a re-export of a library's, not a stale alias).

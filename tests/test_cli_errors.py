@@ -49,14 +49,20 @@ def test_bad_numbers_are_refused_by_the_parser(args: list[str], capsys) -> None:
 
 
 def test_reconcile_into_a_file_records_no_run(config: Path, tmp_path: Path, capsys) -> None:
+    # A ledger that exists and holds a run, so "no new run" is something that can fail.
+    ledger = tmp_path / "l.db"
+    assert reconcile_into(config, tmp_path / "o", ledger) == 1
+    capsys.readouterr()
     not_a_folder = tmp_path / "afile"
     not_a_folder.write_text("x")
-    ledger = tmp_path / "l.db"
     code = main(
         ["reconcile", "--config", str(config), "--out", str(not_a_folder), "--ledger", str(ledger)]
     )
-    assert code == 2 and "is a file" in capsys.readouterr().err
-    assert not ledger.exists() or Ledger(ledger).runs().empty
+    shown = capsys.readouterr()
+    assert code == 2 and "is a file" in shown.err and "recorded as run" not in shown.out
+    assert not_a_folder.read_text() == "x"
+    with Ledger(ledger) as opened:
+        assert opened.runs()["run_id"].tolist() == [1]
 
 
 def test_approve_with_a_typo_is_an_error(config: Path, tmp_path: Path, capsys) -> None:

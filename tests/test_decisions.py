@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recon.cli import main
-from recon.engine import reconcile
 from recon.ledger import ANALYST_ENV, Decided, Ledger, default_analyst
+from recon.pipeline import reconcile_run
 from recon.review import ReviewWidget
 
 NOTE = "learner left the company"
@@ -42,7 +42,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("decisions")
     config = write_case_in(folder / "case", EXTERNAL, [], users=USERS)
     with Ledger(folder / "template.db") as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
     return folder / "template.db"
 
 

@@ -16,9 +16,9 @@ from conftest import AS_OF, ext, lms
 
 from recon import ledger as lg
 from recon.client import ApiClient
-from recon.engine import reconcile
 from recon.errors import LedgerBusyError, LedgerError
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.sandbox import Sandbox
 from recon.submit import Pace, SubmitReport, submit
 from recon.target import Target
@@ -59,7 +59,7 @@ def test_ledger_from_a_newer_recon_is_refused(tmp_path: Path) -> None:
 
 
 def test_reconcile_records_the_run_and_its_proposals(case: Path, ledger: Ledger) -> None:
-    result = reconcile(case, as_of=AS_OF, ledger=ledger)
+    result = reconcile_run(case, as_of=AS_OF, ledger=ledger)
     assert result.run_id == 1
     runs = ledger.runs()
     assert runs["run_id"].tolist() == [1]
@@ -78,7 +78,7 @@ def test_reconcile_records_the_run_and_its_proposals(case: Path, ledger: Ledger)
 
 
 def test_select_filters_combine_and_decisions_are_latest_wins(case: Path, ledger: Ledger) -> None:
-    reconcile(case, as_of=AS_OF, ledger=ledger)
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)
     with pytest.raises(LedgerError, match="say which"):
         ledger.select()
     completions = ledger.select(categories=["missing-completion"])
@@ -97,7 +97,7 @@ def test_select_filters_combine_and_decisions_are_latest_wins(case: Path, ledger
 
 
 def test_decide_refuses_unknown_keys_and_words(case: Path, ledger: Ledger) -> None:
-    reconcile(case, as_of=AS_OF, ledger=ledger)
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)
     with pytest.raises(LedgerError, match="no proposal with key"):
         ledger.decide(["nope"], "approved")
     with pytest.raises(LedgerError, match="approved"):
@@ -112,7 +112,7 @@ def test_no_runs_and_unknown_run_are_clear_errors(ledger: Ledger) -> None:
 
 
 def test_submission_state_is_derived_from_attempts(case: Path, ledger: Ledger) -> None:
-    reconcile(case, as_of=AS_OF, ledger=ledger)
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)
     keys = ledger.select(everything=True)
     ledger.decide(keys, "approved")
     accepted, refused, crashed = keys
@@ -133,13 +133,13 @@ def test_submission_state_is_derived_from_attempts(case: Path, ledger: Ledger) -
 def test_accepted_correction_is_already_submitted_on_the_next_run(
     case: Path, ledger: Ledger
 ) -> None:
-    first = reconcile(case, as_of=AS_OF, ledger=ledger)
+    first = reconcile_run(case, as_of=AS_OF, ledger=ledger)
     key = first.proposals["key"].iloc[0]
     ledger.decide([key], "approved")
     attempt = ledger.begin_attempt(key, first.run_id, LMS)
     ledger.finish_attempt(attempt, lg.ACCEPTED, http_status=200)
     # The LMS export has not caught up: same inputs again.
-    second = reconcile(case, as_of=AS_OF, ledger=ledger)
+    second = reconcile_run(case, as_of=AS_OF, ledger=ledger)
     assert key not in set(second.proposals["key"])
     assert second.counts["already-submitted"] == 1
     assert len(second.proposals) == len(first.proposals) - 1
@@ -149,9 +149,9 @@ def test_accepted_correction_is_already_submitted_on_the_next_run(
 def test_decisions_carry_over_to_a_later_run_with_the_same_correction(
     case: Path, ledger: Ledger
 ) -> None:
-    reconcile(case, as_of=AS_OF, ledger=ledger)
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)
     ledger.decide(ledger.select(categories=["missing-progress"]), "rejected", note="stale")
-    reconcile(case, as_of=AS_OF, ledger=ledger)
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)
     props = ledger.proposals("latest")
     assert props.loc[props["category"] == "missing-progress", "decision"].tolist() == ["rejected"]
 
@@ -159,7 +159,7 @@ def test_decisions_carry_over_to_a_later_run_with_the_same_correction(
 def test_decisions_survive_a_reopen(case: Path, tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     with Ledger(path) as first:
-        reconcile(case, as_of=AS_OF, ledger=first)
+        reconcile_run(case, as_of=AS_OF, ledger=first)
         first.decide(first.select(everything=True), "approved", by="ana")
     with Ledger(path) as again:
         assert set(again.proposals()["decision"]) == {"approved"}
@@ -180,7 +180,7 @@ def test_only_one_submission_lock_at_a_time(tmp_path: Path) -> None:
 
 def test_reconcile_with_a_ledger_path_records_too(case: Path, tmp_path: Path) -> None:
     path = tmp_path / "by-path.db"
-    result = reconcile(case, as_of=AS_OF, ledger=path)
+    result = reconcile_run(case, as_of=AS_OF, ledger=path)
     assert result.run_id == 1
     with Ledger(path) as opened:
         assert len(opened.proposals()) == len(result.proposals)
@@ -199,7 +199,7 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_data(case: Path, tmp_path:
     with Ledger(path) as opened:
         assert opened.schema_version == len(lg.MIGRATIONS) >= 2
         assert opened.runs()["run_id"].tolist() == [1]
-        reconcile(case, as_of=AS_OF, ledger=opened)
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
         assert opened.runs()["run_id"].tolist() == [1, 2]
 
 
@@ -207,7 +207,7 @@ def test_a_run_reads_back_as_the_same_result(case: Path, ledger: Ledger, write_c
     messy = write_case(
         [*EXTERNAL, ext("nobody@example.com", "SAFE-101", "Completed", "2026-01-01")], PROGRESS
     )
-    fresh = reconcile(messy, as_of=AS_OF, ledger=ledger)
+    fresh = reconcile_run(messy, as_of=AS_OF, ledger=ledger)
     back = ledger.result(fresh.run_id)
     assert back.counts == fresh.counts
     assert back.rows_read == fresh.rows_read == 5
@@ -232,7 +232,7 @@ def approved_case(write_case, tmp_path: Path, learners: int = 12) -> tuple[Path,
     config = write_case(external, (), users)
     path = tmp_path / "busy.db"
     with Ledger(path) as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         keys = ledger.select(everything=True)
         ledger.decide(keys, "approved", by="ana")
     return path, keys

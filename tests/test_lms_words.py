@@ -23,6 +23,7 @@ from recon.cli import main
 from recon.config import load_config
 from recon.engine import reconcile
 from recon.errors import ConfigError
+from recon.pipeline import reconcile_run
 from recon.result import PLACEHOLDER, status_line
 
 ANN_SAFE = ("u-ann", "lp-safe")
@@ -319,7 +320,7 @@ def test_the_new_outcomes_in_the_report_charts_and_notebook(write_case, tmp_path
 
     config = _both_outcomes(write_case)
     with Ledger(tmp_path / "l.db") as ledger:
-        result = reconcile(config, as_of=AS_OF, ledger=ledger)
+        result = reconcile_run(config, as_of=AS_OF, ledger=ledger)
         page = write_report(ledger, tmp_path / "r.html").read_text()
     for name in oc.LMS_PROBLEMS:
         assert name in page and oc.ADVICE[name].split(":")[0] in page

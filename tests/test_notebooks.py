@@ -22,9 +22,9 @@ from sandbox_inspect import requests_log
 
 from recon import notebook as rn
 from recon.cli import main
-from recon.engine import reconcile
 from recon.errors import ConfigError, ReconError
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.sandbox import Sandbox
 from recon.submit import Pace
 
@@ -328,11 +328,11 @@ def test_still_open_lists_gaps_proposed_in_several_runs(write_case, tmp_path: Pa
     first = write_case(external)
     with Ledger(tmp_path / "l.db") as ledger:
         assert rn.still_open(ledger).empty
-        reconcile(first, as_of=AS_OF, ledger=ledger)
+        reconcile_run(first, as_of=AS_OF, ledger=ledger)
         # The LMS caught up with bob; ann's gap stays open.
         later = write_case(external, [lms("u-bob", "lp-safe", "completed", "2026-01-11")])
-        reconcile(later, as_of=AS_OF, ledger=ledger)
-        reconcile(later, as_of=AS_OF, ledger=ledger)
+        reconcile_run(later, as_of=AS_OF, ledger=ledger)
+        reconcile_run(later, as_of=AS_OF, ledger=ledger)
         table = rn.still_open(ledger)
         assert table[["userId", "runs", "first_run"]].values.tolist() == [["u-ann", 3, 1]]
         assert rn.still_open(ledger, min_runs=4).empty

@@ -30,9 +30,10 @@ from hypothesis import strategies as st
 
 from recon import outcomes as oc
 from recon.config import load_config
-from recon.engine import _connect, name_key, reconcile
+from recon.engine import _connect, reconcile
 from recon.errors import InputError
 from recon.inputs import MAX_COLUMNS, load_table, run
+from recon.normalise import name_key
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

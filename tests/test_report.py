@@ -10,8 +10,8 @@ from conftest import AS_OF, ext, lms
 
 from recon import ledger as lg
 from recon.cli import main
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.report import render_report, write_report
 from recon.target import Target
 
@@ -30,7 +30,7 @@ LMS = Target.real("https://lms.example.com")  # a real LMS; nothing is sent to i
 def ledger(tmp_path: Path, write_case):
     config = write_case(EXTERNAL, [lms("u-cy", "lp-lead", "completed", "2026-03-06")])
     with Ledger(tmp_path / "ledger.db") as opened:
-        first = reconcile(config, as_of=AS_OF, ledger=opened)
+        first = reconcile_run(config, as_of=AS_OF, ledger=opened)
         keys = list(first.proposals["key"])
         opened.decide(keys, "approved", by="ana")
         accepted = opened.begin_attempt(keys[0], first.run_id, LMS)
@@ -39,7 +39,7 @@ def ledger(tmp_path: Path, write_case):
         opened.finish_attempt(
             refused, lg.REJECTED, http_status=400, errors=["learner is not enrolled"]
         )
-        reconcile(config, as_of=AS_OF, ledger=opened)
+        reconcile_run(config, as_of=AS_OF, ledger=opened)
         yield opened
 
 

@@ -17,8 +17,8 @@ from conftest import AS_OF, ext, write_case_in
 from sandbox_inspect import accepted, requests_log, status_counts
 
 from recon.client import Answer, ApiClient
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.review import ReviewWidget
 from recon.sandbox import Sandbox
 from recon.submit import Pace
@@ -43,7 +43,7 @@ def reconciled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("review")
     config = write_case_in(folder / "case", EXTERNAL, [], users=USERS)
     with Ledger(folder / "template.db") as template:
-        reconcile(config, as_of=AS_OF, ledger=template)
+        reconcile_run(config, as_of=AS_OF, ledger=template)
     return folder / "template.db"
 
 

@@ -544,6 +544,43 @@ def test_completion_date_differs_asks_for_review_but_proposes_nothing(reconcile_
     assert result.proposals.empty
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+@pytest.mark.parametrize(
+    ("provider", "outcome"),
+    [
+        ("2026-01-10", oc.IN_SYNC),  # the LMS's earliest completion is the 10th
+        ("2026-02-20", oc.COMPLETION_DATE_DIFFERS),  # the latest LMS date is no match
+        ("2026-03-01", oc.COMPLETION_DATE_DIFFERS),
+    ],
+)
+def test_the_lms_earliest_of_repeated_completions_wins(reconcile_case, order, provider, outcome):
+    """README: the LMS "may list a pair more than once: its furthest status counts, and
+    the earliest completion wins", in whatever order its rows come."""
+    listed = [
+        lms("u-ann", "lp-safe", "completed", "2026-02-20"),
+        lms("u-ann", "lp-safe", "completed", "2026-01-10"),
+        lms("u-ann", "lp-safe", "completed", "2026-03-01"),
+    ]
+    result = reconcile_case([ext(completed=provider)], [listed[i] for i in order])
+    assert outcomes_of(result) == [outcome]
+    if outcome == oc.COMPLETION_DATE_DIFFERS:
+        assert detail(result, 1) == f"provider {provider}, LMS 2026-01-10"
+    assert result.proposals.empty
+
+
+def test_the_lms_earliest_completion_counts_beside_other_statuses(reconcile_case):
+    """A started row between two completions changes neither the furthest status nor the
+    earliest completion date (README: both hold together)."""
+    listed = [
+        lms("u-ann", "lp-safe", "completed", "2026-04-02"),
+        lms("u-ann", "lp-safe", "started"),
+        lms("u-ann", "lp-safe", "completed", "2026-04-01T23:30:00+00:00"),
+    ]
+    result = reconcile_case([ext(completed="2026-04-02")], listed)
+    assert outcomes_of(result) == [oc.COMPLETION_DATE_DIFFERS]
+    assert detail(result, 1) == "provider 2026-04-02, LMS 2026-04-01"
+
+
 # --- invalid-payload -----------------------------------------------------------------
 
 
@@ -561,7 +598,7 @@ def test_a_status_the_endpoint_refuses_is_invalid_payload(reconcile_case, mapped
         [row, ext("bob@example.com", completed="2026-01-15")], statuses=statuses
     )
     assert outcomes_of(result) == [oc.INVALID_PAYLOAD, oc.MISSING_COMPLETION]
-    # the endpoint's own message, exactly (shared/reference)
+    # the endpoint's own message, exactly (docs/api/learningPathExternalActivity.seed.txt)
     assert detail(result, 1) == "invalid status" == MSG_INVALID_STATUS
     assert [b["userId"] for b in bodies_of(result)] == ["u-bob"]
     assert list(result.exceptions["row"]) == [1]
@@ -648,6 +685,40 @@ def test_sql_key_equals_proposal_key(reconcile_case):
     assert len(result.proposals) == 3
     for p, body in zip(result.proposals.to_dict("records"), bodies_of(result), strict=True):
         assert p["key"] == proposal_key(body)
+
+
+# Keys live in ledgers across versions: a correction must keep its key forever, so a
+# change of the key's recipe (fields, order, separator, length, hash) fails here.
+GOLDEN_KEYS = [
+    (
+        ext(completed="2026-01-15"),
+        {
+            "userId": "u-ann",
+            "learningPathId": "lp-safe",
+            "status": "completed",
+            "completionDate": "2026-01-15T00:00:00.000Z",
+        },
+        "0ecb09a64bf7d303fe19",
+    ),
+    (
+        ext("bob@example.com", "DATA-200", "In Progress", activity="2026-02-01"),
+        {
+            "userId": "u-bob",
+            "learningPathId": "lp-data",
+            "status": "started",
+            "timeStampDate": "2026-02-01T00:00:00.000Z",
+        },
+        "b412b6cf2a990c3fa9b1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("row", "body", "key"), GOLDEN_KEYS, ids=["completion", "progress"])
+def test_golden_proposal_key(reconcile_case, row, body, key):
+    assert proposal_key(body) == key
+    result = reconcile_case([row])  # the SQL that computes keys in a run
+    assert bodies_of(result) == [body]
+    assert list(result.proposals["key"]) == [key]
 
 
 # --- the directory and the path mapping ----------------------------------------------

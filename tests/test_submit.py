@@ -29,9 +29,9 @@ from servers import Scripted, Trickle, self_signed, server_tls
 from recon import ledger as lg
 from recon.cli import main
 from recon.client import ACTIVITY_PATH, ApiClient, TokenBucket
-from recon.engine import reconcile
 from recon.errors import ApiError, AuthError, LedgerBusyError, RedirectError
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
 from recon.target import Target, target_url
@@ -55,7 +55,7 @@ def make_ledger(folder: Path, learners: int) -> tuple[Path, list[str]]:
     config = write_case_in(folder / "inputs", external, (), users, PATHS)
     path = folder / "ledger.db"
     with Ledger(path) as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         keys = ledger.select(everything=True)
         ledger.decide(keys, "approved", by="test")
     return path, keys

@@ -21,9 +21,9 @@ from recon import ledger as lg
 from recon import outcomes as oc
 from recon.cli import main
 from recon.client import ApiClient
-from recon.engine import reconcile
 from recon.errors import ConfigError, TargetError
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.sandbox import Sandbox
 from recon.submit import Pace, submit
 from recon.target import PRACTICE_LABEL, Target, guess, probe, target_url
@@ -61,7 +61,7 @@ def approved_ledger(folder: Path, lms: str | None = None) -> tuple[Path, Path]:
     config = write_inputs(folder, lms)
     path = lg.default_path(config)
     with Ledger(path) as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         ledger.decide(ledger.select(everything=True), "approved", by="ana")
     return config, path
 
@@ -153,7 +153,7 @@ def test_practice_acceptances_never_count_for_the_real_lms(tmp_path: Path) -> No
         assert ledger.accepted_keys() == set()  # nothing counts for a real LMS
         assert len(ledger.accepted_keys(practice)) == LEARNERS
         # A reconcile in between does not call them already-submitted.
-        between = reconcile(config, as_of=AS_OF, ledger=ledger)
+        between = reconcile_run(config, as_of=AS_OF, ledger=ledger)
         assert between.counts[oc.ALREADY_SUBMITTED] == 0
         assert between.counts[oc.MISSING_COMPLETION] == LEARNERS
         # Decisions made while practising are kept: the real submit sends every one.
@@ -163,7 +163,7 @@ def test_practice_acceptances_never_count_for_the_real_lms(tmp_path: Path) -> No
             assert real.accepted == LEARNERS and posts(lms) == LEARNERS
             assert real.target == Target(target_url(lms.url), practice=False)
         assert ledger.lms() == real.target
-        after = reconcile(config, as_of=AS_OF, ledger=ledger)
+        after = reconcile_run(config, as_of=AS_OF, ledger=ledger)
         assert after.counts[oc.ALREADY_SUBMITTED] == LEARNERS  # now, for the real LMS
         assert set(ledger.attempts()["practice"]) == {0, 1}
 
@@ -269,7 +269,7 @@ def version_2_ledger(folder: Path) -> tuple[Path, Path, list[str]]:
     db.close()
     # Fill it through today's code, then strip the targets as an old recon left them.
     with Ledger(path) as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         keys = ledger.select(everything=True)
         ledger.decide(keys, "approved", by="ana")
         sandbox = Target("http://127.0.0.1:1", practice=True)
@@ -323,7 +323,7 @@ def test_the_first_real_submit_asks_where_old_attempts_went(
         assert ledger.binding()["legacy"] == "this-lms"  # type: ignore[index]
         assert ledger.unattributed() == {}
         assert ledger.accepted_keys() >= set(keys[:5])
-        again = reconcile(config, as_of=AS_OF, ledger=ledger)
+        again = reconcile_run(config, as_of=AS_OF, ledger=ledger)
         assert again.counts[oc.ALREADY_SUBMITTED] == LEARNERS - 1  # all but the rejected one
 
 

@@ -2,7 +2,7 @@
 
 It answers ``POST /incoming/v2/learningPathExternalActivity`` and
 ``GET /incoming/v2/ping`` exactly as the vendor documents them (see
-``reference/learningPathExternalActivity.seed.txt`` and ``lms-api-facts.md``):
+``docs/api/learningPathExternalActivity.seed.txt`` and ``docs/api/lms-api-facts.md``):
 
 - ``Authorization: Bearer <key>`` is required; anything else gets ``401`` with an empty
   body.

@@ -1,0 +1,125 @@
+"""The one path from the inputs to a recorded run: reconcile -> write outputs -> record.
+
+Every entry point that makes a run goes through :func:`reconcile_run`: ``recon
+reconcile``, notebook 01 (and :func:`recon.notebook.latest_or_reconcile`) and ``recon
+demo``. The order is the point: a run is recorded in the ledger only once its outputs are
+written, so a failed write leaves no run to approve (and says why), and a recorded run's
+outputs always exist.
+
+:func:`recon.engine.reconcile` is pure; what it needs from the ledger (the keys the
+ledger's LMS has accepted, for ``already-submitted``) is read here and passed in as data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .config import Config, load_config
+from .engine import reconcile
+from .errors import ReconError
+from .ledger import Ledger
+from .outputs import OUTPUT_FILES, write_json, write_result
+from .result import Result
+
+RUN_FOLDER = "run-{run_id}"
+"""``out`` meaning "beside the ledger, in a folder named after the run" (notebook 01):
+``run-N/`` next to the ledger file, N being the run's id in that ledger."""
+
+
+def run_folder(ledger_path: str | Path, run_id: int | None) -> Path:
+    """The folder :data:`RUN_FOLDER` names for run ``run_id`` of the ledger at ``ledger_path``."""
+    return Path(ledger_path).parent / RUN_FOLDER.format(run_id=run_id)
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` as a folder to write into; :class:`ReconError` when a file is in its place.
+
+    Checked before reconciling, so a typo costs no reconciliation."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ReconError(f"--out {folder} is a file; give a folder")
+    return folder
+
+
+def reconcile_run(
+    config: Config | str | Path,
+    *,
+    out: str | Path | None = None,
+    ledger: Ledger | str | Path | None = None,
+    as_of: datetime | str | None = None,
+) -> Result:
+    """Reconcile, write the four outputs into ``out``, record the run in ``ledger``.
+
+    ``out``: a folder (created when missing; the files are :data:`recon.outputs.
+    OUTPUT_FILES`), :data:`RUN_FOLDER` for ``run-N/`` beside the ledger, or None to write
+    nothing. ``ledger``: a :class:`Ledger`, a ledger's path (opened and closed here), or
+    None to record nothing. Returns the :class:`Result`, its ``run_id`` set when recorded.
+
+    Recorded only once the outputs are written: when writing fails (a read-only folder,
+    a folder where a file belongs) the :class:`ReconError` says where, and the ledger
+    holds no new run. Once recorded, ``summary.json`` is rewritten to name its run.
+    """
+    if ledger is not None and not isinstance(ledger, Ledger):
+        with Ledger(ledger) as opened:
+            return reconcile_run(config, out=out, ledger=opened, as_of=as_of)
+    staging: Path | None = None
+    if out == RUN_FOLDER:
+        if ledger is None:
+            raise ValueError("RUN_FOLDER needs a ledger: the folder is named after the run")
+        # The run's id is known once it is recorded, and it is recorded once its outputs
+        # are written: they are written beside the ledger first, then moved into run-N.
+        staging = ledger.path.parent / f".run-pending-{secrets.token_hex(4)}"
+        out = staging
+    elif out is not None:
+        out = check_out(out)
+    if not isinstance(config, Config):
+        config = load_config(config)
+    # What the ledger's LMS accepted earlier: already-submitted rather than proposed.
+    accepted = ledger.accepted_keys() if ledger is not None else set()
+    result = reconcile(config, as_of=as_of, accepted_keys=accepted)
+    try:
+        written = write_result(result, out) if out is not None else {}
+        if ledger is None:
+            return result
+        mark = time.perf_counter()
+        ledger.record_run(result)
+        result.timings["ledger"] = time.perf_counter() - mark
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if staging is not None:
+        written = _move(written, run_folder(ledger.path, result.run_id))
+        staging.rmdir()
+    if "summary" in written:
+        try:
+            write_json(result.to_dict(), written["summary"])
+        except OSError as exc:
+            raise ReconError(
+                f"recorded as run {result.run_id}, but {written['summary']} could not be "
+                f"updated to name it: {exc}"
+            ) from None
+    return result
+
+
+def _move(written: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """Move the written files into ``folder`` (created when missing; a file of the same
+    name there is replaced, as writing into it would)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        moved = {}
+        for kind, path in written.items():
+            moved[kind] = folder / OUTPUT_FILES[kind]
+            os.replace(path, moved[kind])
+    except OSError as exc:
+        staging = next(iter(written.values())).parent
+        raise ReconError(
+            f"the run is recorded, but its outputs could not be moved from {staging} "
+            f"into {folder}: {exc}"
+        ) from None
+    return moved
