@@ -50,6 +50,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         accepted = ledger.accepted_keys() if ledger is not None else set()
         result = reconcile(config, as_of=args.as_of, accepted_keys=accepted)
         written = write_result(result, out)
+        suggestions = _suggest(config, result, ledger, out, written)
         # Recorded only once its outputs are written: a failed run leaves no run to approve.
         if ledger is not None:
             ledger.record_run(result)
@@ -59,6 +60,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             ledger.close()
     print(result.render())
     print(f"  written to {out}: " + ", ".join(p.name for p in written.values()))
+    print(f"  {suggestions}")
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
         if waiting:
@@ -68,6 +70,17 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 "`recon submit` asks where they went (see `recon status`)"
             )
     return result.exit_code
+
+
+def _suggest(config: Any, result: Any, ledger: Ledger | None, out: Path, written: dict) -> str:
+    """suggestions.csv for the run's unknown learners and paths (issue 14): what is
+    offered, never applied. Returns the line the terminal shows."""
+    from .outputs import write_csv
+    from .suggest import describe, suggestions_for
+
+    found = suggestions_for(config, result.exceptions)
+    written["suggestions"] = write_csv(found, out / "suggestions.csv")
+    return describe(found)
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
