@@ -465,7 +465,7 @@ def _code(con: duckdb.DuckDBPyConnection, lookup: str, codes: str) -> None:
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {lookup} AS "
-        f"SELECT l.k, l.n, x.code FROM {lookup} l LEFT JOIN {codes} x ON x.k = lower(l.id)",
+        f"SELECT l.k, l.n, l.via, x.code FROM {lookup} l LEFT JOIN {codes} x ON x.k = lower(l.id)",
     )
 
 
@@ -478,7 +478,36 @@ def _identity(con: duckdb.DuckDBPyConnection, name: str, table: str, value: str)
     _lookup(con, name, table, value, value)
 
 
-def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of: datetime) -> None:
+def _apply_aliases(
+    con: duckdb.DuckDBPyConnection, lookup: str, kind: str, aliases: pd.DataFrame | None
+) -> None:
+    """Aliases an analyst accepted (issue 14: ``kind``, ``value``, ``id``, ``via``) come
+    before the directory or mapping ``lookup``: a value with an alias is looked up there
+    only; ``via`` says so in the outcome's detail (NULL for the file's own lines)."""
+    rows = pd.DataFrame(columns=["kind", "value", "id", "via"], dtype=object)
+    if aliases is not None and len(aliases):
+        rows = aliases[["kind", "value", "id", "via"]].astype(object)
+    con.register("alias_rows", rows)
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE {lookup} AS "
+        "WITH a AS (SELECT recon_key(recon_trim(value)) AS k, min(recon_trim(id)) AS id, "
+        "1 AS n, min(via) AS via FROM alias_rows "
+        f"WHERE kind = {_lit(kind)} AND nullif(recon_trim(value), '') IS NOT NULL "
+        "AND nullif(recon_trim(id), '') IS NOT NULL GROUP BY 1) "
+        f"SELECT k, id, n, via FROM a UNION ALL SELECT k, id, n, NULL FROM {lookup} "
+        "WHERE k NOT IN (SELECT k FROM a)",
+    )
+    con.unregister("alias_rows")
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    cols: dict,
+    as_of: datetime,
+    aliases: pd.DataFrame | None = None,
+) -> None:
     """Table ``c``: every external row, normalised, with its row problem (or NULL)."""
     ext = cols["external"]
     status_map = pd.DataFrame(
@@ -518,6 +547,8 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     else:
         _own_ids(con, "pmap", _q(ext["path"]))
     path_key = "recon_key(t.path)"
+    _apply_aliases(con, "dir", "learner", aliases)
+    _apply_aliases(con, "pmap", "path", aliases)
     _code(con, "dir", "uid")
     _code(con, "pmap", "pid")
     # The LMS's export is folded now that ids have codes, and freed before the
@@ -570,7 +601,8 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     )
     SELECT t.*, s.status AS status,
            d.code AS user_code, d.n AS user_n,
-           p.code AS path_code, p.n AS path_n
+           p.code AS path_code, p.n AS path_n,
+           nullif(concat_ws('; ', d.via, p.via), '') AS via
     FROM t
     LEFT JOIN smap s ON s.word = lower(t.status_raw)
     {learner_join}
@@ -588,7 +620,7 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         FROM n
     )
     SELECT row, user_code, path_code, status, completion_ts, activity_ts, learner, path,
-      status_how,
+      nullif(concat_ws('; ', status_how, via), '') AS status_how,
       CASE
         WHEN bad IS NOT NULL THEN '{oc.BAD_ROW}'
         WHEN voided IS NOT NULL THEN '{oc.VOIDED}'
@@ -631,7 +663,7 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
              THEN 'completion date ' || recon_wire(completion_ts) || ' is after the as-of time'
         WHEN activity_ts > TIMESTAMPTZ {as_of_lit}
              THEN 'activity date ' || recon_wire(activity_ts) || ' is after the as-of time'
-      END AS problem_detail
+      END || coalesce('; ' || via, '') AS problem_detail
     FROM d
     """,
     )
@@ -1043,6 +1075,7 @@ def reconcile(
     as_of: datetime | str | None = None,
     accepted_keys: Iterable[str] = (),
     ledger: Ledger | str | Path | None = None,
+    aliases: pd.DataFrame | None = None,
 ) -> Result:
     """Reconcile the provider's export with the LMS's progress, by the written rules.
 
@@ -1050,16 +1083,23 @@ def reconcile(
     time (default now); dates after it are ``future-date``. ``accepted_keys`` are proposal
     keys the ledger shows as accepted by the API: they become ``already-submitted``.
     With a ``ledger`` (a :class:`Ledger` or its path) its accepted keys are used too, and
-    the run is recorded in it (``result.run_id``).
+    the run is recorded in it (``result.run_id``). ``aliases`` (``kind``, ``value``,
+    ``id``, ``via``; default: the ledger's) are looked up before the directory and mapping.
     Raises :class:`recon.errors.InputError` for an input that cannot be used.
     """
     if not isinstance(config, Config):
         config = load_config(config)
     if ledger is not None and not isinstance(ledger, Ledger):
         with Ledger(ledger) as opened:
-            return reconcile(config, as_of=as_of, accepted_keys=accepted_keys, ledger=opened)
+            return reconcile(
+                config, as_of=as_of, accepted_keys=accepted_keys, ledger=opened, aliases=aliases
+            )
     if ledger is not None:
         accepted_keys = set(accepted_keys) | ledger.accepted_keys()
+        if aliases is None:
+            from .aliases import engine_aliases
+
+            aliases = engine_aliases(ledger)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     as_of_utc = _parse_as_of(as_of, config.external.timezone)
@@ -1072,7 +1112,7 @@ def reconcile(
         # is sorted explicitly, so the rules may run on all cores in any order.
         run(con, "SET preserve_insertion_order = false")
         mark = time.perf_counter()
-        _classify(con, config, cols, as_of_utc)
+        _classify(con, config, cols, as_of_utc, aliases)
         ignored, lms_bad_dates = _compare(con)
         lms_words = dict(run(con, "SELECT word, rows FROM lms_words ORDER BY rows DESC, word"))
         _propose(con, accepted_keys)
