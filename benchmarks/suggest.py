@@ -5,6 +5,7 @@ Usage: .venv/bin/python benchmarks/suggest.py [UNKNOWN] [LEARNERS]   (from the r
 """
 
 import csv
+import os
 import random
 import sys
 import tempfile
@@ -94,14 +95,15 @@ with tempfile.TemporaryDirectory() as folder:
     result = reconcile(root / "recon.toml", as_of="2026-12-01T00:00:00Z")
     reconciled = time.perf_counter() - start
     unknown = int((result.outcomes["outcome"] == "unknown-learner").sum())
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     found = suggestions_for(
         result.config_path and __import__("recon.config").config.load_config(root / "recon.toml"),
         result.exceptions,
     )
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
     with_candidates = found[found["candidate_id"].notna()]["row"].nunique()
     print(f"directory {LEARNERS:,} learners; {unknown:,} unknown-learner rows")
     print(f"reconcile()            {reconciled:6.2f} s")
-    print(f"suggestions (added)    {took:6.2f} s  (reading the directory included)")
+    print(f"suggestions (added)    {took:6.2f} s, {cpu:.2f} CPU-s (reading the directory included)")
+    print(f"load average           {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"rows with candidates   {with_candidates:,}; lines {len(found):,}")
