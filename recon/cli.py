@@ -40,6 +40,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from .ledger import Ledger, ledger_for
     from .outputs import OUTPUT_FILES
     from .pipeline import check_out, reconcile_run
+    from .suggest import describe
 
     config = load_config(args.config)
     out = check_out(args.out)
@@ -53,6 +54,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             ledger.close()
     print(result.render())
     print(f"  written to {out}: " + ", ".join(OUTPUT_FILES.values()))
+    print(f"  {describe(result.suggestions)}")
     if ledger is not None:
         print(f"  recorded as run {result.run_id} in {ledger.path}")
         if waiting:
@@ -62,6 +64,73 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 "`recon submit` asks where they went (see `recon status`)"
             )
     return result.exit_code
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Suggestions: list, accept, reject, accept above a score; aliases: list, export,
+    remove (issue 14)."""
+    from . import aliases as al
+    from .ledger import default_analyst
+    from .outputs import write_csv
+
+    by = args.by if args.by is not None else default_analyst()
+    with _open_ledger(args) as ledger:
+        if args.accept is not None:
+            done = al.accept(
+                ledger, args.accept, run=args.run, kind=args.kind, candidate=args.candidate, by=by
+            )
+        elif args.reject is not None:
+            done = al.reject(
+                ledger, args.reject, run=args.run, kind=args.kind, candidate=args.candidate, by=by
+            )
+        elif args.accept_above is not None:
+            done = al.accept_above(ledger, args.accept_above, run=args.run, by=by)
+        elif args.remove_alias is not None:
+            gone = al.remove(ledger, args.remove_alias, by=by)
+            print(
+                f"removed alias {args.remove_alias}: {gone['kind']} '{gone['value']}' -> "
+                f"{gone['target_id']} (the next reconcile looks it up as before)"
+            )
+            return EXIT_OK
+        elif args.export_aliases is not None:
+            frame = al.active(ledger)
+            write_csv(frame[al.ALIAS_COLUMNS], args.export_aliases)
+            print(f"{len(frame)} alias(es) written to {args.export_aliases}")
+            return EXIT_OK
+        elif args.aliases:
+            frame = al.active(ledger)
+            if frame.empty:
+                print("no aliases yet")
+            for r in frame.to_dict("records"):
+                print(
+                    f"  {r['id']:>4}  {r['kind']:<7}  {r['value']}  ->  {r['candidate'] or ''} "
+                    f"{r['target_id']}  ({r['how']} by {r['by']}, {str(r['at'])[:10]})"
+                )
+            return EXIT_OK
+        else:
+            frame = al.suggestions(ledger, args.run)
+            run_id = ledger.resolve_run(args.run)
+            if frame.empty:
+                print(f"run {run_id}: no open suggestions")
+                return EXIT_OK
+            print(
+                f"run {run_id}: open suggestions (accept with --accept ROW, reject with "
+                "--reject ROW)"
+            )
+            for r in frame.to_dict("records"):
+                score = (
+                    "    "
+                    if r["score"] is None or r["score"] != r["score"]
+                    else (f"{r['score']:.2f}")
+                )
+                shown = f"{r['candidate']} ({r['candidate_id']})" if r["candidate_id"] else "-"
+                print(
+                    f"  row {r['row']:>6}  {r['kind']:<7}  {r['value']}  {score}  {shown}  "
+                    f"{r['reason']}"
+                )
+            return EXIT_OK
+    print(done.describe())
+    return EXIT_OK
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
@@ -407,6 +476,39 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--by", help="who decides (default: $RECON_ANALYST, else the login name)")
         p.add_argument("--note", help="why, for the record")
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser(
+        "resolve",
+        help="suggestions for unknown learners and paths: list, accept, reject; aliases",
+        description="Without an action: list the run's open suggestions. --accept ROW makes "
+        "the row's best candidate (or --candidate ID) an alias of the provider's value, used "
+        "by every later run before the directory and the mapping; --reject ROW turns it down "
+        "for good; --accept-above SCORE accepts every row whose best candidate scores that "
+        "or more (recorded as that bulk choice). --aliases lists the aliases, "
+        "--export-aliases FILE writes them as CSV, --remove-alias ID stops using one.",
+    )
+    _ledger_args(p)
+    p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--accept", type=int, metavar="ROW", help="accept the row's suggestion")
+    action.add_argument("--reject", type=int, metavar="ROW", help="reject the row's suggestion")
+    action.add_argument(
+        "--accept-above",
+        type=float,
+        metavar="SCORE",
+        help="accept every open row whose best candidate scores SCORE or more (bulk)",
+    )
+    action.add_argument("--aliases", action="store_true", help="list the aliases in use")
+    action.add_argument("--export-aliases", metavar="FILE", help="write the aliases as CSV")
+    action.add_argument("--remove-alias", type=int, metavar="ID", help="stop using an alias")
+    p.add_argument(
+        "--kind", choices=["learner", "path"], help="with --accept/--reject: which suggestion"
+    )
+    p.add_argument(
+        "--candidate", metavar="ID", help="with --accept/--reject: another of the row's candidates"
+    )
+    p.add_argument("--by", help="who decides (default: $RECON_ANALYST, else the login name)")
+    p.set_defaults(handler=cmd_resolve)
 
     p = sub.add_parser(
         "status",

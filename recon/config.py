@@ -43,6 +43,10 @@ class ExternalSpec:
     percent_completed: float = 100.0
     completed_flag: str | None = None
     success: str | None = None
+    # For suggestions only (recon.suggest): compared with [users] and [paths] columns.
+    learner_name: str | None = None
+    employee_id: str | None = None
+    path_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,11 @@ class UsersSpec:
     email: str = "email"
     user_id: str = "userId"
     sheet: str | None = None
+    # For suggestions only: a full-name column, or first and last name columns.
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    employee_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class PathsSpec:
     external_code: str = "externalCode"
     learning_path_id: str = "learningPathId"
     sheet: str | None = None
+    title: str | None = None  # for suggestions: compared with [external] path_title
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,28 @@ class LmsSpec:
     """The real LMS this config's ledger belongs to (optional ``[lms]`` table)."""
 
     base_url: str | None = None
+
+
+DOTS_IGNORED = ("gmail.com", "googlemail.com")
+PLUS_TAGS_IGNORED = ("gmail.com", "googlemail.com")
+MIN_SCORE = 0.5
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """How suggestions for unknown learners and paths are found (optional ``[identity]``).
+
+    ``dots_ignored`` / ``plus_tags_ignored``: mail domains that deliver ``j.doe+x@`` to
+    ``jdoe@``; ``domain_aliases``: old or other domain -> the directory's domain;
+    ``use_names``: compare names when both sides have name columns; ``min_score``: the
+    lowest score offered.
+    """
+
+    dots_ignored: tuple[str, ...] = DOTS_IGNORED
+    plus_tags_ignored: tuple[str, ...] = PLUS_TAGS_IGNORED
+    domain_aliases: dict[str, str] = field(default_factory=dict)
+    use_names: bool = True
+    min_score: float = MIN_SCORE
 
 
 @dataclass(frozen=True)
@@ -108,6 +140,7 @@ class Config:
     paths: PathsSpec | None = None
     source: Path | None = None
     lms: LmsSpec | None = None
+    identity: IdentitySpec = field(default_factory=IdentitySpec)
 
     def status_map(self) -> dict[str, str]:
         """Provider word (trimmed, lower case) -> LMS status; the LMS names map to themselves."""
@@ -122,6 +155,7 @@ TABLES: dict[str, type] = {
     "users": UsersSpec,
     "paths": PathsSpec,
     "lms": LmsSpec,
+    "identity": IdentitySpec,
 }
 """Every table recon.toml may hold, and the dataclass that reads it."""
 
@@ -130,7 +164,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 """Every key each table may hold: the dataclass's fields are the TOML keys."""
 
-WORD_TABLES = frozenset({"statuses"})
+WORD_TABLES = frozenset({"statuses", "domain_aliases"})
 """Keys whose value is a table of free words (any key is fine inside)."""
 
 
@@ -384,6 +418,9 @@ def load_config(path: str | Path) -> Config:
         percent_completed=_number(ext, "percent_completed", "external", path, 100.0),
         completed_flag=_str(ext, "completed_flag", "external", path, None),
         success=_str(ext, "success", "external", path, None),
+        learner_name=_str(ext, "learner_name", "external", path, None),
+        employee_id=_str(ext, "employee_id", "external", path, None),
+        path_title=_str(ext, "path_title", "external", path, None),
     )
     if external.status is None and not (external.percent or external.completed_flag):
         raise ConfigError(
@@ -419,6 +456,10 @@ def load_config(path: str | Path) -> Config:
             sheet=_str(usr, "sheet", "users", path, None),
             email=_str(usr, "email", "users", path, "email"),
             user_id=_str(usr, "user_id", "users", path, "userId"),
+            name=_str(usr, "name", "users", path, None),
+            first_name=_str(usr, "first_name", "users", path, None),
+            last_name=_str(usr, "last_name", "users", path, None),
+            employee_id=_str(usr, "employee_id", "users", path, None),
         )
         if usr
         else None
@@ -430,6 +471,7 @@ def load_config(path: str | Path) -> Config:
             sheet=_str(pth, "sheet", "paths", path, None),
             external_code=_str(pth, "external_code", "paths", path, "externalCode"),
             learning_path_id=_str(pth, "learning_path_id", "paths", path, "learningPathId"),
+            title=_str(pth, "title", "paths", path, None),
         )
         if pth
         else None
@@ -448,5 +490,47 @@ def load_config(path: str | Path) -> Config:
                 file=path,
             ) from None
     return Config(
-        external=external, progress=progress, users=users, paths=paths, source=path, lms=lms
+        external=external,
+        progress=progress,
+        users=users,
+        paths=paths,
+        source=path,
+        lms=lms,
+        identity=_identity(_table(doc, "identity", path, required=False), path),
+    )
+
+
+def _domains(table: dict[str, Any], key: str, path: Path, default: tuple[str, ...]) -> tuple:
+    value = table.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{path}: [identity] `{key}` must be a list of mail domains", file=path)
+    return tuple(v.strip().lower() for v in value)
+
+
+def _identity(table: dict[str, Any], path: Path) -> IdentitySpec:
+    """[identity]: how suggestions are found (README, "Identity")."""
+    aliases = table.get("domain_aliases", {})
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
+        for k, v in aliases.items()
+    ):
+        raise ConfigError(
+            f"{path}: [identity.domain_aliases] must map a domain to a domain", file=path
+        )
+    use_names = table.get("use_names", True)
+    if not isinstance(use_names, bool):
+        raise ConfigError(f"{path}: [identity] `use_names` must be true or false", file=path)
+    min_score = table.get("min_score", MIN_SCORE)
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not (0 <= min_score <= 1)
+    ):
+        raise ConfigError(f"{path}: [identity] `min_score` must be a number from 0 to 1", file=path)
+    return IdentitySpec(
+        dots_ignored=_domains(table, "dots_ignored", path, DOTS_IGNORED),
+        plus_tags_ignored=_domains(table, "plus_tags_ignored", path, PLUS_TAGS_IGNORED),
+        domain_aliases={k.strip().lower(): v.strip().lower() for k, v in aliases.items()},
+        use_names=use_names,
+        min_score=float(min_score),
     )

@@ -321,7 +321,8 @@ def _code(con: duckdb.DuckDBPyConnection, lookup: str, codes: str) -> None:
     run(
         con,
         f"CREATE OR REPLACE TEMP TABLE {lookup} AS "
-        f"SELECT l.k, l.n, x.code FROM {lookup} l LEFT JOIN {codes} x ON x.k = lower(l.id)",
+        f"SELECT l.k, l.n, l.via, x.code FROM {lookup} l "
+        f"LEFT JOIN {codes} x ON x.k = lower(l.id)",
     )
 
 
@@ -484,7 +485,37 @@ def problem_ladder(rules: Iterable[RowRule]) -> tuple[str, str]:
     return problem + "\n      END", detail + "      END"
 
 
-def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of: datetime) -> None:
+def _apply_aliases(
+    con: duckdb.DuckDBPyConnection, lookup: str, kind: str, aliases: pd.DataFrame | None
+) -> None:
+    """Aliases an analyst accepted (``kind``, ``value``, ``id``, ``via``; see
+    :mod:`recon.aliases`) come before the directory or mapping ``lookup``: a value with an
+    alias is looked up there only; ``via`` says so in the outcome's detail (NULL for the
+    file's own lines)."""
+    rows = pd.DataFrame(columns=["kind", "value", "id", "via"], dtype=object)
+    if aliases is not None and len(aliases):
+        rows = aliases[["kind", "value", "id", "via"]].astype(object)
+    con.register("alias_rows", rows)
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE {lookup} AS "
+        "WITH a AS (SELECT recon_key(recon_trim(value)) AS k, min(recon_trim(id)) AS id, "
+        "1 AS n, min(via) AS via FROM alias_rows "
+        f"WHERE kind = {literal(kind)} AND nullif(recon_trim(value), '') IS NOT NULL "
+        "AND nullif(recon_trim(id), '') IS NOT NULL GROUP BY 1) "
+        f"SELECT k, id, n, via FROM a UNION ALL SELECT k, id, n, NULL FROM {lookup} "
+        "WHERE k NOT IN (SELECT k FROM a)",
+    )
+    con.unregister("alias_rows")
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    cols: dict,
+    as_of: datetime,
+    aliases: pd.DataFrame | None = None,
+) -> None:
     """Table ``classified``: every external row, normalised, with its row problem (or
     NULL) and the problem's detail; table ``exception_sources``: the original cells of
     the rows that may end as exceptions."""
@@ -524,6 +555,8 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
             _identity(con, "path_mapping", "paths", quote(p["id"]))
     else:
         _own_ids(con, "path_mapping", quote(ext["path"]))
+    _apply_aliases(con, "directory", "learner", aliases)
+    _apply_aliases(con, "path_mapping", "path", aliases)
     _code(con, "directory", "user_codes")
     _code(con, "path_mapping", "path_codes")
     # The LMS's export is folded now that ids have codes, and freed before the
@@ -574,7 +607,8 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
     ), normalised AS (
         SELECT cells.*, w.status AS status,
                d.code AS user_code, d.n AS user_n,
-               m.code AS path_code, m.n AS path_n
+               m.code AS path_code, m.n AS path_n,
+               nullif(concat_ws('; ', d.via, m.via), '') AS via
         FROM cells
         LEFT JOIN status_words w ON w.word = lower(cells.status_raw)
         LEFT JOIN directory d ON d.k = recon_key(cells.learner)
@@ -588,8 +622,8 @@ def _classify(con: duckdb.DuckDBPyConnection, config: Config, cols: dict, as_of:
         FROM dated
     )
     SELECT row, user_code, path_code, status, completion_ts, activity_ts, learner, path,
-      status_how, problem,
-      {problem_detail} AS problem_detail
+      nullif(concat_ws('; ', status_how, via), '') AS status_how, problem,
+      {problem_detail} || coalesce('; ' || via, '') AS problem_detail
     FROM judged
     """,
     )
@@ -996,6 +1030,7 @@ def reconcile(
     *,
     as_of: datetime | str | None = None,
     accepted_keys: Iterable[str] = (),
+    aliases: pd.DataFrame | None = None,
 ) -> Result:
     """Reconcile the provider's export with the LMS's progress, by the written rules.
 
@@ -1004,7 +1039,9 @@ def reconcile(
     ``config`` is a :class:`Config` or the path of a ``recon.toml``. ``as_of`` is the run's
     time (default now); dates after it are ``future-date``. ``accepted_keys`` are proposal
     keys already accepted by the LMS (a ledger's :meth:`recon.ledger.Ledger.accepted_keys`
-    for its target): they become ``already-submitted``.
+    for its target): they become ``already-submitted``. ``aliases`` (``kind``, ``value``,
+    ``id``, ``via``: :func:`recon.aliases.engine_aliases`) are looked up before the
+    directory and the mapping.
     Raises :class:`recon.errors.InputError` for an input that cannot be used.
     """
     if not isinstance(config, Config):
@@ -1021,7 +1058,7 @@ def reconcile(
         # is sorted explicitly, so the rules may run on all cores in any order.
         run(con, "SET preserve_insertion_order = false")
         mark = time.perf_counter()
-        _classify(con, config, cols, as_of_utc)
+        _classify(con, config, cols, as_of_utc, aliases)
         ignored, lms_bad_dates = _compare(con)
         lms_words = dict(run(con, "SELECT word, rows FROM lms_words ORDER BY rows DESC, word"))
         _propose(con, accepted_keys)

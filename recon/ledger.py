@@ -75,6 +75,7 @@ from typing import Any
 
 import pandas as pd
 
+from .aliases import MIGRATION as ALIASES_MIGRATION
 from .errors import LedgerBusyError, LedgerError, TargetError
 from .inputs import InputInfo
 from .result import Result, payload
@@ -175,6 +176,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+
+# 5 (issue 14): suggestions, aliases and rejected suggestions; kept in recon.aliases and
+# appended after every other step, so it follows schema 4 (payload storage) when merged.
+MIGRATIONS = (*MIGRATIONS, ALIASES_MIGRATION)
 
 # What the attempts made before targets were recorded (target NULL) were declared to be.
 LEGACY_THIS_LMS, LEGACY_PRACTICE = "this-lms", "practice"

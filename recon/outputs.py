@@ -103,13 +103,15 @@ OUTPUT_FILES = {
     "outcomes": "outcomes.csv",
     "proposals": "proposals.csv",
     "exceptions": "exceptions.csv",
+    "suggestions": "suggestions.csv",
     "summary": "summary.json",
 }
-"""The four outputs of a run, by kind: their file names in the run's folder."""
+"""The outputs of a run, by kind: their file names in the run's folder."""
 
 
 def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
-    """Write outcomes.csv, proposals.csv, exceptions.csv and summary.json into ``out_dir``.
+    """Write outcomes.csv, proposals.csv, exceptions.csv, suggestions.csv and summary.json
+    into ``out_dir``.
 
     Raises :class:`ReconError` when the folder cannot be written (the CLI's exit 2).
     """
@@ -123,6 +125,7 @@ def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
                 result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / name["proposals"]
             ),
             "exceptions": write_csv(result.exceptions, out / name["exceptions"]),
+            "suggestions": write_csv(result.suggestions, out / name["suggestions"]),
             "summary": write_json(result.to_dict(), out / name["summary"]),
         }
     except (OSError, duckdb.IOException) as exc:

@@ -19,12 +19,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .aliases import engine_aliases, record_suggestions, rejected
 from .config import Config, load_config
 from .engine import reconcile
 from .errors import ReconError
 from .ledger import Ledger
 from .outputs import OUTPUT_FILES, write_json, write_result
 from .result import Result
+from .suggest import suggestions_for
 
 RUN_FOLDER = "run-{run_id}"
 """``out`` meaning "beside the ledger, in a folder named after the run" (notebook 01):
@@ -79,15 +81,23 @@ def reconcile_run(
         out = check_out(out)
     if not isinstance(config, Config):
         config = load_config(config)
-    # What the ledger's LMS accepted earlier: already-submitted rather than proposed.
+    # What the ledger's LMS accepted earlier: already-submitted rather than proposed; the
+    # aliases the analyst accepted: looked up before the directory and mapping.
     accepted = ledger.accepted_keys() if ledger is not None else set()
-    result = reconcile(config, as_of=as_of, accepted_keys=accepted)
+    aliases = engine_aliases(ledger) if ledger is not None else None
+    result = reconcile(config, as_of=as_of, accepted_keys=accepted, aliases=aliases)
+    # Candidates for the unknown learners and paths: offered, never applied; what the
+    # analyst turned down is not offered again.
+    result.suggestions = suggestions_for(
+        config, result.exceptions, rejected(ledger) if ledger is not None else ()
+    )
     try:
         written = write_result(result, out) if out is not None else {}
         if ledger is None:
             return result
         mark = time.perf_counter()
-        ledger.record_run(result)
+        run_id = ledger.record_run(result)
+        record_suggestions(ledger, run_id, result.suggestions)
         result.timings["ledger"] = time.perf_counter() - mark
     except BaseException:
         if staging is not None:

@@ -31,6 +31,14 @@ PROPOSAL_COLUMNS = [
 SOURCE_COLUMNS = ["learner", "path"]
 """After the contract columns: the learner and path as the provider wrote them."""
 PAYLOAD_FIELDS = ("userId", "learningPathId", "status", "completionDate", "timeStampDate")
+SUGGESTION_COLUMNS = ["row", "kind", "value", "candidate", "candidate_id", "score", "reason"]
+"""suggestions.csv, a contract (see :mod:`recon.suggest`)."""
+
+
+def no_suggestions() -> pd.DataFrame:
+    """An empty suggestions frame: a run without unknown learners or paths, or one read
+    back from the ledger."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in SUGGESTION_COLUMNS})
 
 
 # LMS words whose meaning is obvious: the suggested [progress.statuses] line maps them.
@@ -94,6 +102,8 @@ class Result:
 
     ``counts``: rows per outcome, every known outcome listed (zeros included), in report
     order; ``rows_read`` is their sum.
+    ``suggestions``: candidates for the unknown learners and paths (``SUGGESTION_COLUMNS``;
+    :mod:`recon.suggest`), filled by :func:`recon.pipeline.reconcile_run`, never applied.
     ``run_id``: the ledger run this result is recorded as; None until
     :meth:`recon.ledger.Ledger.record_run` records it (:func:`recon.pipeline.reconcile_run`).
 
@@ -114,6 +124,7 @@ class Result:
     progress_ignored: int = 0
     lms_words_unknown: dict[str, int] = field(default_factory=dict)
     lms_bad_dates: int = 0
+    suggestions: pd.DataFrame = field(default_factory=no_suggestions)
     run_id: int | None = None
     config_path: str | None = None
 

@@ -31,7 +31,13 @@ PROPOSALS_HEADER = [
     "rows",
     *SOURCE_COLUMNS,
 ]
-OUTPUTS = {"outcomes.csv", "proposals.csv", "exceptions.csv", "summary.json"}
+OUTPUTS = {
+    "outcomes.csv",
+    "proposals.csv",
+    "exceptions.csv",
+    "summary.json",
+    "suggestions.csv",  # issue 14: candidates for unknown learners and paths
+}
 
 IN_SYNC_ROWS = [ext(completed="2026-01-15"), ext("bob@example.com", status="Registered")]
 IN_SYNC_PROGRESS = [lms("u-ann", "lp-safe", "completed", "2026-01-15T08:00:00.000Z")]

@@ -267,7 +267,8 @@ def test_sheet_and_statuses_are_read(write_case):
         ),
         (
             ISSUE_EXAMPLE + "\n[provider]\nfile = 'x.csv'\n",
-            "unknown table [provider]; valid: [external], [progress], [users], [paths], [lms]",
+            "unknown table [provider]; valid: [external], [progress], [users], [paths], [lms], "
+            "[identity]",
         ),
         (
             'timezone = "UTC"\n' + ISSUE_EXAMPLE,
@@ -275,7 +276,8 @@ def test_sheet_and_statuses_are_read(write_case):
         ),
         (
             ISSUE_EXAMPLE.replace('file = "users.csv"', 'file = "users.csv"\ncolour = "blue"'),
-            "unknown key 'colour' in [users]; valid: 'file', 'email', 'user_id', 'sheet'",
+            "unknown key 'colour' in [users]; valid: 'file', 'email', 'user_id', 'sheet', "
+            "'name', 'first_name', 'last_name', 'employee_id'",
         ),
     ],
     ids=[
