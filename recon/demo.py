@@ -17,6 +17,7 @@ from . import outcomes as oc
 from .client import ApiClient
 from .config import Config, load_config
 from .engine import reconcile
+from .fmt import duration
 from .ledger import Ledger
 from .outputs import write_result
 from .report import write_report
@@ -137,7 +138,7 @@ def run_demo(
         if result.gap_closed
         else "the gap is NOT closed: see the report"
     )
-    _say(f"\n{verdict}. ({time.perf_counter() - started:.1f}s)", quiet)
+    _say(f"\n{verdict}. ({duration(time.perf_counter() - started)})", quiet)
     _say(
         f"\nreport:    {report_path}\n"
         f"outputs:   {out / 'run-1'} and {out / 'run-2'} (outcomes, proposals, exceptions)\n"

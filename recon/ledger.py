@@ -1066,6 +1066,22 @@ class Ledger:
     def decisions(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY id")
 
+    def decisions_of(self, key: str) -> pd.DataFrame:
+        """Every decision ever made about one proposal key, oldest first."""
+        return self._frame(
+            "SELECT run_id, decision, by, at, note, policy FROM decisions WHERE key = ? "
+            "ORDER BY id",
+            (key,),
+        )
+
+    def attempts_of(self, key: str) -> pd.DataFrame:
+        """Every attempt to send one proposal key, oldest first, with its target."""
+        return self._frame(
+            "SELECT run_id, started_at, finished_at, target, practice, result, http_status, "
+            "errors FROM attempts WHERE key = ? ORDER BY id",
+            (key,),
+        )
+
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)

@@ -8,7 +8,6 @@ notebooks use (loaded back from the ledger), plus the ledger's submissions and h
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +19,7 @@ import pandas as pd
 from . import charts
 from . import outcomes as oc
 from .errors import ReconError
+from .fmt import esc as _e
 from .ledger import Ledger, now_iso, rejected_messages
 from .result import Result
 from .status import target_lines
@@ -50,12 +50,6 @@ img { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 .wide { overflow-x: auto; }
 code { font-size: 12px; background: #f5f7fa; padding: 1px 4px; border-radius: 3px; }
 """
-
-
-def _e(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return html.escape(str(value))
 
 
 def _figure(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.6)) -> str:

@@ -1,26 +1,13 @@
-"""The review widget: filter a run's proposals, approve or reject them, and submit.
+"""The review widget: a thin ipywidgets view of a :class:`~recon.review_model.ReviewModel`.
 
-Size: over 600 lines because state, ledger writes and layout still live together; issue
-10 splits it into a widget-free review model and a thin ipywidgets view (known debt).
-
-The notebook only displays a :class:`ReviewWidget`; everything it does is a method that
-tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
+The model (``widget.model``) holds the run, the filters, the page and every decision, and
+writes decisions to the ledger; this module only draws it and turns clicks into calls of
+the model. The notebook only displays a :class:`ReviewWidget`; everything it does is a
+method that tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
 ``widget.submit()``), and the buttons call the same methods.
 
-Why it stays responsive with 100,000 proposals: the run's proposals are read from the
-ledger once into a DataFrame; a filter is a handful of vectorised comparisons over it,
-and only the current page (50 rows) is drawn, into row widgets created once and reused.
-
-Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
-moment it is made, before the screen changes, so a kernel restart or a second analyst
-(``Refresh``) sees it.
-
-Why a decision never overrides another by accident: a click on a row is written whatever
-the widget's copy of the run says (that copy may be stale). "Approve/Reject all matching"
-changes only proposals with no decision yet, as the ledger holds them at that moment (the
-ledger's rule, ``only_undecided``: another person's decision made in between is
-respected); the others are counted in the message and shown as the ledger holds them. The
-"Override earlier decisions" checkbox asks for the one next bulk action to change them too.
+Only the current page (50 rows) is drawn, into row widgets created once and reused: each
+redrawn widget is a message to the browser.
 
 The API key never passes through here: the widget holds an
 :class:`~recon.client.ApiClient`, whose ``repr`` hides the key, and shows only its base URL.
@@ -28,40 +15,25 @@ The API key never passes through here: the widget holds an
 
 from __future__ import annotations
 
-import html
 import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 
-from . import outcomes as oc
 from .client import ApiClient
 from .errors import ReconError
-from .ledger import Decided, Ledger, default_analyst, now_iso
+from .fmt import duration, esc
+from .ledger import Decided, Ledger
+from .review_model import DECISIONS, FINAL, PAGE_SIZE, Filters, ReviewModel
 from .submit import Pace, SubmitReport, submit
 from .target import guess
 
 __all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
 
-PAGE_SIZE = 50
-DECISIONS = ("undecided", "approved", "rejected")
-# Submission states after which a decision no longer changes anything: the API has
-# answered for good.
-_FINAL = ("accepted", "rejected")
-# Frame column <- field of Decided.held: a decision as the ledger holds it.
-_HELD_COLUMNS = (
-    ("decision", "decision"),
-    ("decided_by", "by"),
-    ("decided_at", "at"),
-    ("note", "note"),
-    ("policy", "policy"),
-)
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
     ("learner", "190px"),
@@ -84,12 +56,6 @@ _SUBMISSION_COLOURS = {
 # The live summary is redrawn at most this often while sending: each redraw is a message
 # to the browser, and the workers call back once per record.
 _REDRAW_INTERVAL_S = 0.1
-
-
-def _esc(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return html.escape(str(value))
 
 
 def _cells(values: Sequence[str], header: bool = False) -> str:
@@ -169,26 +135,23 @@ class ReviewWidget(widgets.VBox):
     ) -> None:
         self.ledger = ledger
         self.client = client
-        self.run_id = ledger.resolve_run(run)
-        self.by = by if by is not None else default_analyst()
         self.pace = pace or Pace()
-        self.page_size = page_size
-        self.page = 0
         self.last_report: SubmitReport | None = None
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
-        self._lock = threading.RLock()
+        self.model = ReviewModel(ledger, run=run, target=self.target, by=by, page_size=page_size)
+        self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
         self._thread: threading.Thread | None = None
-        self._search_cache: tuple[str, np.ndarray] | None = None
-        self.frame = pd.DataFrame()
-        self._matching = np.zeros(0, dtype=np.int64)
-        self._load()
 
         # -- filters ("" is "all": a None value leaves a dropdown showing no selection)
-        self.kind = widgets.Dropdown(description="Kind", options=self._kind_options())
-        self.path = widgets.Dropdown(description="Path", options=self._path_options())
+        self.kind = widgets.Dropdown(
+            description="Kind", options=[("all kinds", ""), *self.model.kind_options()]
+        )
+        self.path = widgets.Dropdown(
+            description="Path", options=[("all paths", ""), *self.model.path_options()]
+        )
         self.learner = widgets.Text(description="Learner", placeholder="email or user id")
         self.date_from = widgets.DatePicker(description="From")
         self.date_to = widgets.DatePicker(description="To")
@@ -280,7 +243,7 @@ class ReviewWidget(widgets.VBox):
             [
                 widgets.HTML(
                     f"<b>Run {self.run_id}</b>: {len(self.frame):,} proposal(s). "
-                    f"Submissions go to {html.escape(target)}."
+                    f"Submissions go to {esc(target)}."
                 ),
                 widgets.HBox([self.kind, self.path, self.learner]),
                 widgets.HBox([self.date_from, self.date_to, self.decision]),
@@ -327,76 +290,51 @@ class ReviewWidget(widgets.VBox):
         where = self.target.label if self.target is not None else "no API client (dry runs only)"
         colour = "#2e7d32" if self.target is not None and self.target.practice else "#c62828"
         self.target_label.value = (
-            f'<span style="color:{colour};font-weight:600">{html.escape(where)}</span>'
+            f'<span style="color:{colour};font-weight:600">{esc(where)}</span>'
         )
 
     def _message(self, text: str, *, error: bool = False) -> None:
         colour = "#c62828" if error else "inherit"
-        self.summary.value = f'<div style="color:{colour}">{html.escape(text)}</div>'
+        self.summary.value = f'<div style="color:{colour}">{esc(text)}</div>'
 
-    def _load(self) -> None:
-        """Read the run's proposals, with their decisions and submission states."""
-        frame = self.ledger.proposals(self.run_id, self.target)
-        learner = frame["learner"].fillna("").astype(str)
-        user = frame["userId"].fillna("").astype(str)
-        frame["search"] = (learner + " " + user).str.lower()
-        # completionDate for completions, timeStampDate for progress: the one date a
-        # proposal carries; first 10 characters of the wire format are the UTC day.
-        when = frame["completionDate"].fillna(frame["timeStampDate"])
-        frame["day"] = pd.to_datetime(
-            when.astype("str").str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+    # -- the model, as the widget's own attributes (tests and notebooks use them) --------
+
+    @property
+    def run_id(self) -> int:
+        return self.model.run_id
+
+    @property
+    def by(self) -> str | None:
+        return self.model.by
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.model.frame
+
+    @property
+    def page(self) -> int:
+        return self.model.page
+
+    @property
+    def page_size(self) -> int:
+        return self.model.page_size
+
+    @property
+    def page_count(self) -> int:
+        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
+        return self.model.page_count
+
+    def _filters(self) -> Filters:
+        return Filters(
+            kind=self.kind.value or "",
+            path=self.path.value or "",
+            learner=self.learner.value or "",
+            date_from=self.date_from.value,
+            date_to=self.date_to.value,
+            decision=self.decision.value or "",
         )
-        self.frame = frame.reset_index(drop=True)
-        self._day = self.frame["day"].to_numpy("datetime64[D]")
-        self._keys = pd.Index(self.frame["key"])  # key -> position, built once
-        self._search_cache = None
-
-    def _kind_options(self) -> list[tuple[str, str]]:
-        counts = self.frame["category"].value_counts()
-        kinds = [k for k in oc.PROPOSED if k in counts] + [
-            str(k) for k in counts.index if k not in oc.PROPOSED
-        ]
-        return [("all kinds", "")] + [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
-
-    def _path_options(self) -> list[tuple[str, str]]:
-        if self.frame.empty:
-            return [("all paths", "")]
-        grouped = self.frame.groupby("learningPathId", observed=True)
-        counts = grouped.size()
-        codes = grouped["path"].first()
-        labelled = []
-        for path_id in counts.index:
-            # The provider's course code first: it is what analysts know a path by.
-            code, text = codes.get(path_id), str(path_id)
-            label = text
-            if isinstance(code, str) and code and code != text:
-                label = f"{code} ({text if len(text) <= 10 else text[:8] + '…'})"
-            labelled.append((f"{label} · {int(counts[path_id]):,}", text))
-        return [("all paths", ""), *sorted(labelled)]
 
     # -- filtering and paging -------------------------------------------------------------
-
-    def _mask(self) -> np.ndarray:
-        frame = self.frame
-        mask = np.ones(len(frame), dtype=bool)
-        if self.kind.value:
-            mask &= (frame["category"] == self.kind.value).to_numpy(dtype=bool)
-        if self.path.value:
-            mask &= (frame["learningPathId"] == self.path.value).to_numpy(dtype=bool)
-        text = self.learner.value.strip().lower()
-        if text:
-            if self._search_cache is None or self._search_cache[0] != text:
-                found = frame["search"].str.contains(text, regex=False).to_numpy(dtype=bool)
-                self._search_cache = (text, found)
-            mask &= self._search_cache[1]
-        # A date bound leaves out proposals without a date (NaT compares False).
-        if self.date_from.value is not None:
-            mask &= self._day >= np.datetime64(_as_date(self.date_from.value), "D")
-        if self.date_to.value is not None:
-            mask &= self._day <= np.datetime64(_as_date(self.date_to.value), "D")
-        if self.decision.value:
-            mask &= (frame["decision"] == self.decision.value).to_numpy(dtype=bool)
-        return mask
 
     def apply_filters(self, *, keep_page: bool = False) -> int:
         """Recompute which proposals match the filters; returns how many.
@@ -404,33 +342,24 @@ class ReviewWidget(widgets.VBox):
         Goes back to the first page unless ``keep_page`` (then the page is only clamped).
         """
         with self._lock:
-            self._matching = np.flatnonzero(self._mask())
-            self.page = min(self.page, self.page_count - 1) if keep_page else 0
+            found = self.model.apply(self._filters(), keep_page=keep_page)
             self._render()
-            return len(self._matching)
-
-    @property
-    def page_count(self) -> int:
-        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
-        return max(1, -(-len(self._matching) // self.page_size))
+            return found
 
     def matching(self) -> pd.DataFrame:
         """The proposals matching the current filters, in ledger order."""
-        with self._lock:
-            return self.frame.iloc[self._matching]
+        return self.model.matching()
 
     def page_frame(self) -> pd.DataFrame:
         """The proposals on the current page."""
-        with self._lock:
-            start = self.page * self.page_size
-            return self.frame.iloc[self._matching[start : start + self.page_size]]
+        return self.model.page_frame()
 
     def go_to(self, page: int) -> int:
         """Show page ``page`` (0-based, clamped); returns the page shown."""
         with self._lock:
-            self.page = max(0, min(page, self.page_count - 1))
+            shown = self.model.go_to(page)
             self._render()
-            return self.page
+            return shown
 
     def next_page(self) -> int:
         """Show the next page; returns the page shown."""
@@ -443,7 +372,7 @@ class ReviewWidget(widgets.VBox):
     def reload(self) -> None:
         """Read the run again from the ledger: another analyst's decisions, submissions."""
         with self._lock:
-            self._load()
+            self.model.load()
             self.apply_filters(keep_page=True)
 
     # -- decisions ------------------------------------------------------------------------
@@ -454,55 +383,18 @@ class ReviewWidget(widgets.VBox):
         An explicit decision: written for every key whatever the widget's copy of the run
         says, except keys whose record the API has already answered for good (a decision
         changes nothing there; their row toggle is disabled). Returns how many decisions
-        were written.
+        were written. The Note field's text is recorded with it.
         """
-        return len(self._record(keys, decision, policy=policy, only_undecided=False).changed)
-
-    def _record(
-        self, keys: Iterable[str], decision: str, *, policy: str | None, only_undecided: bool
-    ) -> Decided:
-        if decision not in ("approved", "rejected"):
-            raise ValueError(f"a decision is 'approved' or 'rejected', not {decision!r}")
         with self._lock:
-            positions = self._positions(pd.Index(list(keys)))
-            sent = self.frame["submission"].isin(_FINAL).to_numpy()[positions]
-            todo = self.frame["key"].to_numpy()[positions[~sent]].tolist()
-            if not todo:
-                return Decided(decision, ())
-            # The ledger first: if writing fails, the screen must not claim otherwise.
-            decided = self.ledger.decide(
-                todo,
-                decision,
-                run=self.run_id,
-                by=self.by,
-                note=self.note.value.strip() or None,
-                policy=policy,
-                only_undecided=only_undecided,
-            )
-            changed = self._positions(pd.Index(decided.changed))
-            # The frame has a RangeIndex (see _load): positions are its labels. The
-            # ledger's own time stamp differs by milliseconds at most.
-            self.frame.loc[changed, "decision"] = decision
-            self.frame.loc[changed, "decided_by"] = self.by
-            self.frame.loc[changed, "decided_at"] = now_iso()
-            self.frame.loc[changed, "note"] = self.note.value.strip() or None
-            self.frame.loc[changed, "policy"] = policy
-            if decided.left:
-                # Decided earlier, perhaps by someone else since this copy was read: show
-                # what the ledger holds, not this copy.
-                held = pd.DataFrame.from_dict(decided.held, orient="index")
-                left = self._positions(pd.Index(held.index))
-                for column, field in _HELD_COLUMNS:
-                    self.frame.loc[left, column] = held[field].to_numpy()
-            self._redraw_decided({*decided.changed, *decided.left})
-            return decided
+            decided = self.model.decide(keys, decision, note=self.note.value, policy=policy)
+            self._after_decision(decided)
+            return len(decided.changed)
 
-    def _positions(self, keys: pd.Index) -> np.ndarray:
-        found = self._keys.get_indexer(keys)
-        if (found < 0).any():
-            missing = keys[found < 0][0]
-            raise ReconError(f"run {self.run_id} has no proposal with key {missing!r}")
-        return found
+    def _after_decision(self, decided: Decided, *, refiltered: bool = False) -> None:
+        if refiltered:
+            self._render()  # the decision filter no longer holds for what was decided
+        else:
+            self._redraw_decided({*decided.changed, *decided.left})
 
     def approve(self, keys: Iterable[str]) -> int:
         """Approve these proposals (by key); returns how many decisions were written."""
@@ -523,15 +415,10 @@ class ReviewWidget(widgets.VBox):
     def _decide_matching(self, decision: str) -> int:
         override = bool(self.override.value)
         with self._lock:
-            keys = self.frame["key"].to_numpy()[self._matching].tolist()
-            filters = self.describe_filters()
-            policy = f"all matching: {filters}" + (
-                "; overriding earlier decisions" if override else ""
+            decided, filters = self.model.decide_matching(
+                decision, note=self.note.value, override=override
             )
-            decided = self._record(keys, decision, policy=policy, only_undecided=not override)
-            if self.decision.value:
-                # The decision filter no longer holds for what was just decided.
-                self.apply_filters(keep_page=True)
+            self._after_decision(decided, refiltered=bool(self.model.filters.decision))
             # One tick is one explicit request: the next bulk action asks again.
             self.override.value = False
         hint = 'tick "Override earlier decisions" to change decided ones'
@@ -540,18 +427,7 @@ class ReviewWidget(widgets.VBox):
 
     def describe_filters(self) -> str:
         """The filters in words, as recorded with an "all matching" decision."""
-        parts = []
-        for name, value in (
-            ("kind", self.kind.value or None),
-            ("path", self.path.value or None),
-            ("learner contains", self.learner.value.strip() or None),
-            ("from", self.date_from.value),
-            ("to", self.date_to.value),
-            ("decision", self.decision.value or None),
-        ):
-            if value is not None:
-                parts.append(f"{name} {value}")
-        return ", ".join(parts) or "no filter"
+        return self.model.describe_filters()
 
     def _on_row_decision(self, row: _Row, change: dict[str, Any]) -> None:
         if self._syncing or row.key is None or change["new"] is None:
@@ -564,13 +440,11 @@ class ReviewWidget(widgets.VBox):
 
     def counts(self) -> dict[str, int]:
         """Proposals of the run per decision (the whole run, not only the matching)."""
-        with self._lock:
-            found = self.frame["decision"].value_counts()
-            return {d: int(found.get(d, 0)) for d in DECISIONS}
+        return self.model.counts()
 
     def counters_text(self) -> str:
         """``undecided N · approved N · rejected N``, as the counters show it."""
-        return " · ".join(f"{name} {n:,}" for name, n in self.counts().items())
+        return self.model.counters_text()
 
     # -- drawing --------------------------------------------------------------------------
 
@@ -581,7 +455,7 @@ class ReviewWidget(widgets.VBox):
             row.cells.value = _row_html(record)
             decided = record["decision"] in ("approved", "rejected")
             row.toggle.value = record["decision"] if decided else None
-            row.toggle.disabled = record["submission"] in _FINAL
+            row.toggle.disabled = record["submission"] in FINAL
             row.box.layout.display = "flex"
         finally:
             self._syncing = False
@@ -608,13 +482,10 @@ class ReviewWidget(widgets.VBox):
                 row.box.layout.display = "none"
         finally:
             self._syncing = False
-        total = len(self._matching)
+        total = self.model.matching_count
         start = self.page * self.page_size
         shown = f"{start + 1:,}–{start + len(page):,}" if total else "0"
-        sent = self.frame["submission"].value_counts()
-        sent_text = ", ".join(
-            f"{k} {int(sent[k]):,}" for k in ("accepted", "rejected", "failed") if k in sent
-        )
+        sent_text = ", ".join(f"{k} {n:,}" for k, n in self.model.sent_counts().items())
         self.status.value = (
             f"&nbsp; rows {shown} of {total:,} matching · page {self.page + 1} of "
             f"{self.page_count}" + (f" · sent: {sent_text}" if sent_text else "")
@@ -634,19 +505,19 @@ class ReviewWidget(widgets.VBox):
             record = page.iloc[slot]
         body = json.loads(record["payload"])
         lines = [
-            f"<b>{_esc(record['learner'] or record['userId'])}</b> → "
-            f"<b>{_esc(record['learningPathId'])}</b> ({_esc(record['category'])}), "
-            f"provider row(s) {_esc(record['rows'])}, key <code>{_esc(record['key'])}</code>",
-            f"<pre style='margin:4px 0'>{html.escape(json.dumps(body, indent=2))}</pre>",
+            f"<b>{esc(record['learner'] or record['userId'])}</b> → "
+            f"<b>{esc(record['learningPathId'])}</b> ({esc(record['category'])}), "
+            f"provider row(s) {esc(record['rows'])}, key <code>{esc(record['key'])}</code>",
+            f"<pre style='margin:4px 0'>{esc(json.dumps(body, indent=2))}</pre>",
         ]
         if record["decision"] != "undecided":
-            how = f" ({_esc(record['policy'])})" if isinstance(record["policy"], str) else ""
+            how = f" ({esc(record['policy'])})" if isinstance(record["policy"], str) else ""
             lines.append(
-                f"{_esc(record['decision'])} by {_esc(record['decided_by']) or '?'} at "
-                f"{_esc(record['decided_at'])}{how}"
+                f"{esc(record['decision'])} by {esc(record['decided_by']) or '?'} at "
+                f"{esc(record['decided_at'])}{how}"
             )
         if record["submission"] != "not-sent":
-            lines.append(f"API: {_esc(record['submission'])} {_esc(_messages(record))}")
+            lines.append(f"API: {esc(record['submission'])} {esc(_messages(record))}")
         self.preview.value = "<br>".join(lines)
         return body
 
@@ -658,15 +529,14 @@ class ReviewWidget(widgets.VBox):
         self.last_report = report
         target = report.where
         preview = "".join(
-            f"<pre style='margin:2px 0'>{html.escape(json.dumps(body))}</pre>"
-            for body in report.preview
+            f"<pre style='margin:2px 0'>{esc(json.dumps(body))}</pre>" for body in report.preview
         )
         invalid = (
             f" {report.invalid:,} would be refused by local validation." if report.invalid else ""
         )
         self.summary.value = (
             f"<b>Dry run</b>: {report.planned:,} approved proposal(s) would be sent to "
-            f"{html.escape(target)}, about {_duration(report.estimate)} at "
+            f"{esc(target)}, about {duration(report.estimate)} at "
             f"{self.pace.rate:g}/s (burst {self.pace.burst}). Nothing was sent.{invalid}"
             + (f"<br>First bodies:{preview}" if preview else "")
         )
@@ -751,26 +621,26 @@ class ReviewWidget(widgets.VBox):
     def _final_summary(self, report: SubmitReport, sent_keys: set[str]) -> str:
         parts = [
             f"<b>{_live_line(report, 'Submitted')}</b>",
-            f"Sent to: {html.escape(report.where)}",
+            f"Sent to: {esc(report.where)}",
         ]
         rate = report.requests / report.elapsed if report.elapsed else 0.0
         parts.append(
-            f"{report.requests:,} request(s) in {_duration(report.elapsed)} "
+            f"{report.requests:,} request(s) in {duration(report.elapsed)} "
             f"({rate:.1f}/s, {report.throttled:,} throttled)"
         )
         if report.failed:
             parts.append(f"{report.failed:,} failed: submit again later to retry them.")
         if report.fatal:
-            parts.append(f'<span style="color:#c62828">Stopped: {html.escape(report.fatal)}</span>')
+            parts.append(f'<span style="color:#c62828">Stopped: {esc(report.fatal)}</span>')
         with self._lock:
             frame = self.frame
             rejected = frame[frame["key"].isin(sent_keys) & (frame["submission"] == "rejected")]
         if not rejected.empty:
             shown = rejected.head(100)
             rows = "".join(
-                f"<tr><td>{_esc(r['learner'] or r['userId'])}</td>"
-                f"<td>{_esc(r['learningPathId'])}</td><td>{_esc(r['status'])}</td>"
-                f"<td>{_esc(_messages(r))}</td></tr>"
+                f"<tr><td>{esc(r['learner'] or r['userId'])}</td>"
+                f"<td>{esc(r['learningPathId'])}</td><td>{esc(r['status'])}</td>"
+                f"<td>{esc(_messages(r))}</td></tr>"
                 for _, r in shown.iterrows()
             )
             more = f"<br>… and {len(rejected) - len(shown):,} more" if len(rejected) > 100 else ""
@@ -784,10 +654,10 @@ class ReviewWidget(widgets.VBox):
 
 
 def _row_html(record: Mapping[Any, Any]) -> str:
-    learner = _esc(record["learner"]) or _esc(record["userId"])
+    learner = esc(record["learner"]) or esc(record["userId"])
     code = record.get("path")
     shown = code if isinstance(code, str) and code else record["learningPathId"]
-    path = f'<span title="{_esc(record["learningPathId"])}">{_esc(shown)}</span>'
+    path = f'<span title="{esc(record["learningPathId"])}">{esc(shown)}</span>'
     when = record["completionDate"] if isinstance(record["completionDate"], str) else None
     when = when or (record["timeStampDate"] if isinstance(record["timeStampDate"], str) else "")
     decision = str(record["decision"])
@@ -795,15 +665,15 @@ def _row_html(record: Mapping[Any, Any]) -> str:
     sent = "" if submission == "not-sent" else submission
     return _cells(
         [
-            f'<span title="{_esc(record["userId"])}">{learner}</span>',
+            f'<span title="{esc(record["userId"])}">{learner}</span>',
             path,
-            _esc(record["status"]),
-            _esc(when[:10]),
-            _esc(record["category"]),
+            esc(record["status"]),
+            esc(when[:10]),
+            esc(record["category"]),
             f'<span style="color:{_DECISION_COLOURS.get(decision, "inherit")}">'
-            f"{_esc(decision)}</span>",
+            f"{esc(decision)}</span>",
             f'<span style="color:{_SUBMISSION_COLOURS.get(submission, "inherit")}" '
-            f'title="{_esc(_messages(record))}">{_esc(sent)}</span>',
+            f'title="{esc(_messages(record))}">{esc(sent)}</span>',
         ]
     )
 
@@ -823,16 +693,3 @@ def _live_line(report: SubmitReport, verb: str) -> str:
         f"{verb} run {report.run_id}: accepted {report.accepted:,} · rejected "
         f"{report.rejected_total:,} · failed {report.failed:,} · remaining {report.remaining:,}"
     )
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
