@@ -19,6 +19,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -26,6 +27,7 @@ import pandas as pd
 
 from .client import ApiClient
 from .errors import ReconError
+from .evidence import NO_RECORD, Evidence
 from .fmt import duration, esc
 from .ledger import Decided, Ledger
 from .review_model import DECISIONS, FINAL, PAGE_SIZE, Filters, ReviewModel
@@ -36,13 +38,14 @@ __all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
 
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
-    ("learner", "190px"),
-    ("learning path", "120px"),
-    ("status", "100px"),
-    ("date", "82px"),
-    ("kind", "128px"),
-    ("decision", "76px"),
-    ("sent", "70px"),
+    ("learner", "176px"),
+    ("learning path", "122px"),
+    ("provider says", "100px"),
+    ("LMS now", "100px"),
+    ("will send", "100px"),
+    ("kind", "124px"),
+    ("decision", "70px"),
+    ("sent", "66px"),
 )
 _TABLE_WIDTH = sum(int(width.removesuffix("px")) for _, width in _COLUMNS)
 _TOGGLE_PX, _EYE_PX = 84, 32
@@ -94,19 +97,23 @@ class _Row:
         self.toggle.observe(lambda change: owner._on_row_decision(self, change), "value")
         self.show = widgets.Button(
             icon="eye",
-            tooltip="show the payload",
+            tooltip="show the evidence: provider rows, LMS rows, body, decisions, attempts",
             layout=widgets.Layout(
                 width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
             ),
         )
         self.show.add_class("recon-row-preview")
-        self.show.on_click(lambda _: owner.show_payload(self.slot))
+        self.show.on_click(lambda _: owner._guard(lambda: owner.toggle_evidence(self.slot)))
         self.cells = widgets.HTML()
         self.box = widgets.HBox(
             [self.toggle, self.show, self.cells],
             layout=widgets.Layout(align_items="center", display="none"),
         )
         self.box.add_class("recon-row")
+        # The evidence opens right under its row, not below the page.
+        self.panel = widgets.HTML(layout=widgets.Layout(display="none", margin="2px 0 8px 124px"))
+        self.panel.add_class("recon-evidence")
+        self.outer = widgets.VBox([self.box, self.panel])
 
 
 class ReviewWidget(widgets.VBox):
@@ -116,7 +123,9 @@ class ReviewWidget(widgets.VBox):
     ``client``: the :class:`ApiClient` to submit with (None: only dry runs).
     ``run``: a run id or ``"latest"``. ``by``: who decides (default: ``$RECON_ANALYST``,
     else the login name, as the CLI), recorded with every decision, as is the text of the
-    Note field. ``pace``: how fast to send (default :class:`Pace`).
+    Note field. ``pace``: how fast to send (default :class:`Pace`). ``config`` (the run's
+    recon.toml) or ``evidence``: the input files, for the ``LMS now`` column and the
+    provider's and LMS's rows in a proposal's evidence (without: ``LMS now`` is blank).
 
     Filters (all must hold): ``kind`` (category), ``path`` (learning path id),
     ``learner`` (text in the learner's email or user id, case-insensitive), ``date_from``/
@@ -132,6 +141,8 @@ class ReviewWidget(widgets.VBox):
         by: str | None = None,
         pace: Pace | None = None,
         page_size: int = PAGE_SIZE,
+        config: str | Path | None = None,
+        evidence: Evidence | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
@@ -140,7 +151,12 @@ class ReviewWidget(widgets.VBox):
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
-        self.model = ReviewModel(ledger, run=run, target=self.target, by=by, page_size=page_size)
+        if evidence is None and config is not None:
+            evidence = Evidence(config)
+        self.model = ReviewModel(
+            ledger, run=run, target=self.target, by=by, page_size=page_size, evidence=evidence
+        )
+        self.open_key: str | None = None  # the proposal whose evidence is open
         self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
         self._thread: threading.Thread | None = None
@@ -175,10 +191,16 @@ class ReviewWidget(widgets.VBox):
 
         # -- actions
         self.approve_button = self._button(
-            "Approve all matching", "recon-approve-matching", "success", self.approve_matching
+            "Approve all matching",
+            "recon-approve-matching",
+            "success",
+            lambda: self.ask_matching("approved"),
         )
         self.reject_button = self._button(
-            "Reject all matching", "recon-reject-matching", "danger", self.reject_matching
+            "Reject all matching",
+            "recon-reject-matching",
+            "danger",
+            lambda: self.ask_matching("rejected"),
         )
         self.override = widgets.Checkbox(
             value=False,
@@ -201,8 +223,16 @@ class ReviewWidget(widgets.VBox):
         self.next_button = self._button("Next ▶", "recon-next", "", self.next_page)
         self.dry_run_button = self._button("Dry run", "recon-dry-run", "info", self.dry_run)
         self.submit_button = self._button(
-            "Submit approved", "recon-submit", "warning", self.start_submit
+            "Submit approved", "recon-submit", "warning", self.ask_submit
         )
+        # Bulk actions and Submit ask first: "Confirm ..." states what will happen.
+        self.confirm_button = self._button("Confirm", "recon-confirm", "warning", self.confirm)
+        self.cancel_button = self._button("Cancel", "recon-cancel", "", self.cancel)
+        self.confirm_box = widgets.HBox(
+            [self.confirm_button, self.cancel_button], layout=widgets.Layout(display="none")
+        )
+        self.confirm_box.add_class("recon-confirm-box")
+        self._pending: Any = None
         self.counters = widgets.HTML()
         self.counters.add_class("recon-counters")
         self.status = widgets.HTML()
@@ -219,10 +249,13 @@ class ReviewWidget(widgets.VBox):
             ),
         )
         header_box = widgets.HBox([spacer, header])
-        self.table = widgets.VBox([header_box] + [r.box for r in self.rows])
+        self.table = widgets.VBox([header_box] + [r.outer for r in self.rows])
         self.table.add_class("recon-table")
-        self.preview = widgets.HTML("<i>Click the eye of a row to see what would be sent.</i>")
-        self.preview.add_class("recon-preview")
+        self.hint = widgets.HTML(
+            "<i>Click the eye of a row to see its evidence: the provider's row(s), what the "
+            "LMS holds, the exact body, every decision and every attempt.</i>"
+        )
+        self.hint.add_class("recon-preview")
 
         # -- submission
         self.progress = widgets.IntProgress(
@@ -253,11 +286,12 @@ class ReviewWidget(widgets.VBox):
                 self.note,
                 self.counters,
                 widgets.HBox([self.prev_button, self.next_button, self.status]),
+                self.hint,
                 self.table,
-                self.preview,
                 widgets.HBox(
                     [self.dry_run_button, self.submit_button, self.target_label, self.progress]
                 ),
+                self.confirm_box,
                 self.summary,
             ]
         )
@@ -340,7 +374,10 @@ class ReviewWidget(widgets.VBox):
         """Recompute which proposals match the filters; returns how many.
 
         Goes back to the first page unless ``keep_page`` (then the page is only clamped).
+        A question waiting for "Confirm" is withdrawn: its count no longer holds.
         """
+        if getattr(self, "_pending", None) is not None:
+            self.cancel()
         with self._lock:
             found = self.model.apply(self._filters(), keep_page=keep_page)
             self._render()
@@ -468,6 +505,8 @@ class ReviewWidget(widgets.VBox):
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             if record["key"] in keys:
                 self._draw_row(row, record)
+        if self.open_key in keys:
+            self._place_evidence()
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
     def _render(self) -> None:
@@ -482,6 +521,7 @@ class ReviewWidget(widgets.VBox):
                 row.box.layout.display = "none"
         finally:
             self._syncing = False
+        self._place_evidence()
         total = self.model.matching_count
         start = self.page * self.page_size
         shown = f"{start + 1:,}–{start + len(page):,}" if total else "0"
@@ -496,30 +536,121 @@ class ReviewWidget(widgets.VBox):
         self.reject_button.tooltip = f"reject the {total:,} matching proposal(s)"
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
+    # -- evidence -------------------------------------------------------------------------
+
+    @property
+    def preview(self) -> widgets.HTML:
+        """The open evidence panel (or the hint, when none is open)."""
+        for row in self.rows:
+            if self.open_key is not None and row.key == self.open_key:
+                return row.panel
+        return self.hint
+
+    def toggle_evidence(self, slot: int) -> bool:
+        """Open the evidence of row ``slot`` (closing any other), or close it when it is
+        the one open; returns whether it is open now."""
+        row = self.rows[slot]
+        if row.key is not None and row.key == self.open_key:
+            self.close_evidence()
+            return False
+        self.show_payload(slot)
+        return True
+
+    def close_evidence(self) -> None:
+        self.open_key = None
+        for row in self.rows:
+            row.panel.layout.display = "none"
+
     def show_payload(self, slot: int) -> dict[str, str]:
-        """Show (and return) the request body of the proposal in row ``slot`` of the page."""
+        """Open the evidence of the proposal in row ``slot`` of the page, right under the
+        row; returns its request body."""
         with self._lock:
             page = self.page_frame()
             if not 0 <= slot < len(page):
                 raise IndexError(f"the page has no row {slot}")
-            record = page.iloc[slot]
-        body = json.loads(record["payload"])
-        lines = [
-            f"<b>{esc(record['learner'] or record['userId'])}</b> → "
-            f"<b>{esc(record['learningPathId'])}</b> ({esc(record['category'])}), "
-            f"provider row(s) {esc(record['rows'])}, key <code>{esc(record['key'])}</code>",
-            f"<pre style='margin:4px 0'>{esc(json.dumps(body, indent=2))}</pre>",
-        ]
-        if record["decision"] != "undecided":
-            how = f" ({esc(record['policy'])})" if isinstance(record["policy"], str) else ""
-            lines.append(
-                f"{esc(record['decision'])} by {esc(record['decided_by']) or '?'} at "
-                f"{esc(record['decided_at'])}{how}"
-            )
-        if record["submission"] != "not-sent":
-            lines.append(f"API: {esc(record['submission'])} {esc(_messages(record))}")
-        self.preview.value = "<br>".join(lines)
-        return body
+            key = str(page.iloc[slot]["key"])
+        found = self.evidence(key)
+        self.close_evidence()
+        self.open_key = key
+        row = self.rows[slot]
+        row.panel.value = _evidence_html(found, self.model.provider_zone)
+        row.panel.layout.display = "block"
+        return dict(found["body"])
+
+    def evidence(self, key: str) -> dict[str, Any]:
+        """Everything behind proposal ``key`` (see :meth:`ReviewModel.evidence_of`)."""
+        return self.model.evidence_of(key)
+
+    def _place_evidence(self) -> None:
+        """The evidence follows the filters and pages: it stays open under its row while
+        that row is on the page, and closes when the row leaves it."""
+        if self.open_key is None:
+            return
+        on_page = [row for row in self.rows if row.key == self.open_key]
+        if not on_page:
+            self.close_evidence()
+            return
+        for row in self.rows:
+            if row is not on_page[0]:
+                row.panel.layout.display = "none"
+        # Read again: a decision or an attempt may have been added since it was opened.
+        found = self.evidence(self.open_key)
+        on_page[0].panel.value = _evidence_html(found, self.model.provider_zone)
+        on_page[0].panel.layout.display = "block"
+
+    # -- asking first ---------------------------------------------------------------------
+
+    def ask_matching(self, decision: str) -> str | None:
+        """What "Approve/Reject all matching" does: more than one matching proposal asks
+        first (returns the Confirm button's label); one or none acts at once."""
+        total = self.model.matching_count
+        if total <= 1:
+            self._decide_matching(decision)
+            return None
+        verb = "approve" if decision == "approved" else "reject"
+        undecided = self.model.matching_undecided()
+        left = total - undecided
+        override = bool(self.override.value)
+        if override or not left:
+            what = f"{total:,} proposal(s)"
+        else:
+            what = f"{undecided:,} undecided proposal(s) ({left:,} decided stay as they are)"
+        label = f"Confirm: {verb} {what} matching {self.describe_filters()}"
+        self._ask(label, lambda: self._decide_matching(decision))
+        return label
+
+    def ask_submit(self) -> str:
+        """What "Submit approved" does: asks first, stating how many, where and about how
+        long (the dry run's count and estimate); returns the Confirm button's label."""
+        report = submit(self.ledger, self.client, run=self.run_id, pace=self.pace, dry_run=True)
+        count = report.planned - report.invalid
+        label = (
+            f"Confirm: submit {count:,} approved proposal(s) to {report.where}, "
+            f"about {duration(report.estimate)}"
+        )
+        self._ask(label, self.start_submit)
+        return label
+
+    def _ask(self, label: str, action: Any) -> None:
+        self._pending = action
+        self.confirm_button.description = label
+        self.confirm_button.tooltip = label
+        self.confirm_box.layout.display = "flex"
+
+    def confirm(self) -> Any:
+        """Do what the Confirm button states; returns what the action returned."""
+        action, self._pending = self._pending, None
+        self.confirm_box.layout.display = "none"
+        self.confirm_button.description = "Confirm"
+        if action is None:
+            return None
+        return action()
+
+    def cancel(self) -> None:
+        """Withdraw the question: nothing is done."""
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+        self.confirm_button.description = "Confirm"
 
     # -- submission -----------------------------------------------------------------------
 
@@ -655,11 +786,9 @@ class ReviewWidget(widgets.VBox):
 
 def _row_html(record: Mapping[Any, Any]) -> str:
     learner = esc(record["learner"]) or esc(record["userId"])
-    code = record.get("path")
-    shown = code if isinstance(code, str) and code else record["learningPathId"]
-    path = f'<span title="{esc(record["learningPathId"])}">{esc(shown)}</span>'
-    when = record["completionDate"] if isinstance(record["completionDate"], str) else None
-    when = when or (record["timeStampDate"] if isinstance(record["timeStampDate"], str) else "")
+    path = f'<span title="{esc(record["learningPathId"])}">{esc(record["path_label"])}</span>'
+    wire = record["when"] if isinstance(record["when"], str) else ""
+    local = record["provider_date"] if isinstance(record["provider_date"], str) else ""
     decision = str(record["decision"])
     submission = str(record["submission"])
     sent = "" if submission == "not-sent" else submission
@@ -667,14 +796,46 @@ def _row_html(record: Mapping[Any, Any]) -> str:
         [
             f'<span title="{esc(record["userId"])}">{learner}</span>',
             path,
-            esc(record["status"]),
-            esc(when[:10]),
+            _two_lines(esc(record["status"]), esc(local)),
+            _lms_now(record),
+            f'<span title="{esc(wire)}">'
+            + _two_lines(esc(record["status"]), esc(wire[:10]))
+            + "</span>",
             esc(record["category"]),
             f'<span style="color:{_DECISION_COLOURS.get(decision, "inherit")}">'
             f"{esc(decision)}</span>",
             f'<span style="color:{_SUBMISSION_COLOURS.get(submission, "inherit")}" '
             f'title="{esc(_messages(record))}">{esc(sent)}</span>',
         ]
+    )
+
+
+def _lms_now(record: Mapping[Any, Any]) -> str:
+    status = record.get("lms_status")
+    if not isinstance(status, str):
+        return '<span title="no input files given: not known">–</span>'
+    if status == NO_RECORD:
+        return f'<i style="color:#757575">{NO_RECORD}</i>'
+    when = record.get("lms_date")
+    return _two_lines(esc(status), esc(when[:10]) if isinstance(when, str) else "")
+
+
+def _two_lines(status: str, day: str) -> str:
+    """A status over its date (both escaped HTML): three such columns fit the page."""
+    return f'{status}<br><span style="color:#616161">{day}</span>' if day else status
+
+
+def _table(frame: pd.DataFrame, css: str) -> str:
+    """A small HTML table of ``frame`` (every cell escaped)."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return (
+        f'<div style="overflow-x:auto"><table class="{css}" style="font-size:12px;'
+        'border-collapse:collapse;white-space:nowrap">'
+        f"<tr>{head}</tr>{body}</table></div>"
     )
 
 
@@ -692,4 +853,63 @@ def _live_line(report: SubmitReport, verb: str) -> str:
     return (
         f"{verb} run {report.run_id}: accepted {report.accepted:,} · rejected "
         f"{report.rejected_total:,} · failed {report.failed:,} · remaining {report.remaining:,}"
+    )
+
+
+def _evidence_html(found: Mapping[str, Any], zone: str) -> str:
+    """The evidence panel of one proposal (see :meth:`ReviewModel.evidence_of`)."""
+    record = found["record"]
+    parts = [
+        f"<b>{esc(record['learner'] or record['userId'])}</b> "
+        f"<span style='color:#757575'>({esc(record['userId'])})</span> → "
+        f"<b>{esc(record['path_label'])}</b> "
+        f"<span style='color:#757575'>({esc(record['learningPathId'])})</span> · "
+        f"{esc(record['category'])} · key <code>{esc(record['key'])}</code>"
+    ]
+    provider = found["provider"]
+    parts.append(
+        f"<b>Provider row(s)</b> (row numbers as in every output; dates as written, "
+        f"read in {esc(zone)}):" + _table(provider, "recon-evidence-provider")
+    )
+    lms = found["lms"]
+    status = record.get("lms_status")
+    if not isinstance(status, str):
+        parts.append("<b>LMS now</b>: not known (the widget was given no input files)")
+    elif lms.empty:
+        parts.append(f"<b>LMS now</b>: {NO_RECORD} (the LMS export has no row for this pair)")
+    else:
+        shown = lms.drop(columns=["userId", "learningPathId"]).rename(
+            columns={
+                "word": "status as written",
+                "status": "read as",
+                "completionDate": "completion (UTC)",
+                "completion_raw": "completion as written",
+            }
+        )
+        parts.append(
+            f"<b>LMS now</b>: {esc(status)} {esc(record.get('lms_date') or '')} — its row(s):"
+            + _table(shown, "recon-evidence-lms")
+        )
+    parts.append(
+        "<b>Will send</b> (the exact body):"
+        f"<pre style='margin:4px 0'>{esc(json.dumps(found['body'], indent=2))}</pre>"
+    )
+    decisions = found["decisions"]
+    parts.append(
+        "<b>Decisions</b>: none yet"
+        if decisions.empty
+        else "<b>Decisions</b>:" + _table(decisions, "recon-evidence-decisions")
+    )
+    attempts = found["attempts"]
+    if attempts.empty:
+        parts.append("<b>Attempts</b>: not sent yet")
+    else:
+        shown = attempts.assign(
+            errors=[_messages({"api_errors": e}) for e in attempts["errors"]],
+            practice=attempts["practice"].map({1: "practice", 0: "LMS"}),
+        ).rename(columns={"errors": "the API's messages"})
+        parts.append("<b>Attempts</b>:" + _table(shown, "recon-evidence-attempts"))
+    return (
+        '<div style="border-left:3px solid #1976d2;padding:4px 10px;background:#f5f9ff;'
+        'font-size:12px">' + "<br>".join(parts) + "</div>"
     )
