@@ -1,4 +1,4 @@
-"""`recon reconcile --config --out [--as-of]`: exit codes, the four outputs, summary.json."""
+"""`recon reconcile --config --out [--as-of]`: exit codes, the outputs, summary.json."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ from recon.cli import main
 # The issue's columns, in its order; proposals.csv then adds the learner and path as the
 # provider wrote them, so an analyst reviewing it can tell who it is about.
 SOURCE_COLUMNS = ["learner", "path"]
-OUTCOMES_HEADER = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
+OUTCOMES_HEADER = [
+    "row",
+    "outcome",
+    "userId",
+    "learningPathId",
+    "status",
+    "detail",
+    "learner",
+    "path",
+]
 PROPOSALS_HEADER = [
     "key",
     "userId",
@@ -31,7 +40,7 @@ PROPOSALS_HEADER = [
     "rows",
     *SOURCE_COLUMNS,
 ]
-OUTPUTS = {"outcomes.csv", "proposals.csv", "exceptions.csv", "summary.json"}
+OUTPUTS = {"outcomes.csv", "proposals.csv", "exceptions.csv", "review.csv", "summary.json"}
 
 IN_SYNC_ROWS = [ext(completed="2026-01-15"), ext("bob@example.com", status="Registered")]
 IN_SYNC_PROGRESS = [lms("u-ann", "lp-safe", "completed", "2026-01-15T08:00:00.000Z")]
