@@ -351,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         help="compare the provider's export with the LMS and write outcomes and proposals",
         description="Compare the provider's export with the LMS's progress; write "
-        "outcomes.csv, proposals.csv, exceptions.csv, review.csv and summary.json into --out. Exit 0 "
-        "when there is nothing to propose and no exception, 1 when there is, 2 on error.",
+        "outcomes.csv, proposals.csv, exceptions.csv, review.csv and summary.json into --out. "
+        "Exit 0 when there is nothing to propose and no exception, 1 when there is, 2 on error.",
     )
     p.add_argument("--config", required=True, help="the recon.toml to use")
     p.add_argument("--out", required=True, help="folder for the outputs (created if needed)")
