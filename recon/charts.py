@@ -162,7 +162,9 @@ def _path_labels(proposals: pd.DataFrame, path_ids: pd.Index) -> list[str]:
 def completions_over_time(result: Result, ax: Axes | None = None) -> Axes:
     """Completions per month as the provider reports them and as the LMS holds them.
 
-    A gap between the two lines is completions the LMS has not been told about.
+    Where the provider's line is above the LMS's, the LMS holds fewer completions that
+    month than the provider reports (not told yet, or dated differently); where it is
+    below, the LMS holds more (completions recorded there alone, or dated differently).
     """
     title = "Completion dates: provider vs LMS"
     ax = _axes(ax, 9.0, 4.0)
@@ -255,7 +257,8 @@ FUNNEL_STAGES = ("proposed", "approved", "accepted")
 def funnel(runs: pd.DataFrame, run_id: int | None = None, ax: Axes | None = None) -> Axes:
     """Proposed -> approved -> accepted by the API, for one run (default: the latest).
 
-    ``runs`` is :meth:`Ledger.runs`. Each bar says its count and its share of proposed.
+    ``runs`` is :meth:`Ledger.runs_by_activity` (approved and accepted during the run) or
+    :meth:`Ledger.runs`. Each bar says its count and its share of proposed.
     """
     ax = _axes(ax, 8.0, 3.0)
     if runs.empty:

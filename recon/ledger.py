@@ -1066,6 +1066,54 @@ class Ledger:
     def decisions(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY id")
 
+    def activity_per_run(self, target: Target | None = None) -> pd.DataFrame:
+        """What happened during each run: ``approved``/``declined``, the proposals whose
+        last decision made while that run was reviewed says so; ``accepted``/``refused``,
+        the proposals ``target`` (default: :meth:`home_target`) accepted or refused in
+        attempts made for that run. A decision or an acceptance counts once, in its run,
+        never again in earlier runs that proposed the same correction."""
+        target = target if target is not None else self.home_target()
+        decided = self._frame(
+            """
+            SELECT d.run_id,
+                   count(d.decision = 'approved' OR NULL) AS approved,
+                   count(d.decision = 'rejected' OR NULL) AS declined
+            FROM decisions d
+            WHERE d.id = (SELECT max(id) FROM decisions x
+                          WHERE x.key = d.key AND x.run_id = d.run_id)
+            GROUP BY d.run_id
+            """
+        )
+        answered = self._frame(
+            f"""
+            WITH per_key AS (
+                SELECT run_id, key, max(result = :accepted) AS accepted,
+                       max(result = :rejected) AS rejected
+                FROM ({_SCOPED_SQL}) WHERE run_id IS NOT NULL GROUP BY run_id, key
+            )
+            SELECT run_id, count(accepted = 1 OR NULL) AS accepted,
+                   count((rejected = 1 AND accepted = 0) OR NULL) AS refused
+            FROM per_key GROUP BY run_id
+            """,
+            {**self._scope(target), "accepted": ACCEPTED, "rejected": REJECTED},
+        )
+        ids = self._frame("SELECT id AS run_id FROM runs ORDER BY id")
+        frame = ids.merge(decided, on="run_id", how="left").merge(answered, on="run_id", how="left")
+        columns = ["approved", "declined", "accepted", "refused"]
+        frame[columns] = frame[columns].fillna(0).astype(int)
+        return frame
+
+    def runs_by_activity(self, target: Target | None = None) -> pd.DataFrame:
+        """:meth:`runs` with ``approved``, ``declined``, ``accepted`` and ``refused`` as
+        :meth:`activity_per_run` counts them: in the run during which they happened."""
+        runs = self.runs(target)
+        if runs.empty:
+            return runs
+        columns = ["approved", "declined", "accepted", "refused"]
+        activity = self.activity_per_run(target).set_index("run_id")[columns]
+        runs[columns] = activity.reindex(runs["run_id"]).to_numpy()
+        return runs
+
     def decisions_of(self, key: str) -> pd.DataFrame:
         """Every decision ever made about one proposal key, oldest first."""
         return self._frame(

@@ -358,8 +358,9 @@ def show_exceptions(result: Result, limit: int = 20) -> None:
 
 
 def runs_overview(ledger: Ledger) -> pd.DataFrame:
-    """Every run in the ledger, one line each: what it found and what became of it."""
-    runs = ledger.runs()
+    """Every run in the ledger, one line each: what it found, and what was decided and
+    accepted during it (each decision and acceptance counted once, in its own run)."""
+    runs = ledger.runs_by_activity()
     columns = [
         "as_of",
         "created_at",
@@ -409,3 +410,15 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
     return frame.sort_values(["runs", "first_run"], ascending=[False, True])[columns].reset_index(
         drop=True
     )
+
+
+def to_review(result: Result, config_path: str | Path | None = None) -> pd.DataFrame:
+    """The rows to review (``completion-date-differs``), as review.csv lists them: both
+    completion dates in UTC and in the provider's timezone, and why they differ."""
+    from .config import load_config
+    from .outputs import review_frame
+    from .sources import read_sources
+
+    config = load_config(resolve_config(config_path or result.config_path))
+    frame = review_frame(result, read_sources(config), config.external.timezone)
+    return frame.drop(columns=["userId", "learningPathId"])
