@@ -401,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         _ledger_args(p)
         p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
         p.add_argument("--category", action="append", help="missing-completion or missing-progress")
-        p.add_argument("--path", action="append", help="a learning path id")
+        p.add_argument(
+            "--path",
+            action="append",
+            help="a learning path: its LMS id or the provider's course code (any case)",
+        )
         p.add_argument("--key", action="append", help="a proposal key")
         p.add_argument("--all", action="store_true", help="every proposal of the run")
         p.add_argument(

@@ -886,6 +886,7 @@ class Ledger:
         if not (everything or categories or paths or keys):
             raise LedgerError("say which proposals: --all, or --category/--path/--key")
         run_id = self.resolve_run(run)
+        paths = self.path_ids(run_id, paths)
         # A typo must not quietly decide nothing: every value named must exist in the run.
         for column, values, what in (
             ("category", categories, "category"),
@@ -917,6 +918,55 @@ class Ledger:
                 sql += f" AND {_ID_FOLD[column].format(column)} IN ({', '.join('?' * len(values))})"
                 params.extend(_fold(column, v) for v in values)
         return [r[0] for r in self._query(sql + " ORDER BY rowid", params)]
+
+    def path_ids(self, run: str | int | None, paths: Iterable[str]) -> list[str]:
+        """Learning path ids for ``paths``, each an LMS id or the provider's course code
+        (any case) as the run's proposals name it. A value that is neither stops with the
+        codes the run does have."""
+        run_id = self.resolve_run(run)
+        ids: list[str] = []
+        for value in paths:
+            if self._query(
+                "SELECT 1 FROM proposals WHERE run_id = ? AND lower(learningPathId) = lower(?) "
+                "LIMIT 1",
+                (run_id, value),
+            ):
+                ids.append(value)
+                continue
+            found = [
+                r[0]
+                for r in self._query(
+                    "SELECT DISTINCT learningPathId FROM proposals WHERE run_id = ? "
+                    "AND lower(trim(path)) = lower(trim(?)) ORDER BY 1",
+                    (run_id, value),
+                )
+            ]
+            if not found:
+                codes = self._code_spellings(run_id)
+                shown = ", ".join(codes[:20]) + (
+                    f" (and {len(codes) - 20} more)" if len(codes) > 20 else ""
+                )
+                raise LedgerError(
+                    f"run {run_id} has no proposal with learning path {value!r} (neither an "
+                    f"LMS id nor a course code of the run); its course codes: {shown or 'none'}"
+                )
+            ids.extend(found)
+        return list(dict.fromkeys(ids))
+
+    def _code_spellings(self, run_id: int) -> list[str]:
+        """The run's course codes, one spelling each (the one its proposals use most),
+        sorted."""
+        best: dict[str, tuple[int, str]] = {}
+        for folded, spelled, n in self._query(
+            "SELECT lower(trim(path)), trim(path), count(*) FROM proposals WHERE run_id = ? "
+            "AND trim(coalesce(path, '')) <> '' GROUP BY 1, 2",
+            (run_id,),
+        ):
+            held = best.get(folded)
+            # the most used spelling; on a tie the first in sorted order (as recon.fmt)
+            if held is None or n > held[0] or (n == held[0] and spelled < held[1]):
+                best[folded] = (n, spelled)
+        return sorted(spelled for _, spelled in best.values())
 
     def decide(
         self,
