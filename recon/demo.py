@@ -141,7 +141,8 @@ def run_demo(
     _say(f"\n{verdict}. ({duration(time.perf_counter() - started)})", quiet)
     _say(
         f"\nreport:    {report_path}\n"
-        f"outputs:   {out / 'run-1'} and {out / 'run-2'} (outcomes, proposals, exceptions)\n"
+        f"outputs:   {out / 'run-1'} and {out / 'run-2'} "
+        "(outcomes, proposals, exceptions, review)\n"
         f"ledger:    {out / 'ledger' / 'recon-ledger.db'}  (try: recon status --ledger ...)\n"
         "notebooks: `make lab`, then notebooks/01_reconcile.ipynb, "
         "02_review_and_submit.ipynb, 03_history.ipynb",

@@ -30,6 +30,7 @@ from . import outcomes as oc
 from .client import ApiClient
 from .config import load_config
 from .errors import ConfigError, ReconError
+from .fmt import code_spellings
 from .ledger import WORK_DIR_ENV, Ledger, ledger_for
 from .submit import Pace
 from .target import PRACTICE_LABEL
@@ -386,6 +387,7 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
     """
     columns = [
         "learner",
+        "path",
         "userId",
         "learningPathId",
         "category",
@@ -406,7 +408,10 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
     history = seen.groupby(pair).agg(runs=("run_id", "nunique"), first_run=("run_id", "min"))
     latest = ledger.proposals(int(runs["run_id"].iloc[-1]))
     frame = latest.merge(history.reset_index(), on=pair, how="left")
-    frame = frame[frame["runs"] >= min_runs]
+    frame = frame[frame["runs"] >= min_runs].copy()
+    # The course code as analysts know it (one spelling per code), the id beside it.
+    spellings = code_spellings(latest)
+    frame["path"] = [spellings.get(str(p).lower(), "") for p in frame["learningPathId"]]
     return frame.sort_values(["runs", "first_run"], ascending=[False, True])[columns].reset_index(
         drop=True
     )
@@ -414,11 +419,12 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
 
 def to_review(result: Result, config_path: str | Path | None = None) -> pd.DataFrame:
     """The rows to review (``completion-date-differs``), as review.csv lists them: both
-    completion dates in UTC and in the provider's timezone, and why they differ."""
+    completion days in the provider's timezone, and why they differ (with the UTC times);
+    review.csv has the instants too."""
     from .config import load_config
-    from .outputs import review_frame
+    from .outputs import review_frame, review_view
     from .sources import read_sources
 
     config = load_config(resolve_config(config_path or result.config_path))
-    frame = review_frame(result, read_sources(config), config.external.timezone)
-    return frame.drop(columns=["userId", "learningPathId"])
+    zone = config.external.timezone
+    return review_view(review_frame(result, read_sources(config), zone), zone)

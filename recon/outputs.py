@@ -173,6 +173,15 @@ def review_frame(result: Result, sources: SourceRows | None, zone: str = "UTC") 
     return frame[REVIEW_COLUMNS]
 
 
+def review_view(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """review.csv's lines for a page (notebook 01, the report): the local days and why;
+    the instants are in the detail and in review.csv."""
+    shown = frame[
+        ["row", "learner", "path", "provider_completion_date_local", "lms_completion_date_local"]
+    ].set_axis(["row", "learner", "path", f"provider ({zone})", f"LMS ({zone})"], axis=1)
+    return shown.assign(why=frame["detail"].to_numpy())
+
+
 def _why(
     local_p: pd.Timestamp,
     utc_p: pd.Timestamp,

@@ -122,7 +122,7 @@ def to_review(result: Result) -> tuple[pd.DataFrame | None, str]:
     """
     from .config import load_config
     from .engine import reconcile
-    from .outputs import review_frame
+    from .outputs import review_frame, review_view
     from .sources import read_sources
 
     count = result.counts[oc.COMPLETION_DATE_DIFFERS]
@@ -147,12 +147,7 @@ def to_review(result: Result) -> tuple[pd.DataFrame | None, str]:
         return None, f"{count:,} row(s): listed in the run's review.csv ({exc})."
     zone = config.external.timezone
     frame = review_frame(again, read_sources(config), zone)
-    # The instants are in the detail and review.csv; the page keeps the days.
-    shown = frame[
-        ["row", "learner", "path", "provider_completion_date_local", "lms_completion_date_local"]
-    ].set_axis(["row", "learner", "path", f"provider ({zone})", f"LMS ({zone})"], axis=1)
-    shown["why"] = frame["detail"]
-    return shown, (
+    return review_view(frame, zone), (
         f"{count:,} row(s) where both say completed, on different dates: nothing is proposed "
         "(the LMS takes a completion date only when it creates the record); decide each by "
         "hand. The same list, with both instants in UTC, is review.csv."

@@ -38,14 +38,14 @@ __all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
 
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
-    ("learner", "176px"),
-    ("learning path", "122px"),
-    ("provider says", "100px"),
-    ("LMS now", "100px"),
-    ("will send", "100px"),
-    ("kind", "124px"),
-    ("decision", "70px"),
-    ("sent", "66px"),
+    ("learner", "144px"),
+    ("learning path", "108px"),
+    ("provider says", "92px"),
+    ("LMS now", "92px"),
+    ("will send", "92px"),
+    ("kind", "118px"),
+    ("decision", "64px"),
+    ("sent", "60px"),
 )
 _TABLE_WIDTH = sum(int(width.removesuffix("px")) for _, width in _COLUMNS)
 _TOGGLE_PX, _EYE_PX = 84, 32
@@ -65,7 +65,7 @@ def _cells(values: Sequence[str], header: bool = False) -> str:
     """One table row with the fixed column widths (values already escaped HTML)."""
     tag = "th" if header else "td"
     style = (
-        "padding:2px 6px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:left;"
+        "padding:2px 4px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:left;"
     )
     cells = "".join(
         f'<{tag} style="width:{width};max-width:{width};{style}">{value}</{tag}>'
@@ -307,7 +307,8 @@ class ReviewWidget(widgets.VBox):
         button = widgets.Button(
             description=description,
             button_style=style,
-            layout=widgets.Layout(width="auto", min_width="110px"),
+            # Never squeezed below its label: the labels are the UI's contract.
+            layout=widgets.Layout(width="auto", min_width="110px", flex="0 0 auto"),
         )
         button.add_class(css)
         button.on_click(lambda _: self._guard(action))
@@ -770,7 +771,8 @@ class ReviewWidget(widgets.VBox):
             shown = rejected.head(100)
             rows = "".join(
                 f"<tr><td>{esc(r['learner'] or r['userId'])}</td>"
-                f"<td>{esc(r['learningPathId'])}</td><td>{esc(r['status'])}</td>"
+                f'<td title="{esc(r["learningPathId"])}">{esc(r["path_label"])}</td>'
+                f"<td>{esc(r['status'])}</td>"
                 f"<td>{esc(_messages(r))}</td></tr>"
                 for _, r in shown.iterrows()
             )
