@@ -326,7 +326,16 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
             parts.append(
                 _table(
                     rejected,
-                    ["key", "userId", "learningPathId", "status", "category", "api_errors"],
+                    [
+                        "key",
+                        "learner",
+                        "path",
+                        "status",
+                        "category",
+                        "api_errors",
+                        "userId",
+                        "learningPathId",
+                    ],
                 )
             )
     if ledger is not None:
