@@ -9,6 +9,11 @@ method that tests call directly (``widget.approve_matching()``, ``widget.next_pa
 Only the current page (50 rows) is drawn, into row widgets created once and reused: each
 redrawn widget is a message to the browser.
 
+Size: over 600 lines because it lays out and draws the whole review (filters, the page
+table, each row's evidence panel, the Confirm step, the submission's progress and
+summary) with their HTML; no rule and no ledger query lives here. The HTML builders at
+the end could move to a module of their own if it grows further.
+
 The API key never passes through here: the widget holds an
 :class:`~recon.client.ApiClient`, whose ``repr`` hides the key, and shows only its base URL.
 """
