@@ -31,6 +31,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from . import outcomes as oc
+from .fmt import code_spellings, labels_for
 
 if TYPE_CHECKING:
     from .result import Result
@@ -153,26 +154,17 @@ def gap_by_path(result: Result, top: int = 20, ax: Axes | None = None) -> Axes:
 
 
 def _path_labels(proposals: pd.DataFrame, path_ids: pd.Index) -> list[str]:
-    """The provider's course code first (what analysts know a path by), then the start of
-    the LMS id so two codes for one path stay apart."""
-    codes: dict[Any, Any] = {}
-    if "path" in proposals.columns:
-        codes = proposals.groupby("learningPathId", observed=True)["path"].first().to_dict()
-    labels = []
-    for path_id in path_ids:
-        code, text = codes.get(path_id), str(path_id)
-        if isinstance(code, str) and code and code != text:
-            short = text if len(text) <= 10 else text[:8] + "…"
-            labels.append(f"{code} ({short})")
-        else:
-            labels.append(text)
-    return labels
+    """The provider's course code first (what analysts know a path by, one spelling per
+    code), then the start of the LMS id so two codes for one path stay apart."""
+    return labels_for(path_ids, code_spellings(proposals))
 
 
 def completions_over_time(result: Result, ax: Axes | None = None) -> Axes:
     """Completions per month as the provider reports them and as the LMS holds them.
 
-    A gap between the two lines is completions the LMS has not been told about.
+    Where the provider's line is above the LMS's, the LMS holds fewer completions that
+    month than the provider reports (not told yet, or dated differently); where it is
+    below, the LMS holds more (completions recorded there alone, or dated differently).
     """
     title = "Completion dates: provider vs LMS"
     ax = _axes(ax, 9.0, 4.0)
@@ -265,7 +257,8 @@ FUNNEL_STAGES = ("proposed", "approved", "accepted")
 def funnel(runs: pd.DataFrame, run_id: int | None = None, ax: Axes | None = None) -> Axes:
     """Proposed -> approved -> accepted by the API, for one run (default: the latest).
 
-    ``runs`` is :meth:`Ledger.runs`. Each bar says its count and its share of proposed.
+    ``runs`` is :meth:`Ledger.runs_by_activity` (approved and accepted during the run) or
+    :meth:`Ledger.runs`. Each bar says its count and its share of proposed.
     """
     ax = _axes(ax, 8.0, 3.0)
     if runs.empty:

@@ -414,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         help="compare the provider's export with the LMS and write outcomes and proposals",
         description="Compare the provider's export with the LMS's progress; write "
-        "outcomes.csv, proposals.csv, exceptions.csv and summary.json into --out. Exit 0 "
-        "when there is nothing to propose and no exception, 1 when there is, 2 on error.",
+        "outcomes.csv, proposals.csv, exceptions.csv, review.csv and summary.json into --out. "
+        "Exit 0 when there is nothing to propose and no exception, 1 when there is, 2 on error.",
     )
     p.add_argument("--config", required=True, help="the recon.toml to use")
     p.add_argument("--out", required=True, help="folder for the outputs (created if needed)")
@@ -464,7 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
         _ledger_args(p)
         p.add_argument("--run", default="latest", help="'latest' (default) or a run id")
         p.add_argument("--category", action="append", help="missing-completion or missing-progress")
-        p.add_argument("--path", action="append", help="a learning path id")
+        p.add_argument(
+            "--path",
+            action="append",
+            help="a learning path: its LMS id or the provider's course code (any case)",
+        )
         p.add_argument("--key", action="append", help="a proposal key")
         p.add_argument("--all", action="store_true", help="every proposal of the run")
         p.add_argument(

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import outcomes as oc
 from .client import ApiClient
 from .config import Config, load_config
+from .fmt import duration
 from .ledger import Ledger
 from .pipeline import reconcile_run
 from .report import write_report
@@ -144,10 +145,11 @@ def run_demo(
         if result.gap_closed
         else "the gap is NOT closed: see the report"
     )
-    _say(f"\n{verdict}. ({time.perf_counter() - started:.1f}s)", quiet)
+    _say(f"\n{verdict}. ({duration(time.perf_counter() - started)})", quiet)
     _say(
         f"\nreport:    {report_path}\n"
-        f"outputs:   {out / 'run-1'} and {out / 'run-2'} (outcomes, proposals, exceptions)\n"
+        f"outputs:   {out / 'run-1'} and {out / 'run-2'} "
+        "(outcomes, proposals, exceptions, review, suggestions)\n"
         f"ledger:    {out / 'ledger' / 'recon-ledger.db'}  (try: recon status --ledger ...)\n"
         "notebooks: `make lab`, then notebooks/01_reconcile.ipynb, "
         "02_review_and_submit.ipynb, 03_history.ipynb",

@@ -891,6 +891,7 @@ class Ledger:
         if not (everything or categories or paths or keys):
             raise LedgerError("say which proposals: --all, or --category/--path/--key")
         run_id = self.resolve_run(run)
+        paths = self.path_ids(run_id, paths)
         # A typo must not quietly decide nothing: every value named must exist in the run.
         for column, values, what in (
             ("category", categories, "category"),
@@ -922,6 +923,55 @@ class Ledger:
                 sql += f" AND {_ID_FOLD[column].format(column)} IN ({', '.join('?' * len(values))})"
                 params.extend(_fold(column, v) for v in values)
         return [r[0] for r in self._query(sql + " ORDER BY rowid", params)]
+
+    def path_ids(self, run: str | int | None, paths: Iterable[str]) -> list[str]:
+        """Learning path ids for ``paths``, each an LMS id or the provider's course code
+        (any case) as the run's proposals name it. A value that is neither stops with the
+        codes the run does have."""
+        run_id = self.resolve_run(run)
+        ids: list[str] = []
+        for value in paths:
+            if self._query(
+                "SELECT 1 FROM proposals WHERE run_id = ? AND lower(learningPathId) = lower(?) "
+                "LIMIT 1",
+                (run_id, value),
+            ):
+                ids.append(value)
+                continue
+            found = [
+                r[0]
+                for r in self._query(
+                    "SELECT DISTINCT learningPathId FROM proposals WHERE run_id = ? "
+                    "AND lower(trim(path)) = lower(trim(?)) ORDER BY 1",
+                    (run_id, value),
+                )
+            ]
+            if not found:
+                codes = self._code_spellings(run_id)
+                shown = ", ".join(codes[:20]) + (
+                    f" (and {len(codes) - 20} more)" if len(codes) > 20 else ""
+                )
+                raise LedgerError(
+                    f"run {run_id} has no proposal with learning path {value!r} (neither an "
+                    f"LMS id nor a course code of the run); its course codes: {shown or 'none'}"
+                )
+            ids.extend(found)
+        return list(dict.fromkeys(ids))
+
+    def _code_spellings(self, run_id: int) -> list[str]:
+        """The run's course codes, one spelling each (the one its proposals use most),
+        sorted."""
+        best: dict[str, tuple[int, str]] = {}
+        for folded, spelled, n in self._query(
+            "SELECT lower(trim(path)), trim(path), count(*) FROM proposals WHERE run_id = ? "
+            "AND trim(coalesce(path, '')) <> '' GROUP BY 1, 2",
+            (run_id,),
+        ):
+            held = best.get(folded)
+            # the most used spelling; on a tie the first in sorted order (as recon.fmt)
+            if held is None or n > held[0] or (n == held[0] and spelled < held[1]):
+                best[folded] = (n, spelled)
+        return sorted(spelled for _, spelled in best.values())
 
     def decide(
         self,
@@ -1070,6 +1120,70 @@ class Ledger:
 
     def decisions(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY id")
+
+    def activity_per_run(self, target: Target | None = None) -> pd.DataFrame:
+        """What happened during each run: ``approved``/``declined``, the proposals whose
+        last decision made while that run was reviewed says so; ``accepted``/``refused``,
+        the proposals ``target`` (default: :meth:`home_target`) accepted or refused in
+        attempts made for that run. A decision or an acceptance counts once, in its run,
+        never again in earlier runs that proposed the same correction."""
+        target = target if target is not None else self.home_target()
+        decided = self._frame(
+            """
+            SELECT d.run_id,
+                   count(d.decision = 'approved' OR NULL) AS approved,
+                   count(d.decision = 'rejected' OR NULL) AS declined
+            FROM decisions d
+            WHERE d.id = (SELECT max(id) FROM decisions x
+                          WHERE x.key = d.key AND x.run_id = d.run_id)
+            GROUP BY d.run_id
+            """
+        )
+        answered = self._frame(
+            f"""
+            WITH per_key AS (
+                SELECT run_id, key, max(result = :accepted) AS accepted,
+                       max(result = :rejected) AS rejected
+                FROM ({_SCOPED_SQL}) WHERE run_id IS NOT NULL GROUP BY run_id, key
+            )
+            SELECT run_id, count(accepted = 1 OR NULL) AS accepted,
+                   count((rejected = 1 AND accepted = 0) OR NULL) AS refused
+            FROM per_key GROUP BY run_id
+            """,
+            {**self._scope(target), "accepted": ACCEPTED, "rejected": REJECTED},
+        )
+        ids = self._frame("SELECT id AS run_id FROM runs ORDER BY id")
+        frame = ids.merge(decided, on="run_id", how="left").merge(answered, on="run_id", how="left")
+        columns = ["approved", "declined", "accepted", "refused"]
+        frame[columns] = frame[columns].fillna(0).astype(int)
+        return frame
+
+    def runs_by_activity(self, target: Target | None = None) -> pd.DataFrame:
+        """:meth:`runs` with ``approved``, ``declined``, ``accepted`` and ``refused`` as
+        :meth:`activity_per_run` counts them: in the run during which they happened."""
+        runs = self.runs(target)
+        if runs.empty:
+            return runs
+        columns = ["approved", "declined", "accepted", "refused"]
+        activity = self.activity_per_run(target).set_index("run_id")[columns]
+        runs[columns] = activity.reindex(runs["run_id"]).to_numpy()
+        return runs
+
+    def decisions_of(self, key: str) -> pd.DataFrame:
+        """Every decision ever made about one proposal key, oldest first."""
+        return self._frame(
+            "SELECT run_id, decision, by, at, note, policy FROM decisions WHERE key = ? "
+            "ORDER BY id",
+            (key,),
+        )
+
+    def attempts_of(self, key: str) -> pd.DataFrame:
+        """Every attempt to send one proposal key, oldest first, with its target."""
+        return self._frame(
+            "SELECT run_id, started_at, finished_at, target, practice, result, http_status, "
+            "errors FROM attempts WHERE key = ? ORDER BY id",
+            (key,),
+        )
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

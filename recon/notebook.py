@@ -30,6 +30,7 @@ from . import outcomes as oc
 from .client import ApiClient
 from .config import load_config
 from .errors import ConfigError, ReconError
+from .fmt import code_spellings
 from .ledger import WORK_DIR_ENV, Ledger, ledger_for
 from .submit import Pace
 from .target import PRACTICE_LABEL
@@ -358,8 +359,9 @@ def show_exceptions(result: Result, limit: int = 20) -> None:
 
 
 def runs_overview(ledger: Ledger) -> pd.DataFrame:
-    """Every run in the ledger, one line each: what it found and what became of it."""
-    runs = ledger.runs()
+    """Every run in the ledger, one line each: what it found, and what was decided and
+    accepted during it (each decision and acceptance counted once, in its own run)."""
+    runs = ledger.runs_by_activity()
     columns = [
         "as_of",
         "created_at",
@@ -385,6 +387,7 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
     """
     columns = [
         "learner",
+        "path",
         "userId",
         "learningPathId",
         "category",
@@ -405,7 +408,23 @@ def still_open(ledger: Ledger, min_runs: int = 2) -> pd.DataFrame:
     history = seen.groupby(pair).agg(runs=("run_id", "nunique"), first_run=("run_id", "min"))
     latest = ledger.proposals(int(runs["run_id"].iloc[-1]))
     frame = latest.merge(history.reset_index(), on=pair, how="left")
-    frame = frame[frame["runs"] >= min_runs]
+    frame = frame[frame["runs"] >= min_runs].copy()
+    # The course code as analysts know it (one spelling per code), the id beside it.
+    spellings = code_spellings(latest)
+    frame["path"] = [spellings.get(str(p).lower(), "") for p in frame["learningPathId"]]
     return frame.sort_values(["runs", "first_run"], ascending=[False, True])[columns].reset_index(
         drop=True
     )
+
+
+def to_review(result: Result, config_path: str | Path | None = None) -> pd.DataFrame:
+    """The rows to review (``completion-date-differs``), as review.csv lists them: both
+    completion days in the provider's timezone, and why they differ (with the UTC times);
+    review.csv has the instants too."""
+    from .config import load_config
+    from .outputs import review_frame, review_view
+    from .sources import read_sources
+
+    config = load_config(resolve_config(config_path or result.config_path))
+    zone = config.external.timezone
+    return review_view(review_frame(result, read_sources(config), zone), zone)

@@ -17,9 +17,27 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from . import outcomes as oc
+from .config import Config, load_config
 from .duck import run
 from .errors import ReconError
 from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, SOURCE_COLUMNS, Result
+from .sources import SourceRows, read_sources
+
+REVIEW_COLUMNS = [
+    "row",
+    "learner",
+    "path",
+    "userId",
+    "learningPathId",
+    "provider_completion_date",
+    "lms_completion_date",
+    "provider_completion_date_local",
+    "lms_completion_date_local",
+    "detail",
+]
+"""review.csv: one line per ``completion-date-differs`` row. The two dates as the wire
+format (UTC), then the same two as local dates in the ``[external]`` timezone."""
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
 # (tab and carriage return too, per OWASP); numbers such as -5 or +3.2 are left alone.
@@ -103,28 +121,126 @@ OUTPUT_FILES = {
     "outcomes": "outcomes.csv",
     "proposals": "proposals.csv",
     "exceptions": "exceptions.csv",
+    "review": "review.csv",
     "suggestions": "suggestions.csv",
     "summary": "summary.json",
 }
 """The outputs of a run, by kind: their file names in the run's folder."""
 
 
-def write_result(result: Result, out_dir: str | Path) -> dict[str, Path]:
-    """Write outcomes.csv, proposals.csv, exceptions.csv, suggestions.csv and summary.json
-    into ``out_dir``.
+def _config_of(result: Result, config: Config | None) -> Config | None:
+    if config is not None:
+        return config
+    return load_config(result.config_path) if result.config_path else None
+
+
+def outcomes_frame(result: Result, sources: SourceRows | None) -> pd.DataFrame:
+    """outcomes.csv: the contract columns, then ``learner`` and ``path`` as the provider
+    wrote them (blank when the run's files are not known, e.g. a Result built by hand)."""
+    frame = result.outcomes[OUTCOME_COLUMNS].copy()
+    if sources is None:
+        for name in SOURCE_COLUMNS:
+            frame[name] = None
+        return frame
+    written = sources.provider.set_index("row").reindex(frame["row"].to_numpy())
+    for name in SOURCE_COLUMNS:
+        frame[name] = written[name].to_numpy()
+    return frame
+
+
+def review_frame(result: Result, sources: SourceRows | None, zone: str = "UTC") -> pd.DataFrame:
+    """review.csv: every ``completion-date-differs`` row with both dates (UTC wire format
+    and local days in ``zone``) and why they differ in local terms."""
+    rows = result.outcomes[result.outcomes["outcome"] == oc.COMPLETION_DATE_DIFFERS]
+    frame = pd.DataFrame(
+        {
+            "row": rows["row"].to_numpy(),
+            "userId": rows["userId"].astype(object).to_numpy(),
+            "learningPathId": rows["learningPathId"].astype(object).to_numpy(),
+            "detail": rows["detail"].astype(object).to_numpy(),
+        }
+    )
+    if sources is None or frame.empty:
+        for name in REVIEW_COLUMNS:
+            if name not in frame:
+                frame[name] = None
+        return frame[REVIEW_COLUMNS]
+    written = sources.provider.set_index("row").reindex(frame["row"].to_numpy())
+    frame["learner"] = written["learner"].to_numpy()
+    frame["path"] = written["path"].to_numpy()
+    frame["provider_completion_date"] = written["completion"].to_numpy()
+    pair = frame["userId"].astype(str).str.lower() + "\x00"
+    pair += frame["learningPathId"].astype(str).str.lower()
+    frame["lms_completion_date"] = sources.lms["lms_completion"].reindex(pair).to_numpy()
+    provider = pd.to_datetime(frame["provider_completion_date"], utc=True, format="ISO8601")
+    lms = pd.to_datetime(frame["lms_completion_date"], utc=True, format="ISO8601")
+    local_p, local_l = provider.dt.tz_convert(zone), lms.dt.tz_convert(zone)
+    frame["provider_completion_date_local"] = local_p.dt.strftime("%Y-%m-%d")
+    frame["lms_completion_date_local"] = local_l.dt.strftime("%Y-%m-%d")
+    frame["detail"] = [
+        _why(p, lt, q, lu, zone)
+        for p, lt, q, lu in zip(local_p, provider, local_l, lms, strict=True)
+    ]
+    return frame[REVIEW_COLUMNS]
+
+
+def review_view(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """review.csv's lines for a page (notebook 01, the report): the local days and why;
+    the instants are in the detail and in review.csv."""
+    shown = frame[
+        ["row", "learner", "path", "provider_completion_date_local", "lms_completion_date_local"]
+    ].set_axis(["row", "learner", "path", f"provider ({zone})", f"LMS ({zone})"], axis=1)
+    return shown.assign(why=frame["detail"].to_numpy())
+
+
+def _why(
+    local_p: pd.Timestamp,
+    utc_p: pd.Timestamp,
+    local_l: pd.Timestamp,
+    utc_l: pd.Timestamp,
+    zone: str,
+) -> str:
+    """Why two completions differ, in the provider's local terms."""
+    if pd.isna(local_p) or pd.isna(local_l):
+        return "provider and LMS completion dates differ"
+    days = abs((local_p.date() - local_l.date()).days)
+    if zone == "UTC":
+        return (
+            f"provider {utc_p:%Y-%m-%d %H:%M} UTC, LMS {utc_l:%Y-%m-%d %H:%M} UTC: "
+            f"{days} day(s) apart"
+        )
+    shown = (
+        f"provider {local_p:%Y-%m-%d %H:%M} in {zone} ({utc_p:%Y-%m-%d %H:%M} UTC), "
+        f"LMS {local_l:%Y-%m-%d %H:%M} in {zone} ({utc_l:%Y-%m-%d %H:%M} UTC)"
+    )
+    if days == 0:
+        return f"{shown}: the same day in {zone}; the UTC days differ only by the time zone"
+    return f"{shown}: {days} day(s) apart in {zone}"
+
+
+def write_result(
+    result: Result, out_dir: str | Path, config: Config | None = None
+) -> dict[str, Path]:
+    """Write outcomes.csv, proposals.csv, exceptions.csv, review.csv, suggestions.csv and
+    summary.json into ``out_dir``. ``config`` (default: the result's recon.toml) names the
+    files whose words outcomes.csv and review.csv repeat.
 
     Raises :class:`ReconError` when the folder cannot be written (the CLI's exit 2).
     """
     out = Path(out_dir)
+    config = _config_of(result, config)
+    sources = read_sources(config) if config is not None else None
+    zone = config.external.timezone if config is not None else "UTC"
     name = OUTPUT_FILES
     try:
         out.mkdir(parents=True, exist_ok=True)
         return {
-            "outcomes": write_csv(result.outcomes[OUTCOME_COLUMNS], out / name["outcomes"]),
+            "outcomes": write_csv(outcomes_frame(result, sources), out / name["outcomes"]),
             "proposals": write_csv(
                 result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / name["proposals"]
             ),
             "exceptions": write_csv(result.exceptions, out / name["exceptions"]),
+            "review": write_csv(review_frame(result, sources, zone), out / name["review"]),
             "suggestions": write_csv(result.suggestions, out / name["suggestions"]),
             "summary": write_json(result.to_dict(), out / name["summary"]),
         }

@@ -92,7 +92,7 @@ def reconcile_run(
         config, result.exceptions, rejected(ledger) if ledger is not None else ()
     )
     try:
-        written = write_result(result, out) if out is not None else {}
+        written = write_result(result, out, config) if out is not None else {}
         if ledger is None:
             return result
         mark = time.perf_counter()

@@ -8,7 +8,6 @@ notebooks use (loaded back from the ledger), plus the ledger's submissions and h
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +19,7 @@ import pandas as pd
 from . import charts
 from . import outcomes as oc
 from .errors import ReconError
+from .fmt import esc as _e
 from .ledger import Ledger, now_iso, rejected_messages
 from .result import Result
 from .status import target_lines
@@ -52,12 +52,6 @@ code { font-size: 12px; background: #f5f7fa; padding: 1px 4px; border-radius: 3p
 """
 
 
-def _e(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return html.escape(str(value))
-
-
 def _figure(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.6)) -> str:
     """Draw with ``draw(ax)`` and return an <img> with the PNG inline."""
     import matplotlib
@@ -78,7 +72,10 @@ def _figure(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.6)) 
 
 
 def _table(
-    frame: pd.DataFrame, columns: Sequence[str] | None = None, numeric: Iterable[str] = ()
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    numeric: Iterable[str] = (),
+    full_list: str = "exceptions.csv",
 ) -> str:
     columns = list(columns or frame.columns)
     numeric = set(numeric)
@@ -94,7 +91,7 @@ def _table(
     if len(frame) > MAX_TABLE_ROWS:
         more = (
             f'<p class="note">Showing the first {MAX_TABLE_ROWS:,} of {len(frame):,} rows; '
-            "the full list is in exceptions.csv.</p>"
+            f"the full list is in {full_list}.</p>"
         )
     # Provider exports can be wide: the table scrolls inside the page, not the page.
     return (
@@ -113,6 +110,76 @@ def _card(label: str, value: int, kind: str = "") -> str:
 def _submissions(proposals: pd.DataFrame) -> tuple[dict[str, int], Counter[str]]:
     states = proposals["submission"].value_counts().to_dict() if len(proposals) else {}
     return {str(k): int(v) for k, v in states.items()}, rejected_messages(proposals)
+
+
+def to_review(result: Result) -> tuple[pd.DataFrame | None, str]:
+    """The run's rows to review (``completion-date-differs``), as review.csv lists them,
+    and a sentence about them.
+
+    The ledger keeps counts, not these rows: they are found again from the run's files
+    (reconciled at the run's as-of time), only when every file is still the one the run
+    read (same sha256); otherwise the sentence says so and points to review.csv.
+    """
+    from .config import load_config
+    from .engine import reconcile
+    from .outputs import review_frame, review_view
+    from .sources import read_sources
+
+    count = result.counts[oc.COMPLETION_DATE_DIFFERS]
+    if not count:
+        return None, "None: wherever both say completed, they agree on the day."
+    if not result.config_path:
+        return None, f"{count:,} row(s): listed in the run's review.csv."
+    try:
+        config = load_config(result.config_path)
+        have = (result.outcomes["outcome"] == oc.COMPLETION_DATE_DIFFERS).sum()
+        again = result
+        if have != count:  # a run read back from the ledger: find the rows again
+            changed = _changed_inputs(result.inputs)
+            if changed:
+                return None, (
+                    f"{count:,} row(s): listed in the run's review.csv (the "
+                    f"{', '.join(changed)} file changed since this run, so it is not read "
+                    "again here)."
+                )
+            again = reconcile(config, as_of=result.as_of)
+    except ReconError as exc:
+        return None, f"{count:,} row(s): listed in the run's review.csv ({exc})."
+    zone = config.external.timezone
+    frame = review_frame(again, read_sources(config), zone)
+    return review_view(frame, zone), (
+        f"{count:,} row(s) where both say completed, on different dates: nothing is proposed "
+        "(the LMS takes a completion date only when it creates the record); decide each by "
+        "hand. The same list, with both instants in UTC, is review.csv."
+    )
+
+
+def _accepted_all_runs(ledger: Ledger | None) -> int:
+    """Proposal keys the shown target (the ledger's LMS, else the practice sandbox used
+    last) has accepted, in any run."""
+    if ledger is None:
+        return 0
+    home = ledger.home_target()
+    return len(ledger.accepted_keys(home)) if home is not None else 0
+
+
+def _changed_inputs(inputs: dict[str, Any]) -> list[str]:
+    """Roles whose file is gone or no longer has the sha256 the run recorded."""
+    import hashlib
+
+    changed = []
+    for role, info in inputs.items():
+        path = Path(info.path)
+        if not path.is_file():
+            changed.append(role)
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != info.sha256:
+            changed.append(role)
+    return changed
 
 
 def render_report(result: Result, ledger: Ledger | None = None) -> str:
@@ -148,8 +215,12 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         _card("in sync", counts[oc.IN_SYNC], "ok"),
         _card("proposed", len(proposals), "todo"),
         _card("to fix at the source", result.problems, "bad" if result.problems else "ok"),
+        _card("to review", counts[oc.COMPLETION_DATE_DIFFERS], "todo"),
         _card(f"accepted by {by}", states.get("accepted", 0), "ok"),
         _card(f"rejected by {by}", states.get("rejected", 0), "bad" if refused else ""),
+        # The whole loop: what earlier runs got accepted is no proposal of this run any more.
+        _card("already submitted", counts[oc.ALREADY_SUBMITTED], "ok"),
+        _card(f"accepted by {by}, all runs", _accepted_all_runs(ledger), "ok"),
         "</div>",
         "<h2>Outcomes</h2>",
         '<div class="grid">',
@@ -179,6 +250,10 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
         parts += [
             "<h2>Completions over time: provider vs LMS</h2>",
             _figure(lambda ax: charts.completions_over_time(result, ax=ax), (9.0, 3.4)),
+            '<p class="note">Where the provider\'s line is above, the LMS holds fewer '
+            "completions that month than the provider reports (not told yet, or dated "
+            "differently); where it is below, the LMS holds more (recorded there alone, or "
+            "dated differently).</p>",
         ]
     parts.append("<h2>Inputs</h2>")
     parts.append(
@@ -197,6 +272,11 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
             f'<p class="note">{result.progress_ignored:,} LMS progress row(s) were ignored '
             "(a blank user or learning path id).</p>"
         )
+    review, said = to_review(result)
+    parts.append("<h2>To review</h2>")
+    parts.append(f"<p>{_e(said)}</p>")
+    if review is not None:
+        parts.append(_table(review, numeric=["row"], full_list="review.csv"))
     parts.append("<h2>Exceptions to fix at the source</h2>")
     if result.exceptions.empty:
         parts.append("<p>None: every external row could be read and matched.</p>")
@@ -254,11 +334,20 @@ def render_report(result: Result, ledger: Ledger | None = None) -> str:
             parts.append(
                 _table(
                     rejected,
-                    ["key", "userId", "learningPathId", "status", "category", "api_errors"],
+                    [
+                        "key",
+                        "learner",
+                        "path",
+                        "status",
+                        "category",
+                        "api_errors",
+                        "userId",
+                        "learningPathId",
+                    ],
                 )
             )
     if ledger is not None:
-        runs = ledger.runs()
+        runs = ledger.runs_by_activity()
         if len(runs) > 1:
             parts.append("<h2>Trend over runs</h2>")
             parts.append(_figure(lambda ax: charts.gap_per_run(runs, ax=ax), (9.0, 3.4)))

@@ -1,26 +1,18 @@
-"""The review widget: filter a run's proposals, approve or reject them, and submit.
+"""The review widget: a thin ipywidgets view of a :class:`~recon.review_model.ReviewModel`.
 
-Size: over 600 lines because state, ledger writes and layout still live together; issue
-10 splits it into a widget-free review model and a thin ipywidgets view (known debt).
-
-The notebook only displays a :class:`ReviewWidget`; everything it does is a method that
-tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
+The model (``widget.model``) holds the run, the filters, the page and every decision, and
+writes decisions to the ledger; this module only draws it and turns clicks into calls of
+the model. The notebook only displays a :class:`ReviewWidget`; everything it does is a
+method that tests call directly (``widget.approve_matching()``, ``widget.next_page()``,
 ``widget.submit()``), and the buttons call the same methods.
 
-Why it stays responsive with 100,000 proposals: the run's proposals are read from the
-ledger once into a DataFrame; a filter is a handful of vectorised comparisons over it,
-and only the current page (50 rows) is drawn, into row widgets created once and reused.
+Only the current page (50 rows) is drawn, into row widgets created once and reused: each
+redrawn widget is a message to the browser.
 
-Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
-moment it is made, before the screen changes, so a kernel restart or a second analyst
-(``Refresh``) sees it.
-
-Why a decision never overrides another by accident: a click on a row is written whatever
-the widget's copy of the run says (that copy may be stale). "Approve/Reject all matching"
-changes only proposals with no decision yet, as the ledger holds them at that moment (the
-ledger's rule, ``only_undecided``: another person's decision made in between is
-respected); the others are counted in the message and shown as the ledger holds them. The
-"Override earlier decisions" checkbox asks for the one next bulk action to change them too.
+Size: over 600 lines because it lays out and draws the whole review (filters, the page
+table, each row's evidence panel, the Confirm step, the submission's progress and
+summary) with their HTML; no rule and no ledger query lives here. The HTML builders at
+the end could move to a module of their own if it grows further.
 
 The API key never passes through here: the widget holds an
 :class:`~recon.client.ApiClient`, whose ``repr`` hides the key, and shows only its base URL.
@@ -28,49 +20,37 @@ The API key never passes through here: the widget holds an
 
 from __future__ import annotations
 
-import html
 import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 
-from . import outcomes as oc
 from .client import ApiClient
 from .errors import ReconError
-from .ledger import Decided, Ledger, default_analyst, now_iso
+from .evidence import NO_RECORD, Evidence
+from .fmt import duration, esc
+from .ledger import Decided, Ledger
+from .review_model import DECISIONS, FINAL, PAGE_SIZE, Filters, ReviewModel
 from .submit import Pace, SubmitReport, submit
 from .target import guess
 
 __all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
 
-PAGE_SIZE = 50
-DECISIONS = ("undecided", "approved", "rejected")
-# Submission states after which a decision no longer changes anything: the API has
-# answered for good.
-_FINAL = ("accepted", "rejected")
-# Frame column <- field of Decided.held: a decision as the ledger holds it.
-_HELD_COLUMNS = (
-    ("decision", "decision"),
-    ("decided_by", "by"),
-    ("decided_at", "at"),
-    ("note", "note"),
-    ("policy", "policy"),
-)
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
-    ("learner", "190px"),
-    ("learning path", "120px"),
-    ("status", "100px"),
-    ("date", "82px"),
-    ("kind", "128px"),
-    ("decision", "76px"),
-    ("sent", "70px"),
+    ("learner", "144px"),
+    ("learning path", "108px"),
+    ("provider says", "92px"),
+    ("LMS now", "92px"),
+    ("will send", "92px"),
+    ("kind", "118px"),
+    ("decision", "64px"),
+    ("sent", "60px"),
 )
 _TABLE_WIDTH = sum(int(width.removesuffix("px")) for _, width in _COLUMNS)
 _TOGGLE_PX, _EYE_PX = 84, 32
@@ -86,17 +66,11 @@ _SUBMISSION_COLOURS = {
 _REDRAW_INTERVAL_S = 0.1
 
 
-def _esc(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return html.escape(str(value))
-
-
 def _cells(values: Sequence[str], header: bool = False) -> str:
     """One table row with the fixed column widths (values already escaped HTML)."""
     tag = "th" if header else "td"
     style = (
-        "padding:2px 6px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:left;"
+        "padding:2px 4px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:left;"
     )
     cells = "".join(
         f'<{tag} style="width:{width};max-width:{width};{style}">{value}</{tag}>'
@@ -128,19 +102,23 @@ class _Row:
         self.toggle.observe(lambda change: owner._on_row_decision(self, change), "value")
         self.show = widgets.Button(
             icon="eye",
-            tooltip="show the payload",
+            tooltip="show the evidence: provider rows, LMS rows, body, decisions, attempts",
             layout=widgets.Layout(
                 width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
             ),
         )
         self.show.add_class("recon-row-preview")
-        self.show.on_click(lambda _: owner.show_payload(self.slot))
+        self.show.on_click(lambda _: owner._guard(lambda: owner.toggle_evidence(self.slot)))
         self.cells = widgets.HTML()
         self.box = widgets.HBox(
             [self.toggle, self.show, self.cells],
             layout=widgets.Layout(align_items="center", display="none"),
         )
         self.box.add_class("recon-row")
+        # The evidence opens right under its row, not below the page.
+        self.panel = widgets.HTML(layout=widgets.Layout(display="none", margin="2px 0 8px 124px"))
+        self.panel.add_class("recon-evidence")
+        self.outer = widgets.VBox([self.box, self.panel])
 
 
 class ReviewWidget(widgets.VBox):
@@ -150,7 +128,9 @@ class ReviewWidget(widgets.VBox):
     ``client``: the :class:`ApiClient` to submit with (None: only dry runs).
     ``run``: a run id or ``"latest"``. ``by``: who decides (default: ``$RECON_ANALYST``,
     else the login name, as the CLI), recorded with every decision, as is the text of the
-    Note field. ``pace``: how fast to send (default :class:`Pace`).
+    Note field. ``pace``: how fast to send (default :class:`Pace`). ``config`` (the run's
+    recon.toml) or ``evidence``: the input files, for the ``LMS now`` column and the
+    provider's and LMS's rows in a proposal's evidence (without: ``LMS now`` is blank).
 
     Filters (all must hold): ``kind`` (category), ``path`` (learning path id),
     ``learner`` (text in the learner's email or user id, case-insensitive), ``date_from``/
@@ -166,29 +146,33 @@ class ReviewWidget(widgets.VBox):
         by: str | None = None,
         pace: Pace | None = None,
         page_size: int = PAGE_SIZE,
+        config: str | Path | None = None,
+        evidence: Evidence | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
-        self.run_id = ledger.resolve_run(run)
-        self.by = by if by is not None else default_analyst()
         self.pace = pace or Pace()
-        self.page_size = page_size
-        self.page = 0
         self.last_report: SubmitReport | None = None
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
-        self._lock = threading.RLock()
+        if evidence is None and config is not None:
+            evidence = Evidence(config)
+        self.model = ReviewModel(
+            ledger, run=run, target=self.target, by=by, page_size=page_size, evidence=evidence
+        )
+        self.open_key: str | None = None  # the proposal whose evidence is open
+        self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
         self._thread: threading.Thread | None = None
-        self._search_cache: tuple[str, np.ndarray] | None = None
-        self.frame = pd.DataFrame()
-        self._matching = np.zeros(0, dtype=np.int64)
-        self._load()
 
         # -- filters ("" is "all": a None value leaves a dropdown showing no selection)
-        self.kind = widgets.Dropdown(description="Kind", options=self._kind_options())
-        self.path = widgets.Dropdown(description="Path", options=self._path_options())
+        self.kind = widgets.Dropdown(
+            description="Kind", options=[("all kinds", ""), *self.model.kind_options()]
+        )
+        self.path = widgets.Dropdown(
+            description="Path", options=[("all paths", ""), *self.model.path_options()]
+        )
         self.learner = widgets.Text(description="Learner", placeholder="email or user id")
         self.date_from = widgets.DatePicker(description="From")
         self.date_to = widgets.DatePicker(description="To")
@@ -212,10 +196,16 @@ class ReviewWidget(widgets.VBox):
 
         # -- actions
         self.approve_button = self._button(
-            "Approve all matching", "recon-approve-matching", "success", self.approve_matching
+            "Approve all matching",
+            "recon-approve-matching",
+            "success",
+            lambda: self.ask_matching("approved"),
         )
         self.reject_button = self._button(
-            "Reject all matching", "recon-reject-matching", "danger", self.reject_matching
+            "Reject all matching",
+            "recon-reject-matching",
+            "danger",
+            lambda: self.ask_matching("rejected"),
         )
         self.override = widgets.Checkbox(
             value=False,
@@ -238,8 +228,16 @@ class ReviewWidget(widgets.VBox):
         self.next_button = self._button("Next ▶", "recon-next", "", self.next_page)
         self.dry_run_button = self._button("Dry run", "recon-dry-run", "info", self.dry_run)
         self.submit_button = self._button(
-            "Submit approved", "recon-submit", "warning", self.start_submit
+            "Submit approved", "recon-submit", "warning", self.ask_submit
         )
+        # Bulk actions and Submit ask first: "Confirm ..." states what will happen.
+        self.confirm_button = self._button("Confirm", "recon-confirm", "warning", self.confirm)
+        self.cancel_button = self._button("Cancel", "recon-cancel", "", self.cancel)
+        self.confirm_box = widgets.HBox(
+            [self.confirm_button, self.cancel_button], layout=widgets.Layout(display="none")
+        )
+        self.confirm_box.add_class("recon-confirm-box")
+        self._pending: Any = None
         self.counters = widgets.HTML()
         self.counters.add_class("recon-counters")
         self.status = widgets.HTML()
@@ -256,10 +254,13 @@ class ReviewWidget(widgets.VBox):
             ),
         )
         header_box = widgets.HBox([spacer, header])
-        self.table = widgets.VBox([header_box] + [r.box for r in self.rows])
+        self.table = widgets.VBox([header_box] + [r.outer for r in self.rows])
         self.table.add_class("recon-table")
-        self.preview = widgets.HTML("<i>Click the eye of a row to see what would be sent.</i>")
-        self.preview.add_class("recon-preview")
+        self.hint = widgets.HTML(
+            "<i>Click the eye of a row to see its evidence: the provider's row(s), what the "
+            "LMS holds, the exact body, every decision and every attempt.</i>"
+        )
+        self.hint.add_class("recon-preview")
 
         # -- submission
         self.progress = widgets.IntProgress(
@@ -280,7 +281,7 @@ class ReviewWidget(widgets.VBox):
             [
                 widgets.HTML(
                     f"<b>Run {self.run_id}</b>: {len(self.frame):,} proposal(s). "
-                    f"Submissions go to {html.escape(target)}."
+                    f"Submissions go to {esc(target)}."
                 ),
                 widgets.HBox([self.kind, self.path, self.learner]),
                 widgets.HBox([self.date_from, self.date_to, self.decision]),
@@ -290,11 +291,12 @@ class ReviewWidget(widgets.VBox):
                 self.note,
                 self.counters,
                 widgets.HBox([self.prev_button, self.next_button, self.status]),
+                self.hint,
                 self.table,
-                self.preview,
                 widgets.HBox(
                     [self.dry_run_button, self.submit_button, self.target_label, self.progress]
                 ),
+                self.confirm_box,
                 self.summary,
             ]
         )
@@ -310,7 +312,8 @@ class ReviewWidget(widgets.VBox):
         button = widgets.Button(
             description=description,
             button_style=style,
-            layout=widgets.Layout(width="auto", min_width="110px"),
+            # Never squeezed below its label: the labels are the UI's contract.
+            layout=widgets.Layout(width="auto", min_width="110px", flex="0 0 auto"),
         )
         button.add_class(css)
         button.on_click(lambda _: self._guard(action))
@@ -327,110 +330,79 @@ class ReviewWidget(widgets.VBox):
         where = self.target.label if self.target is not None else "no API client (dry runs only)"
         colour = "#2e7d32" if self.target is not None and self.target.practice else "#c62828"
         self.target_label.value = (
-            f'<span style="color:{colour};font-weight:600">{html.escape(where)}</span>'
+            f'<span style="color:{colour};font-weight:600">{esc(where)}</span>'
         )
 
     def _message(self, text: str, *, error: bool = False) -> None:
         colour = "#c62828" if error else "inherit"
-        self.summary.value = f'<div style="color:{colour}">{html.escape(text)}</div>'
+        self.summary.value = f'<div style="color:{colour}">{esc(text)}</div>'
 
-    def _load(self) -> None:
-        """Read the run's proposals, with their decisions and submission states."""
-        frame = self.ledger.proposals(self.run_id, self.target)
-        learner = frame["learner"].fillna("").astype(str)
-        user = frame["userId"].fillna("").astype(str)
-        frame["search"] = (learner + " " + user).str.lower()
-        # completionDate for completions, timeStampDate for progress: the one date a
-        # proposal carries; first 10 characters of the wire format are the UTC day.
-        when = frame["completionDate"].fillna(frame["timeStampDate"])
-        frame["day"] = pd.to_datetime(
-            when.astype("str").str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+    # -- the model, as the widget's own attributes (tests and notebooks use them) --------
+
+    @property
+    def run_id(self) -> int:
+        return self.model.run_id
+
+    @property
+    def by(self) -> str | None:
+        return self.model.by
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.model.frame
+
+    @property
+    def page(self) -> int:
+        return self.model.page
+
+    @property
+    def page_size(self) -> int:
+        return self.model.page_size
+
+    @property
+    def page_count(self) -> int:
+        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
+        return self.model.page_count
+
+    def _filters(self) -> Filters:
+        return Filters(
+            kind=self.kind.value or "",
+            path=self.path.value or "",
+            learner=self.learner.value or "",
+            date_from=self.date_from.value,
+            date_to=self.date_to.value,
+            decision=self.decision.value or "",
         )
-        self.frame = frame.reset_index(drop=True)
-        self._day = self.frame["day"].to_numpy("datetime64[D]")
-        self._keys = pd.Index(self.frame["key"])  # key -> position, built once
-        self._search_cache = None
-
-    def _kind_options(self) -> list[tuple[str, str]]:
-        counts = self.frame["category"].value_counts()
-        kinds = [k for k in oc.PROPOSED if k in counts] + [
-            str(k) for k in counts.index if k not in oc.PROPOSED
-        ]
-        return [("all kinds", "")] + [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
-
-    def _path_options(self) -> list[tuple[str, str]]:
-        if self.frame.empty:
-            return [("all paths", "")]
-        grouped = self.frame.groupby("learningPathId", observed=True)
-        counts = grouped.size()
-        codes = grouped["path"].first()
-        labelled = []
-        for path_id in counts.index:
-            # The provider's course code first: it is what analysts know a path by.
-            code, text = codes.get(path_id), str(path_id)
-            label = text
-            if isinstance(code, str) and code and code != text:
-                label = f"{code} ({text if len(text) <= 10 else text[:8] + '…'})"
-            labelled.append((f"{label} · {int(counts[path_id]):,}", text))
-        return [("all paths", ""), *sorted(labelled)]
 
     # -- filtering and paging -------------------------------------------------------------
-
-    def _mask(self) -> np.ndarray:
-        frame = self.frame
-        mask = np.ones(len(frame), dtype=bool)
-        if self.kind.value:
-            mask &= (frame["category"] == self.kind.value).to_numpy(dtype=bool)
-        if self.path.value:
-            mask &= (frame["learningPathId"] == self.path.value).to_numpy(dtype=bool)
-        text = self.learner.value.strip().lower()
-        if text:
-            if self._search_cache is None or self._search_cache[0] != text:
-                found = frame["search"].str.contains(text, regex=False).to_numpy(dtype=bool)
-                self._search_cache = (text, found)
-            mask &= self._search_cache[1]
-        # A date bound leaves out proposals without a date (NaT compares False).
-        if self.date_from.value is not None:
-            mask &= self._day >= np.datetime64(_as_date(self.date_from.value), "D")
-        if self.date_to.value is not None:
-            mask &= self._day <= np.datetime64(_as_date(self.date_to.value), "D")
-        if self.decision.value:
-            mask &= (frame["decision"] == self.decision.value).to_numpy(dtype=bool)
-        return mask
 
     def apply_filters(self, *, keep_page: bool = False) -> int:
         """Recompute which proposals match the filters; returns how many.
 
         Goes back to the first page unless ``keep_page`` (then the page is only clamped).
+        A question waiting for "Confirm" is withdrawn: its count no longer holds.
         """
+        if getattr(self, "_pending", None) is not None:
+            self.cancel()
         with self._lock:
-            self._matching = np.flatnonzero(self._mask())
-            self.page = min(self.page, self.page_count - 1) if keep_page else 0
+            found = self.model.apply(self._filters(), keep_page=keep_page)
             self._render()
-            return len(self._matching)
-
-    @property
-    def page_count(self) -> int:
-        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
-        return max(1, -(-len(self._matching) // self.page_size))
+            return found
 
     def matching(self) -> pd.DataFrame:
         """The proposals matching the current filters, in ledger order."""
-        with self._lock:
-            return self.frame.iloc[self._matching]
+        return self.model.matching()
 
     def page_frame(self) -> pd.DataFrame:
         """The proposals on the current page."""
-        with self._lock:
-            start = self.page * self.page_size
-            return self.frame.iloc[self._matching[start : start + self.page_size]]
+        return self.model.page_frame()
 
     def go_to(self, page: int) -> int:
         """Show page ``page`` (0-based, clamped); returns the page shown."""
         with self._lock:
-            self.page = max(0, min(page, self.page_count - 1))
+            shown = self.model.go_to(page)
             self._render()
-            return self.page
+            return shown
 
     def next_page(self) -> int:
         """Show the next page; returns the page shown."""
@@ -443,7 +415,7 @@ class ReviewWidget(widgets.VBox):
     def reload(self) -> None:
         """Read the run again from the ledger: another analyst's decisions, submissions."""
         with self._lock:
-            self._load()
+            self.model.load()
             self.apply_filters(keep_page=True)
 
     # -- decisions ------------------------------------------------------------------------
@@ -454,55 +426,18 @@ class ReviewWidget(widgets.VBox):
         An explicit decision: written for every key whatever the widget's copy of the run
         says, except keys whose record the API has already answered for good (a decision
         changes nothing there; their row toggle is disabled). Returns how many decisions
-        were written.
+        were written. The Note field's text is recorded with it.
         """
-        return len(self._record(keys, decision, policy=policy, only_undecided=False).changed)
-
-    def _record(
-        self, keys: Iterable[str], decision: str, *, policy: str | None, only_undecided: bool
-    ) -> Decided:
-        if decision not in ("approved", "rejected"):
-            raise ValueError(f"a decision is 'approved' or 'rejected', not {decision!r}")
         with self._lock:
-            positions = self._positions(pd.Index(list(keys)))
-            sent = self.frame["submission"].isin(_FINAL).to_numpy()[positions]
-            todo = self.frame["key"].to_numpy()[positions[~sent]].tolist()
-            if not todo:
-                return Decided(decision, ())
-            # The ledger first: if writing fails, the screen must not claim otherwise.
-            decided = self.ledger.decide(
-                todo,
-                decision,
-                run=self.run_id,
-                by=self.by,
-                note=self.note.value.strip() or None,
-                policy=policy,
-                only_undecided=only_undecided,
-            )
-            changed = self._positions(pd.Index(decided.changed))
-            # The frame has a RangeIndex (see _load): positions are its labels. The
-            # ledger's own time stamp differs by milliseconds at most.
-            self.frame.loc[changed, "decision"] = decision
-            self.frame.loc[changed, "decided_by"] = self.by
-            self.frame.loc[changed, "decided_at"] = now_iso()
-            self.frame.loc[changed, "note"] = self.note.value.strip() or None
-            self.frame.loc[changed, "policy"] = policy
-            if decided.left:
-                # Decided earlier, perhaps by someone else since this copy was read: show
-                # what the ledger holds, not this copy.
-                held = pd.DataFrame.from_dict(decided.held, orient="index")
-                left = self._positions(pd.Index(held.index))
-                for column, field in _HELD_COLUMNS:
-                    self.frame.loc[left, column] = held[field].to_numpy()
-            self._redraw_decided({*decided.changed, *decided.left})
-            return decided
+            decided = self.model.decide(keys, decision, note=self.note.value, policy=policy)
+            self._after_decision(decided)
+            return len(decided.changed)
 
-    def _positions(self, keys: pd.Index) -> np.ndarray:
-        found = self._keys.get_indexer(keys)
-        if (found < 0).any():
-            missing = keys[found < 0][0]
-            raise ReconError(f"run {self.run_id} has no proposal with key {missing!r}")
-        return found
+    def _after_decision(self, decided: Decided, *, refiltered: bool = False) -> None:
+        if refiltered:
+            self._render()  # the decision filter no longer holds for what was decided
+        else:
+            self._redraw_decided({*decided.changed, *decided.left})
 
     def approve(self, keys: Iterable[str]) -> int:
         """Approve these proposals (by key); returns how many decisions were written."""
@@ -523,15 +458,10 @@ class ReviewWidget(widgets.VBox):
     def _decide_matching(self, decision: str) -> int:
         override = bool(self.override.value)
         with self._lock:
-            keys = self.frame["key"].to_numpy()[self._matching].tolist()
-            filters = self.describe_filters()
-            policy = f"all matching: {filters}" + (
-                "; overriding earlier decisions" if override else ""
+            decided, filters = self.model.decide_matching(
+                decision, note=self.note.value, override=override
             )
-            decided = self._record(keys, decision, policy=policy, only_undecided=not override)
-            if self.decision.value:
-                # The decision filter no longer holds for what was just decided.
-                self.apply_filters(keep_page=True)
+            self._after_decision(decided, refiltered=bool(self.model.filters.decision))
             # One tick is one explicit request: the next bulk action asks again.
             self.override.value = False
         hint = 'tick "Override earlier decisions" to change decided ones'
@@ -540,18 +470,7 @@ class ReviewWidget(widgets.VBox):
 
     def describe_filters(self) -> str:
         """The filters in words, as recorded with an "all matching" decision."""
-        parts = []
-        for name, value in (
-            ("kind", self.kind.value or None),
-            ("path", self.path.value or None),
-            ("learner contains", self.learner.value.strip() or None),
-            ("from", self.date_from.value),
-            ("to", self.date_to.value),
-            ("decision", self.decision.value or None),
-        ):
-            if value is not None:
-                parts.append(f"{name} {value}")
-        return ", ".join(parts) or "no filter"
+        return self.model.describe_filters()
 
     def _on_row_decision(self, row: _Row, change: dict[str, Any]) -> None:
         if self._syncing or row.key is None or change["new"] is None:
@@ -564,13 +483,11 @@ class ReviewWidget(widgets.VBox):
 
     def counts(self) -> dict[str, int]:
         """Proposals of the run per decision (the whole run, not only the matching)."""
-        with self._lock:
-            found = self.frame["decision"].value_counts()
-            return {d: int(found.get(d, 0)) for d in DECISIONS}
+        return self.model.counts()
 
     def counters_text(self) -> str:
         """``undecided N · approved N · rejected N``, as the counters show it."""
-        return " · ".join(f"{name} {n:,}" for name, n in self.counts().items())
+        return self.model.counters_text()
 
     # -- drawing --------------------------------------------------------------------------
 
@@ -581,7 +498,7 @@ class ReviewWidget(widgets.VBox):
             row.cells.value = _row_html(record)
             decided = record["decision"] in ("approved", "rejected")
             row.toggle.value = record["decision"] if decided else None
-            row.toggle.disabled = record["submission"] in _FINAL
+            row.toggle.disabled = record["submission"] in FINAL
             row.box.layout.display = "flex"
         finally:
             self._syncing = False
@@ -594,6 +511,8 @@ class ReviewWidget(widgets.VBox):
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             if record["key"] in keys:
                 self._draw_row(row, record)
+        if self.open_key in keys:
+            self._place_evidence()
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
     def _render(self) -> None:
@@ -608,13 +527,11 @@ class ReviewWidget(widgets.VBox):
                 row.box.layout.display = "none"
         finally:
             self._syncing = False
-        total = len(self._matching)
+        self._place_evidence()
+        total = self.model.matching_count
         start = self.page * self.page_size
         shown = f"{start + 1:,}–{start + len(page):,}" if total else "0"
-        sent = self.frame["submission"].value_counts()
-        sent_text = ", ".join(
-            f"{k} {int(sent[k]):,}" for k in ("accepted", "rejected", "failed") if k in sent
-        )
+        sent_text = ", ".join(f"{k} {n:,}" for k, n in self.model.sent_counts().items())
         self.status.value = (
             f"&nbsp; rows {shown} of {total:,} matching · page {self.page + 1} of "
             f"{self.page_count}" + (f" · sent: {sent_text}" if sent_text else "")
@@ -625,30 +542,121 @@ class ReviewWidget(widgets.VBox):
         self.reject_button.tooltip = f"reject the {total:,} matching proposal(s)"
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
+    # -- evidence -------------------------------------------------------------------------
+
+    @property
+    def preview(self) -> widgets.HTML:
+        """The open evidence panel (or the hint, when none is open)."""
+        for row in self.rows:
+            if self.open_key is not None and row.key == self.open_key:
+                return row.panel
+        return self.hint
+
+    def toggle_evidence(self, slot: int) -> bool:
+        """Open the evidence of row ``slot`` (closing any other), or close it when it is
+        the one open; returns whether it is open now."""
+        row = self.rows[slot]
+        if row.key is not None and row.key == self.open_key:
+            self.close_evidence()
+            return False
+        self.show_payload(slot)
+        return True
+
+    def close_evidence(self) -> None:
+        self.open_key = None
+        for row in self.rows:
+            row.panel.layout.display = "none"
+
     def show_payload(self, slot: int) -> dict[str, str]:
-        """Show (and return) the request body of the proposal in row ``slot`` of the page."""
+        """Open the evidence of the proposal in row ``slot`` of the page, right under the
+        row; returns its request body."""
         with self._lock:
             page = self.page_frame()
             if not 0 <= slot < len(page):
                 raise IndexError(f"the page has no row {slot}")
-            record = page.iloc[slot]
-        body = json.loads(record["payload"])
-        lines = [
-            f"<b>{_esc(record['learner'] or record['userId'])}</b> → "
-            f"<b>{_esc(record['learningPathId'])}</b> ({_esc(record['category'])}), "
-            f"provider row(s) {_esc(record['rows'])}, key <code>{_esc(record['key'])}</code>",
-            f"<pre style='margin:4px 0'>{html.escape(json.dumps(body, indent=2))}</pre>",
-        ]
-        if record["decision"] != "undecided":
-            how = f" ({_esc(record['policy'])})" if isinstance(record["policy"], str) else ""
-            lines.append(
-                f"{_esc(record['decision'])} by {_esc(record['decided_by']) or '?'} at "
-                f"{_esc(record['decided_at'])}{how}"
-            )
-        if record["submission"] != "not-sent":
-            lines.append(f"API: {_esc(record['submission'])} {_esc(_messages(record))}")
-        self.preview.value = "<br>".join(lines)
-        return body
+            key = str(page.iloc[slot]["key"])
+        found = self.evidence(key)
+        self.close_evidence()
+        self.open_key = key
+        row = self.rows[slot]
+        row.panel.value = _evidence_html(found, self.model.provider_zone)
+        row.panel.layout.display = "block"
+        return dict(found["body"])
+
+    def evidence(self, key: str) -> dict[str, Any]:
+        """Everything behind proposal ``key`` (see :meth:`ReviewModel.evidence_of`)."""
+        return self.model.evidence_of(key)
+
+    def _place_evidence(self) -> None:
+        """The evidence follows the filters and pages: it stays open under its row while
+        that row is on the page, and closes when the row leaves it."""
+        if self.open_key is None:
+            return
+        on_page = [row for row in self.rows if row.key == self.open_key]
+        if not on_page:
+            self.close_evidence()
+            return
+        for row in self.rows:
+            if row is not on_page[0]:
+                row.panel.layout.display = "none"
+        # Read again: a decision or an attempt may have been added since it was opened.
+        found = self.evidence(self.open_key)
+        on_page[0].panel.value = _evidence_html(found, self.model.provider_zone)
+        on_page[0].panel.layout.display = "block"
+
+    # -- asking first ---------------------------------------------------------------------
+
+    def ask_matching(self, decision: str) -> str | None:
+        """What "Approve/Reject all matching" does: more than one matching proposal asks
+        first (returns the Confirm button's label); one or none acts at once."""
+        total = self.model.matching_count
+        if total <= 1:
+            self._decide_matching(decision)
+            return None
+        verb = "approve" if decision == "approved" else "reject"
+        undecided = self.model.matching_undecided()
+        left = total - undecided
+        override = bool(self.override.value)
+        if override or not left:
+            what = f"{total:,} proposal(s)"
+        else:
+            what = f"{undecided:,} undecided proposal(s) ({left:,} decided stay as they are)"
+        label = f"Confirm: {verb} {what} matching {self.describe_filters()}"
+        self._ask(label, lambda: self._decide_matching(decision))
+        return label
+
+    def ask_submit(self) -> str:
+        """What "Submit approved" does: asks first, stating how many, where and about how
+        long (the dry run's count and estimate); returns the Confirm button's label."""
+        report = submit(self.ledger, self.client, run=self.run_id, pace=self.pace, dry_run=True)
+        count = report.planned - report.invalid
+        label = (
+            f"Confirm: submit {count:,} approved proposal(s) to {report.where}, "
+            f"about {duration(report.estimate)}"
+        )
+        self._ask(label, self.start_submit)
+        return label
+
+    def _ask(self, label: str, action: Any) -> None:
+        self._pending = action
+        self.confirm_button.description = label
+        self.confirm_button.tooltip = label
+        self.confirm_box.layout.display = "flex"
+
+    def confirm(self) -> Any:
+        """Do what the Confirm button states; returns what the action returned."""
+        action, self._pending = self._pending, None
+        self.confirm_box.layout.display = "none"
+        self.confirm_button.description = "Confirm"
+        if action is None:
+            return None
+        return action()
+
+    def cancel(self) -> None:
+        """Withdraw the question: nothing is done."""
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+        self.confirm_button.description = "Confirm"
 
     # -- submission -----------------------------------------------------------------------
 
@@ -658,15 +666,14 @@ class ReviewWidget(widgets.VBox):
         self.last_report = report
         target = report.where
         preview = "".join(
-            f"<pre style='margin:2px 0'>{html.escape(json.dumps(body))}</pre>"
-            for body in report.preview
+            f"<pre style='margin:2px 0'>{esc(json.dumps(body))}</pre>" for body in report.preview
         )
         invalid = (
             f" {report.invalid:,} would be refused by local validation." if report.invalid else ""
         )
         self.summary.value = (
             f"<b>Dry run</b>: {report.planned:,} approved proposal(s) would be sent to "
-            f"{html.escape(target)}, about {_duration(report.estimate)} at "
+            f"{esc(target)}, about {duration(report.estimate)} at "
             f"{self.pace.rate:g}/s (burst {self.pace.burst}). Nothing was sent.{invalid}"
             + (f"<br>First bodies:{preview}" if preview else "")
         )
@@ -751,26 +758,27 @@ class ReviewWidget(widgets.VBox):
     def _final_summary(self, report: SubmitReport, sent_keys: set[str]) -> str:
         parts = [
             f"<b>{_live_line(report, 'Submitted')}</b>",
-            f"Sent to: {html.escape(report.where)}",
+            f"Sent to: {esc(report.where)}",
         ]
         rate = report.requests / report.elapsed if report.elapsed else 0.0
         parts.append(
-            f"{report.requests:,} request(s) in {_duration(report.elapsed)} "
+            f"{report.requests:,} request(s) in {duration(report.elapsed)} "
             f"({rate:.1f}/s, {report.throttled:,} throttled)"
         )
         if report.failed:
             parts.append(f"{report.failed:,} failed: submit again later to retry them.")
         if report.fatal:
-            parts.append(f'<span style="color:#c62828">Stopped: {html.escape(report.fatal)}</span>')
+            parts.append(f'<span style="color:#c62828">Stopped: {esc(report.fatal)}</span>')
         with self._lock:
             frame = self.frame
             rejected = frame[frame["key"].isin(sent_keys) & (frame["submission"] == "rejected")]
         if not rejected.empty:
             shown = rejected.head(100)
             rows = "".join(
-                f"<tr><td>{_esc(r['learner'] or r['userId'])}</td>"
-                f"<td>{_esc(r['learningPathId'])}</td><td>{_esc(r['status'])}</td>"
-                f"<td>{_esc(_messages(r))}</td></tr>"
+                f"<tr><td>{esc(r['learner'] or r['userId'])}</td>"
+                f'<td title="{esc(r["learningPathId"])}">{esc(r["path_label"])}</td>'
+                f"<td>{esc(r['status'])}</td>"
+                f"<td>{esc(_messages(r))}</td></tr>"
                 for _, r in shown.iterrows()
             )
             more = f"<br>… and {len(rejected) - len(shown):,} more" if len(rejected) > 100 else ""
@@ -784,27 +792,57 @@ class ReviewWidget(widgets.VBox):
 
 
 def _row_html(record: Mapping[Any, Any]) -> str:
-    learner = _esc(record["learner"]) or _esc(record["userId"])
-    code = record.get("path")
-    shown = code if isinstance(code, str) and code else record["learningPathId"]
-    path = f'<span title="{_esc(record["learningPathId"])}">{_esc(shown)}</span>'
-    when = record["completionDate"] if isinstance(record["completionDate"], str) else None
-    when = when or (record["timeStampDate"] if isinstance(record["timeStampDate"], str) else "")
+    learner = esc(record["learner"]) or esc(record["userId"])
+    path = f'<span title="{esc(record["learningPathId"])}">{esc(record["path_label"])}</span>'
+    wire = record["when"] if isinstance(record["when"], str) else ""
+    local = record["provider_date"] if isinstance(record["provider_date"], str) else ""
     decision = str(record["decision"])
     submission = str(record["submission"])
     sent = "" if submission == "not-sent" else submission
     return _cells(
         [
-            f'<span title="{_esc(record["userId"])}">{learner}</span>',
+            f'<span title="{esc(record["userId"])}">{learner}</span>',
             path,
-            _esc(record["status"]),
-            _esc(when[:10]),
-            _esc(record["category"]),
+            _two_lines(esc(record["status"]), esc(local)),
+            _lms_now(record),
+            f'<span title="{esc(wire)}">'
+            + _two_lines(esc(record["status"]), esc(wire[:10]))
+            + "</span>",
+            esc(record["category"]),
             f'<span style="color:{_DECISION_COLOURS.get(decision, "inherit")}">'
-            f"{_esc(decision)}</span>",
+            f"{esc(decision)}</span>",
             f'<span style="color:{_SUBMISSION_COLOURS.get(submission, "inherit")}" '
-            f'title="{_esc(_messages(record))}">{_esc(sent)}</span>',
+            f'title="{esc(_messages(record))}">{esc(sent)}</span>',
         ]
+    )
+
+
+def _lms_now(record: Mapping[Any, Any]) -> str:
+    status = record.get("lms_status")
+    if not isinstance(status, str):
+        return '<span title="no input files given: not known">–</span>'
+    if status == NO_RECORD:
+        return f'<i style="color:#757575">{NO_RECORD}</i>'
+    when = record.get("lms_date")
+    return _two_lines(esc(status), esc(when[:10]) if isinstance(when, str) else "")
+
+
+def _two_lines(status: str, day: str) -> str:
+    """A status over its date (both escaped HTML): three such columns fit the page."""
+    return f'{status}<br><span style="color:#616161">{day}</span>' if day else status
+
+
+def _table(frame: pd.DataFrame, css: str) -> str:
+    """A small HTML table of ``frame`` (every cell escaped)."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return (
+        f'<div style="overflow-x:auto"><table class="{css}" style="font-size:12px;'
+        'border-collapse:collapse;white-space:nowrap">'
+        f"<tr>{head}</tr>{body}</table></div>"
     )
 
 
@@ -825,14 +863,60 @@ def _live_line(report: SubmitReport, verb: str) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
+def _evidence_html(found: Mapping[str, Any], zone: str) -> str:
+    """The evidence panel of one proposal (see :meth:`ReviewModel.evidence_of`)."""
+    record = found["record"]
+    parts = [
+        f"<b>{esc(record['learner'] or record['userId'])}</b> "
+        f"<span style='color:#757575'>({esc(record['userId'])})</span> → "
+        f"<b>{esc(record['path_label'])}</b> "
+        f"<span style='color:#757575'>({esc(record['learningPathId'])})</span> · "
+        f"{esc(record['category'])} · key <code>{esc(record['key'])}</code>"
+    ]
+    provider = found["provider"]
+    parts.append(
+        f"<b>Provider row(s)</b> (row numbers as in every output; dates as written, "
+        f"read in {esc(zone)}):" + _table(provider, "recon-evidence-provider")
+    )
+    lms = found["lms"]
+    status = record.get("lms_status")
+    if not isinstance(status, str):
+        parts.append("<b>LMS now</b>: not known (the widget was given no input files)")
+    elif lms.empty:
+        parts.append(f"<b>LMS now</b>: {NO_RECORD} (the LMS export has no row for this pair)")
+    else:
+        shown = lms.drop(columns=["userId", "learningPathId"]).rename(
+            columns={
+                "word": "status as written",
+                "status": "read as",
+                "completionDate": "completion (UTC)",
+                "completion_raw": "completion as written",
+            }
+        )
+        parts.append(
+            f"<b>LMS now</b>: {esc(status)} {esc(record.get('lms_date') or '')} — its row(s):"
+            + _table(shown, "recon-evidence-lms")
+        )
+    parts.append(
+        "<b>Will send</b> (the exact body):"
+        f"<pre style='margin:4px 0'>{esc(json.dumps(found['body'], indent=2))}</pre>"
+    )
+    decisions = found["decisions"]
+    parts.append(
+        "<b>Decisions</b>: none yet"
+        if decisions.empty
+        else "<b>Decisions</b>:" + _table(decisions, "recon-evidence-decisions")
+    )
+    attempts = found["attempts"]
+    if attempts.empty:
+        parts.append("<b>Attempts</b>: not sent yet")
+    else:
+        shown = attempts.assign(
+            errors=[_messages({"api_errors": e}) for e in attempts["errors"]],
+            practice=attempts["practice"].map({1: "practice", 0: "LMS"}),
+        ).rename(columns={"errors": "the API's messages"})
+        parts.append("<b>Attempts</b>:" + _table(shown, "recon-evidence-attempts"))
+    return (
+        '<div style="border-left:3px solid #1976d2;padding:4px 10px;background:#f5f9ff;'
+        'font-size:12px">' + "<br>".join(parts) + "</div>"
+    )

@@ -40,7 +40,7 @@ def target_lines(ledger: Ledger) -> list[str]:
 
 def render_status(ledger: Ledger) -> str:
     """Runs, decisions and submission results, newest run last."""
-    runs = ledger.runs()
+    runs = ledger.runs_by_activity()
     if runs.empty:
         return f"{ledger.path}: no runs yet"
     lines = [f"ledger {ledger.path} (schema {ledger.schema_version})", *target_lines(ledger), ""]

@@ -65,6 +65,7 @@ from .errors import (
     TlsError,
     UnexpectedAnswerError,
 )
+from .fmt import duration as _duration
 from .ledger import Ledger
 from .target import Target, guess, probe
 from .validation import MSG_FEATURE_OFF, validate_activity
@@ -198,15 +199,6 @@ class SubmitReport:
         if self.fatal:
             lines.append(f"  STOPPED: {self.fatal}")
         return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {sec:02d}s"
 
 
 class _Stop(Exception):

@@ -14,15 +14,20 @@ What it does, as an analyst would:
 2. Opens ``notebooks/02_review_and_submit.ipynb`` in Debian's Chromium (Playwright for
    Python, ``/usr/bin/chromium``, a fresh profile), waits until the kernel is really
    connected and idle, runs all cells.
-3. Filters the review widget on one kind, clicks "Approve all matching", checks the
-   counters, clicks "Submit approved", waits for the summary and checks it (accepted =
-   the number approved, nothing rejected or failed), checks that no cell shows an error.
+3. Checks the ``LMS now`` column (``no record`` on the sample), filters the review
+   widget on one kind, opens a row's evidence (right under the row), writes a Note,
+   clicks "Approve all matching" and its "Confirm ..." button, checks the counters,
+   clicks "Submit approved" and its "Confirm: submit N ... to practice sandbox ...",
+   waits for the summary and checks it (accepted = the number approved, nothing rejected
+   or failed), checks that no cell shows an error.
 4. Checks the ledger in the working folder: the decisions and the accepted attempts are
    recorded, for exactly the approved proposals.
 5. Saves screenshots in ``artifacts/browser/`` (git-ignored): ``02_widget.png`` (the
    widget after Run All), ``02_approved.png`` (after "Approve all matching"),
-   ``02_summary.png`` (the submission summary in view) and ``02_after_submit.png`` (the
-   whole notebook, the viewport grown to its height); on a failure, ``02_failure.png``.
+   ``02_evidence.png`` (a row's evidence open), ``02_confirm.png`` and
+   ``02_confirm_submit.png`` (the questions), ``02_summary.png`` (the submission summary
+   in view) and ``02_after_submit.png`` (the whole notebook, the viewport grown to its
+   height); on a failure, ``02_failure.png``.
    The JupyterLab log and the browser console go there too.
 
 The notebook file in the repository must come out byte for byte as it went in.
@@ -71,6 +76,7 @@ CHROMIUM_FLAGS = [
 ]
 # The kind the test approves: the bundled sample has 58 of them, two pages' worth.
 KIND = "missing-progress"
+NOTE = "checked with the provider"
 VIEWPORT = {"width": 1400, "height": 1000}
 MAX_SCREENSHOT_HEIGHT = 12_000
 
@@ -437,6 +443,14 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
             assert before_counts["approved"] == 0 and before_counts["rejected"] == 0
             total = sum(before_counts.values())
 
+            # -- what the LMS holds now, per row: the sample has pairs it has no record of
+            table = page.locator(".recon-table")
+            expect(table).to_contain_text("LMS now")
+            expect(table).to_contain_text("provider says")
+            expect(table).to_contain_text("will send")
+            first_rows = [_text(t) for t in page.locator(".recon-row:visible").all_inner_texts()]
+            assert any("no record" in t for t in first_rows), first_rows[:5]
+
             review.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "02_widget.png"))
 
@@ -460,8 +474,35 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
             expect(rows).to_have_count(min(expected, 50))
             assert all(KIND in _text(t) for t in rows.all_inner_texts())
 
-            # -- approve everything matching (every page, not only the one shown)
+            # -- the evidence of the first row opens right under it
+            rows.first.locator("button.recon-row-preview").click()
+            evidence = page.locator(".recon-evidence:visible")
+            expect(evidence).to_have_count(1)
+            expect(evidence).to_contain_text("Provider row(s)")
+            expect(evidence).to_contain_text("LMS now")
+            expect(evidence).to_contain_text('"learningPathId"')
+            row_box = rows.first.bounding_box()
+            panel_box = evidence.bounding_box()
+            assert row_box and panel_box and 0 <= panel_box["y"] - row_box["y"] < 80, (
+                row_box,
+                panel_box,
+            )
+            evidence.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "02_evidence.png"))
+            mark("evidence")
+
+            # -- approve everything matching (every page, not only the one shown), with a
+            #    note, after the question
+            page.locator(".recon-note input").fill(NOTE)
+            page.locator(".recon-note input").press("Tab")
             page.locator("button.recon-approve-matching").click()
+            confirm = page.locator("button.recon-confirm")
+            expect(confirm).to_be_visible()
+            expect(confirm).to_contain_text(f"Confirm: approve {expected:,} proposal(s)")
+            confirm.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "02_confirm.png"))
+            assert _counters(page)["approved"] == 0, "decided before Confirm"
+            confirm.click()
             counters = page.locator(".recon-counters")
             expect(counters).to_contain_text(f"approved {expected:,}")
             after_counts = _counters(page)
@@ -480,6 +521,13 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
             submit = page.locator("button.recon-submit")
             expect(submit).to_be_enabled()
             submit.click()
+            expect(confirm).to_contain_text(
+                f"Confirm: submit {expected:,} approved proposal(s) to practice sandbox"
+            )
+            expect(confirm).to_contain_text("about ")
+            confirm.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "02_confirm_submit.png"))
+            confirm.click()
             summary = page.locator(".recon-summary")
             expect(summary).to_contain_text("Submitted run", timeout=60_000)
             expect(submit).to_be_enabled(timeout=30_000)  # disabled while sending
@@ -524,6 +572,7 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
     assert len(of_kind) == expected
     assert set(decisions["key"]) == of_kind and len(decisions) == expected
     assert set(decisions["decision"]) == {"approved"}
+    assert set(decisions["note"]) == {NOTE}, "the Note is recorded with each decision"
     assert decisions["policy"].str.startswith(f"all matching: kind {KIND}").all()
     assert (decisions["run_id"] == 1).all()
     accepted_keys = set(attempts.loc[attempts["result"] == "accepted", "key"])

@@ -1,4 +1,4 @@
-"""`recon reconcile --config --out [--as-of]`: exit codes, the four outputs, summary.json."""
+"""`recon reconcile --config --out [--as-of]`: exit codes, the outputs, summary.json."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ from recon.cli import main
 # The issue's columns, in its order; proposals.csv then adds the learner and path as the
 # provider wrote them, so an analyst reviewing it can tell who it is about.
 SOURCE_COLUMNS = ["learner", "path"]
-OUTCOMES_HEADER = ["row", "outcome", "userId", "learningPathId", "status", "detail"]
+OUTCOMES_HEADER = [
+    "row",
+    "outcome",
+    "userId",
+    "learningPathId",
+    "status",
+    "detail",
+    "learner",
+    "path",
+]
 PROPOSALS_HEADER = [
     "key",
     "userId",
@@ -35,6 +44,7 @@ OUTPUTS = {
     "outcomes.csv",
     "proposals.csv",
     "exceptions.csv",
+    "review.csv",
     "summary.json",
     "suggestions.csv",  # issue 14: candidates for unknown learners and paths
 }

@@ -283,6 +283,7 @@ def test_widget_approve_all_matching_keeps_an_individual_rejection(ledger: Ledge
     widget.override.value = True
     widget.note.value = "provider re-sent the record"
     widget.approve_button.click()
+    widget.confirm_button.click()  # the button asks first
     assert latest(ledger)[row.key] == ("approved", "ana", "provider re-sent the record")
     assert "already decided" not in widget.summary.value
     assert widget.override.value is False

@@ -335,6 +335,7 @@ def test_still_open_lists_gaps_proposed_in_several_runs(write_case, tmp_path: Pa
         reconcile_run(later, as_of=AS_OF, ledger=ledger)
         table = rn.still_open(ledger)
         assert table[["userId", "runs", "first_run"]].values.tolist() == [["u-ann", 3, 1]]
+        assert table["path"].tolist() == ["SAFE-101"]  # the course code, beside the id
         assert rn.still_open(ledger, min_runs=4).empty
         overview = rn.runs_overview(ledger)
         assert overview["proposals"].tolist() == [2, 1, 1]

@@ -103,7 +103,12 @@ def test_every_csv_written_is_escaped(reconcile_case, tmp_path):
     write_result(result, out)
 
     csvs = sorted(out.glob("*.csv"))
-    assert [p.name for p in csvs] == ["exceptions.csv", "outcomes.csv", "proposals.csv"]
+    assert [p.name for p in csvs] == [
+        "exceptions.csv",
+        "outcomes.csv",
+        "proposals.csv",
+        "review.csv",
+    ]
     for path in csvs:
         for row in read(path):
             for cell in row:
@@ -129,5 +134,5 @@ def test_a_result_written_twice_is_the_same(reconcile_case, tmp_path):
     result = reconcile_case([HOSTILE, ext(completed="2026-01-15")], as_of=AS_OF)
     write_result(result, tmp_path / "a")
     write_result(result, tmp_path / "b")
-    for name in ("outcomes.csv", "proposals.csv", "exceptions.csv"):
+    for name in ("outcomes.csv", "proposals.csv", "exceptions.csv", "review.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

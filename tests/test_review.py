@@ -195,6 +195,7 @@ def test_approve_all_matching_writes_every_matching_decision(
 ) -> None:
     widget.kind.value = "missing-completion"
     widget.approve_button.click()
+    widget.confirm_button.click()  # the button asks first
     held = decisions(ledger)
     frame = ledger.proposals()
     completion = set(frame.loc[frame["category"] == "missing-completion", "key"])
@@ -210,12 +211,14 @@ def test_approve_all_matching_writes_every_matching_decision(
 def test_reject_all_matching_then_a_decision_filter(widget: ReviewWidget, ledger) -> None:
     widget.learner.value = "user1"
     widget.reject_button.click()
+    widget.confirm_button.click()  # the button asks first
     assert widget.counts() == {"undecided": 100, "approved": 0, "rejected": 20}
     assert list(decisions(ledger).values()).count("rejected") == 20
     widget.learner.value = ""
     widget.decision.value = "undecided"
     assert len(widget.matching()) == 100
     widget.approve_button.click()
+    widget.confirm_button.click()  # the button asks first
     assert widget.counts() == {"undecided": 0, "approved": 100, "rejected": 20}
     assert len(widget.matching()) == 0  # nothing undecided is left to show
 
@@ -255,12 +258,14 @@ def test_a_second_analyst_and_a_restarted_kernel_see_each_decision(
 ) -> None:
     widget.kind.value = "missing-progress"
     widget.approve_button.click()
+    widget.confirm_button.click()  # the button asks first
     widget.rows[0].toggle.value = "rejected"
     with Ledger(ledger.path) as elsewhere:
         other = ReviewWidget(elsewhere, None, by="second analyst")
         assert other.counts() == {"undecided": 60, "approved": 59, "rejected": 1}
         other.kind.value = "missing-completion"
         other.reject_button.click()
+        other.confirm_button.click()  # the button asks first
     widget.refresh_button.click()
     assert widget.counts() == {"undecided": 0, "approved": 59, "rejected": 61}
 
@@ -280,6 +285,7 @@ def test_payload_preview_shows_the_exact_body(widget: ReviewWidget) -> None:
 def test_dry_run_sends_nothing(widget: ReviewWidget, ledger, sandbox: Sandbox) -> None:
     widget.kind.value = "missing-completion"
     widget.approve_button.click()
+    widget.confirm_button.click()  # the button asks first
     widget.dry_run_button.click()
     assert "Dry run" in widget.summary.value
     assert "60 approved proposal(s) would be sent" in widget.summary.value
@@ -293,7 +299,9 @@ def test_submit_approved_sends_them_over_http_and_records_the_answers(
 ) -> None:
     widget.learner.value = "user0"
     widget.approve_button.click()  # 10 learners x 2 paths
+    widget.confirm_button.click()  # the button asks first
     widget.submit_button.click()
+    widget.confirm_button.click()  # the button asks first
     report = widget.wait(timeout=30)
     assert report is not None and report.accepted == 20
     frame = ledger.proposals()
@@ -376,6 +384,7 @@ def test_without_a_client_only_dry_runs_work(ledger: Ledger) -> None:
     widget.dry_run_button.click()
     assert "120 approved proposal(s) would be sent" in widget.summary.value
     widget.submit_button.click()
+    widget.confirm_button.click()  # the button asks first
     widget.wait(timeout=10)
     assert "no API client" in widget.summary.value
 

@@ -1,0 +1,422 @@
+"""The review of a run's proposals without any widget: load, filter, page, decide, count.
+
+:class:`~recon.review.ReviewWidget` draws this model; tests and scripts drive it directly.
+
+Why it stays responsive with 100,000 proposals: the run's proposals are read from the
+ledger once into a DataFrame; the kind and path filters are the ledger's own
+(:meth:`~recon.ledger.Ledger.select`, asked once per kind and path: 0.4-0.6 s with 100,000
+proposals, then remembered, as a run's proposals never change), the others a
+handful of vectorised comparisons over the frame the ledger has no query for (learner
+text, dates, decision), and only the current page is drawn.
+
+Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
+moment it is made, before the model's copy changes, so a kernel restart or a second
+analyst (:meth:`ReviewModel.load`) sees it.
+
+Why a decision never overrides another by accident: a decision by key is written whatever
+the model's copy of the run says (that copy may be stale); "all matching" changes only
+proposals with no decision yet, as the ledger holds them at that moment (the ledger's
+rule, ``only_undecided``), unless asked to override.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import outcomes as oc
+from .errors import ReconError
+from .evidence import NO_RECORD, Evidence
+from .fmt import code_spellings, path_label
+from .ledger import Decided, Ledger, default_analyst, now_iso
+from .target import Target
+
+__all__ = ["DECISIONS", "PAGE_SIZE", "Filters", "ReviewModel"]
+
+PAGE_SIZE = 50
+DECISIONS = ("undecided", "approved", "rejected")
+# Submission states after which a decision no longer changes anything: the API has
+# answered for good.
+FINAL = ("accepted", "rejected")
+# Frame column <- field of Decided.held: a decision as the ledger holds it.
+_HELD_COLUMNS = (
+    ("decision", "decision"),
+    ("decided_by", "by"),
+    ("decided_at", "at"),
+    ("note", "note"),
+    ("policy", "policy"),
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the analyst narrowed the run to; every filter given must hold.
+
+    ``kind``: a category; ``path``: a learning path id; ``learner``: text in the
+    learner's email or user id (any case); ``date_from``/``date_to``: the completion date,
+    or the activity date for progress (UTC day); ``decision``: undecided/approved/rejected.
+    Empty or None: no filter.
+    """
+
+    kind: str = ""
+    path: str = ""
+    learner: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    decision: str = ""
+
+    def describe(self, path_labels: dict[str, str] | None = None) -> str:
+        """The filters in words, as recorded with an "all matching" decision."""
+        labels = path_labels or {}
+        parts = []
+        for name, value in (
+            ("kind", self.kind or None),
+            ("path", labels.get(self.path, self.path) if self.path else None),
+            ("learner contains", self.learner.strip() or None),
+            ("from", self.date_from),
+            ("to", self.date_to),
+            ("decision", self.decision or None),
+        ):
+            if value is not None:
+                parts.append(f"{name} {value}")
+        return ", ".join(parts) or "no filter"
+
+
+class ReviewModel:
+    """A run's proposals as the analyst reviews them.
+
+    ``frame``: one row per proposal in ledger order (the ledger's columns, then
+    ``path_label``, ``lms_status``/``lms_date`` (``LMS now``), ``provider_date`` (the
+    proposal's date in the provider's timezone) and helpers). ``evidence``: the run's
+    input files (:class:`Evidence`), for ``LMS now`` and the evidence of a proposal;
+    without it ``LMS now`` is unknown and the evidence holds what the ledger has.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        run: str | int | None = "latest",
+        target: Target | None = None,
+        by: str | None = None,
+        page_size: int = PAGE_SIZE,
+        evidence: Evidence | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.run_id = ledger.resolve_run(run)
+        self.target = target
+        self.by = by if by is not None else default_analyst()
+        self.page_size = page_size
+        self.evidence = evidence
+        self.page = 0
+        self.filters = Filters()
+        self.lock = threading.RLock()
+        self.frame = pd.DataFrame()
+        self._matching = np.zeros(0, dtype=np.int64)
+        self._search_cache: tuple[str, np.ndarray] | None = None
+        # (kind, path) -> the positions the ledger selects: a run's proposals never
+        # change, so each answer holds for as long as the model reviews that run.
+        self._selected_by: dict[tuple[str, str], np.ndarray] = {}
+        self.load()
+
+    # -- loading --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the run's proposals, with their decisions and submission states, and apply
+        the filters again (the page is kept, clamped)."""
+        with self.lock:
+            frame = self.ledger.proposals(self.run_id, self.target)
+            learner = frame["learner"].fillna("").astype(str)
+            user = frame["userId"].fillna("").astype(str)
+            frame["search"] = (learner + " " + user).str.lower()
+            # completionDate for completions, timeStampDate for progress: the one date a
+            # proposal carries; the first 10 characters of the wire format are the UTC day.
+            when = frame["completionDate"].fillna(frame["timeStampDate"])
+            frame["when"] = when
+            frame["day"] = pd.to_datetime(
+                when.astype("str").str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+            )
+            self.spellings = code_spellings(frame)
+            ids = frame["learningPathId"].astype(str)
+            frame["path_label"] = [
+                path_label(self.spellings.get(p.lower()), p) for p in ids.tolist()
+            ]
+            frame["provider_date"] = _local_dates(when, self.provider_zone)
+            self._add_lms_now(frame)
+            self.frame = frame.reset_index(drop=True)
+            self._day = self.frame["day"].to_numpy("datetime64[D]")
+            self._keys = pd.Index(self.frame["key"])  # key -> position, built once
+            self._search_cache = None
+            self._selected_by = {}
+            self.apply(self.filters, keep_page=True)
+
+    @property
+    def provider_zone(self) -> str:
+        return self.evidence.provider_zone if self.evidence is not None else "UTC"
+
+    def _add_lms_now(self, frame: pd.DataFrame) -> None:
+        if self.evidence is None:
+            frame["lms_status"] = None
+            frame["lms_date"] = None
+            return
+        now = self.evidence.now()
+        pair = frame["userId"].astype(str).str.lower() + "\x00"
+        pair += frame["learningPathId"].astype(str).str.lower()
+        found = now.reindex(pair.to_numpy())
+        frame["lms_status"] = found["lms_status"].fillna(NO_RECORD).to_numpy()
+        frame["lms_date"] = found["lms_date"].to_numpy()
+
+    def kind_options(self) -> list[tuple[str, str]]:
+        """(label, category) per category of the run, proposed ones first, with counts."""
+        counts = self.frame["category"].value_counts()
+        kinds = [k for k in oc.PROPOSED if k in counts] + [
+            str(k) for k in counts.index if k not in oc.PROPOSED
+        ]
+        return [(f"{k} ({int(counts[k]):,})", k) for k in kinds]
+
+    def path_options(self) -> list[tuple[str, str]]:
+        """(label, learning path id) per path of the run: the course code first."""
+        if self.frame.empty:
+            return []
+        grouped = self.frame.groupby("learningPathId", observed=True)
+        counts = grouped.size()
+        labels = grouped["path_label"].first()
+        return sorted((f"{labels[p]} · {int(counts[p]):,}", str(p)) for p in counts.index)
+
+    def path_labels(self) -> dict[str, str]:
+        """Learning path id -> its label (course code, start of the id)."""
+        return dict(zip(self.frame["learningPathId"], self.frame["path_label"], strict=False))
+
+    # -- filtering and paging -------------------------------------------------------------
+
+    def _selected(self, kind: str, path: str) -> np.ndarray:
+        """Positions the ledger's own filters (category, learning path) select."""
+        if not (kind or path):
+            return np.ones(len(self.frame), dtype=bool)
+        if (kind, path) in self._selected_by:
+            return self._selected_by[(kind, path)]
+        keys = self.ledger.select(
+            self.run_id, categories=[kind] if kind else [], paths=[path] if path else []
+        )
+        mask = np.zeros(len(self.frame), dtype=bool)
+        mask[self._positions(pd.Index(keys))] = True
+        self._selected_by[(kind, path)] = mask
+        return mask
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        frame = self.frame
+        mask = self._selected(filters.kind, filters.path).copy()
+        text = filters.learner.strip().lower()
+        if text:
+            if self._search_cache is None or self._search_cache[0] != text:
+                found = frame["search"].str.contains(text, regex=False).to_numpy(dtype=bool)
+                self._search_cache = (text, found)
+            mask &= self._search_cache[1]
+        # A date bound leaves out proposals without a date (NaT compares False).
+        if filters.date_from is not None:
+            mask &= self._day >= np.datetime64(_as_date(filters.date_from), "D")
+        if filters.date_to is not None:
+            mask &= self._day <= np.datetime64(_as_date(filters.date_to), "D")
+        if filters.decision:
+            mask &= (frame["decision"] == filters.decision).to_numpy(dtype=bool)
+        return mask
+
+    def apply(self, filters: Filters | None = None, *, keep_page: bool = False) -> int:
+        """Filter by ``filters`` (default: the current ones); returns how many match.
+
+        Goes back to the first page unless ``keep_page`` (then the page is only clamped).
+        """
+        with self.lock:
+            if filters is not None:
+                self.filters = filters
+            self._matching = np.flatnonzero(self._mask(self.filters))
+            self.page = min(self.page, self.page_count - 1) if keep_page else 0
+            return len(self._matching)
+
+    def set_filters(self, **changes: Any) -> int:
+        """Change some filters (names of :class:`Filters`); returns how many match."""
+        known = {f.name for f in fields(Filters)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"no such filter: {sorted(unknown)}")
+        return self.apply(replace(self.filters, **changes))
+
+    @property
+    def matching_count(self) -> int:
+        return len(self._matching)
+
+    @property
+    def page_count(self) -> int:
+        """Pages of matching proposals (at least 1, an empty one when nothing matches)."""
+        return max(1, -(-len(self._matching) // self.page_size))
+
+    def matching(self) -> pd.DataFrame:
+        """The proposals matching the filters, in ledger order."""
+        with self.lock:
+            return self.frame.iloc[self._matching]
+
+    def page_frame(self) -> pd.DataFrame:
+        """The proposals on the current page."""
+        with self.lock:
+            start = self.page * self.page_size
+            return self.frame.iloc[self._matching[start : start + self.page_size]]
+
+    def go_to(self, page: int) -> int:
+        """Move to page ``page`` (0-based, clamped); returns the page now current."""
+        with self.lock:
+            self.page = max(0, min(page, self.page_count - 1))
+            return self.page
+
+    def describe_filters(self) -> str:
+        """The current filters in words (paths by their code)."""
+        return self.filters.describe(self.path_labels())
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def decide(
+        self,
+        keys: Iterable[str],
+        decision: str,
+        *,
+        note: str | None = None,
+        policy: str | None = None,
+        only_undecided: bool = False,
+    ) -> Decided:
+        """Record ``decision`` for ``keys`` in the ledger first, then in the model's copy.
+
+        Keys whose record the API has already answered for good are skipped (a decision
+        changes nothing there). With ``only_undecided`` (the bulk rule) keys already
+        decided are left as the ledger holds them and reported in ``Decided.left``.
+        """
+        if decision not in ("approved", "rejected"):
+            raise ValueError(f"a decision is 'approved' or 'rejected', not {decision!r}")
+        note = (note or "").strip() or None
+        with self.lock:
+            positions = self._positions(pd.Index(list(keys)))
+            sent = self.frame["submission"].isin(FINAL).to_numpy()[positions]
+            todo = self.frame["key"].to_numpy()[positions[~sent]].tolist()
+            if not todo:
+                return Decided(decision, ())
+            # The ledger first: if writing fails, the screen must not claim otherwise.
+            decided = self.ledger.decide(
+                todo,
+                decision,
+                run=self.run_id,
+                by=self.by,
+                note=note,
+                policy=policy,
+                only_undecided=only_undecided,
+            )
+            changed = self._positions(pd.Index(decided.changed))
+            # The frame has a RangeIndex (see load): positions are its labels. The
+            # ledger's own time stamp differs by milliseconds at most.
+            self.frame.loc[changed, "decision"] = decision
+            self.frame.loc[changed, "decided_by"] = self.by
+            self.frame.loc[changed, "decided_at"] = now_iso()
+            self.frame.loc[changed, "note"] = note
+            self.frame.loc[changed, "policy"] = policy
+            if decided.left:
+                # Decided earlier, perhaps by someone else since this copy was read: show
+                # what the ledger holds, not this copy.
+                held = pd.DataFrame.from_dict(decided.held, orient="index")
+                left = self._positions(pd.Index(held.index))
+                for column, field_name in _HELD_COLUMNS:
+                    self.frame.loc[left, column] = held[field_name].to_numpy()
+            return decided
+
+    def decide_matching(
+        self, decision: str, *, note: str | None = None, override: bool = False
+    ) -> tuple[Decided, str]:
+        """Decide every proposal matching the filters (all pages); returns what the
+        ledger did and the filters in words. Only undecided ones unless ``override``."""
+        with self.lock:
+            keys = self.frame["key"].to_numpy()[self._matching].tolist()
+            filters = self.describe_filters()
+            policy = f"all matching: {filters}" + (
+                "; overriding earlier decisions" if override else ""
+            )
+            decided = self.decide(
+                keys, decision, note=note, policy=policy, only_undecided=not override
+            )
+            if self.filters.decision:
+                # The decision filter no longer holds for what was just decided.
+                self.apply(keep_page=True)
+            return decided, filters
+
+    def _positions(self, keys: pd.Index) -> np.ndarray:
+        found = self._keys.get_indexer(keys)
+        if (found < 0).any():
+            missing = keys[found < 0][0]
+            raise ReconError(f"run {self.run_id} has no proposal with key {missing!r}")
+        return np.asarray(found)
+
+    # -- counts ---------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Proposals of the run per decision (the whole run, not only the matching)."""
+        with self.lock:
+            found = self.frame["decision"].value_counts()
+            return {d: int(found.get(d, 0)) for d in DECISIONS}
+
+    def counters_text(self) -> str:
+        """``undecided N · approved N · rejected N``."""
+        return " · ".join(f"{name} {n:,}" for name, n in self.counts().items())
+
+    def matching_undecided(self) -> int:
+        """How many matching proposals have no decision yet (what a bulk action changes)."""
+        with self.lock:
+            return int((self.frame["decision"].to_numpy()[self._matching] == "undecided").sum())
+
+    def sent_counts(self) -> dict[str, int]:
+        """Proposals of the run per final or failed submission state."""
+        sent = self.frame["submission"].value_counts()
+        return {k: int(sent[k]) for k in ("accepted", "rejected", "failed") if k in sent}
+
+    # -- evidence -------------------------------------------------------------------------
+
+    def record(self, key: str) -> pd.Series:
+        """The model's row of proposal ``key``."""
+        with self.lock:
+            return self.frame.iloc[int(self._positions(pd.Index([key]))[0])]
+
+    def evidence_of(self, key: str) -> dict[str, Any]:
+        """Everything behind proposal ``key``: the provider row(s) with their original
+        cells, the LMS rows for the pair, the exact body, every decision and every attempt.
+        """
+        record = self.record(key)
+        rows = [int(r) for r in str(record["rows"] or "").split(";") if r.strip().isdigit()]
+        provider = pd.DataFrame({"row": rows})
+        lms = pd.DataFrame()
+        if self.evidence is not None:
+            provider = self.evidence.provider_rows(rows)
+            lines = provider["row"].map(self.evidence.spreadsheet_line)
+            provider.insert(1, "spreadsheet line", lines)
+            lms = self.evidence.lms_rows(str(record["userId"]), str(record["learningPathId"]))
+        decisions = self.ledger.decisions_of(key)
+        attempts = self.ledger.attempts_of(key)
+        return {
+            "record": record,
+            "body": json.loads(record["payload"]),
+            "provider": provider,
+            "lms": lms,
+            "decisions": decisions,
+            "attempts": attempts,
+        }
+
+
+def _local_dates(when: pd.Series, zone: str) -> pd.Series:
+    """The wire-format instants as calendar days in ``zone`` (YYYY-MM-DD; None if none)."""
+    stamps = pd.to_datetime(when, utc=True, errors="coerce", format="ISO8601")
+    local = stamps.dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
+    return local.where(stamps.notna(), None)
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if hasattr(value, "date") and callable(value.date) else value

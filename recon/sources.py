@@ -1,0 +1,86 @@
+"""The provider's own words for the outputs that name them: each row's learner and path as
+written, and the instants behind a ``completion-date-differs`` row.
+
+The engine's :class:`~recon.result.Result` keeps ids and outcomes, not every cell; these
+are read again from the run's files with the engine's own readers and date rule
+(:func:`recon.inputs.load_table`, :func:`recon.engine.define_date_rule`,
+:func:`recon.engine.lms_rows_sql`), so they are read exactly as the run read them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .config import Config
+from .engine import define_date_rule, lms_macros, lms_rows_sql
+from .inputs import ROW, load_table, resolve_columns, run
+
+__all__ = ["SourceRows", "read_sources"]
+
+_WIRE = "%Y-%m-%dT%H:%M:%S.%gZ"
+
+
+class SourceRows:
+    """``provider``: per provider data row ``row``, ``learner`` and ``path`` as written
+    (trimmed; None when blank) and ``completion`` (UTC wire format, None when blank or
+    unreadable). ``lms``: per lower-cased (user id, path id) pair the LMS's earliest
+    readable completion of a completed row (UTC wire format), the one the rules compare."""
+
+    def __init__(self, provider: pd.DataFrame, lms: pd.DataFrame) -> None:
+        self.provider = provider
+        self.lms = lms
+
+
+def read_sources(config: Config) -> SourceRows:
+    ext, prog = config.external, config.progress
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    try:
+        run(con, "SET enable_progress_bar = false")
+        _, cols = load_table(
+            con,
+            "ext",
+            "external",
+            Path(ext.file),
+            {"learner": ext.learner, "path": ext.path, "completion": ext.completion_date},
+            sheet=ext.sheet,
+        )
+        info, lcols = load_table(
+            con,
+            "progress",
+            "progress",
+            Path(prog.file),
+            {"user": prog.user_id, "path": prog.path_id, "status": prog.status},
+            sheet=prog.sheet,
+            allow_no_rows=True,
+        )
+        if prog.completion_date is not None and any(
+            c.strip().lower() == prog.completion_date.strip().lower() for c in info.columns
+        ):
+            found = resolve_columns(
+                list(info.columns), {"completion": prog.completion_date}, Path(prog.file)
+            )
+            lcols["completion"] = info.sql_name(found["completion"])
+        lms_macros(con, prog, config.source)  # also recon_trim and the date helpers
+        lms = con.sql(
+            f"SELECT lower(user_id) || chr(0) || lower(path_id) AS pair, "
+            f"strftime(timezone('UTC', min(completion_ts)), '{_WIRE}') AS lms_completion "
+            f"FROM ({lms_rows_sql('progress', lcols)}) "
+            "WHERE user_id IS NOT NULL AND path_id IS NOT NULL AND status = 'completed' "
+            "GROUP BY 1"
+        ).df()
+        define_date_rule(con, "recon_provider_date", ext.date_formats)
+        run(con, "SET TimeZone = '" + ext.timezone.replace("'", "''") + "'")
+        provider = con.sql(
+            f"SELECT {ROW} AS row, "
+            f"nullif(recon_trim({cols['learner']}), '') AS learner, "
+            f"nullif(recon_trim({cols['path']}), '') AS path, "
+            f"strftime(timezone('UTC', recon_provider_date("
+            f"nullif(recon_trim({cols['completion']}), ''))), '{_WIRE}') AS completion "
+            f"FROM ext ORDER BY {ROW}"
+        ).df()
+    finally:
+        con.close()
+    return SourceRows(provider, lms.set_index("pair"))
