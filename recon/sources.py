@@ -3,7 +3,7 @@ written, and the instants behind a ``completion-date-differs`` row.
 
 The engine's :class:`~recon.result.Result` keeps ids and outcomes, not every cell; these
 are read again from the run's files with the engine's own readers and date rule
-(:func:`recon.inputs.load_table`, :func:`recon.engine.define_date_rule`,
+(:func:`recon.inputs.load_table`, :func:`recon.normalise.define_date_rule`,
 :func:`recon.engine.lms_rows_sql`), so they are read exactly as the run read them.
 """
 
@@ -15,8 +15,9 @@ import duckdb
 import pandas as pd
 
 from .config import Config
-from .engine import define_date_rule, lms_macros, lms_rows_sql
+from .engine import lms_macros, lms_rows_sql
 from .inputs import ROW, load_table, resolve_columns, run
+from .normalise import define_date_rule
 
 __all__ = ["SourceRows", "read_sources"]
 

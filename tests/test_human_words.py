@@ -10,8 +10,8 @@ from conftest import AS_OF, ext, lms, write_case_in
 
 from recon import ledger as lg
 from recon.cli import main
-from recon.engine import reconcile
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.report import render_report
 from recon.status import render_status
 from recon.target import Target
@@ -35,7 +35,7 @@ def config(tmp_path: Path) -> Path:
 def test_path_takes_the_providers_course_code(config: Path, tmp_path: Path, capsys) -> None:
     ledger = tmp_path / "l.db"
     with Ledger(ledger) as opened:
-        reconcile(config, as_of=AS_OF, ledger=opened)
+        reconcile_run(config, as_of=AS_OF, ledger=opened)
     assert main(["approve", "--ledger", str(ledger), "--path", "SAFE-101", "--by", "t"]) == 0
     assert "approved 3 proposal(s) of run 1" in capsys.readouterr().out
     assert main(["reject", "--ledger", str(ledger), "--path", "data-200", "--by", "t"]) == 0
@@ -53,7 +53,7 @@ def test_path_takes_the_providers_course_code(config: Path, tmp_path: Path, caps
 
 def test_a_decision_and_an_acceptance_count_in_their_own_run(config: Path, tmp_path: Path) -> None:
     with Ledger(tmp_path / "l.db") as ledger:
-        first = reconcile(config, as_of=AS_OF, ledger=ledger)
+        first = reconcile_run(config, as_of=AS_OF, ledger=ledger)
         data = first.proposals[first.proposals["learningPathId"] == "lp-data"]["key"].iloc[0]
         safe = first.proposals[first.proposals["learningPathId"] == "lp-safe"]["key"].tolist()
         ledger.decide(safe, "approved", run=1, by="t")
@@ -61,7 +61,7 @@ def test_a_decision_and_an_acceptance_count_in_their_own_run(config: Path, tmp_p
         ledger.finish_attempt(attempt, lg.ACCEPTED, http_status=200)
         # Run 2 proposes the same corrections again (the practice acceptance does not
         # count for an LMS); a new decision is made during it.
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         ledger.decide([data], "rejected", run=2, by="t")
         activity = ledger.runs_by_activity(PRACTICE).set_index("run_id")
         assert activity.loc[1, ["approved", "declined", "accepted"]].tolist() == [3, 0, 1]
@@ -89,7 +89,7 @@ def test_report_lists_what_to_review_and_the_whole_loop(tmp_path: Path) -> None:
         config={"external": {"timezone": "America/New_York"}},
     )
     with Ledger(tmp_path / "l.db") as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         page = render_report(ledger.result(), ledger)
     section = page.split("<h2>To review</h2>", 1)[1].split("<h2>", 1)[0]
     assert "1 row(s) where both say completed" in section

@@ -12,9 +12,9 @@ import pytest
 from conftest import AS_OF, ext, lms, write_case_in
 
 from recon.client import ApiClient
-from recon.engine import reconcile
 from recon.evidence import NO_RECORD
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.review import ReviewWidget
 from recon.sandbox import Sandbox
 from recon.submit import Pace
@@ -52,7 +52,7 @@ def case(tmp_path: Path) -> Path:
 @pytest.fixture
 def ledger(case: Path, tmp_path: Path) -> Iterator[Ledger]:
     with Ledger(tmp_path / "ledger.db") as opened:
-        reconcile(case, as_of=AS_OF, ledger=opened)
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
         yield opened
 
 

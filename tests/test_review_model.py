@@ -11,10 +11,10 @@ from conftest import AS_OF, ext, write_case_in
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recon.engine import reconcile
 from recon.errors import ReconError
 from recon.fmt import code_spellings, duration, esc, path_label
 from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
 from recon.review_model import Filters, ReviewModel
 
 USERS = [{"email": f"user{i:02d}@example.com", "userId": f"u{i:02d}"} for i in range(12)]
@@ -28,7 +28,7 @@ EXTERNAL = [
 def model(tmp_path: Path) -> Iterator[ReviewModel]:
     config = write_case_in(tmp_path / "case", EXTERNAL, [], users=USERS)
     with Ledger(tmp_path / "ledger.db") as ledger:
-        reconcile(config, as_of=AS_OF, ledger=ledger)
+        reconcile_run(config, as_of=AS_OF, ledger=ledger)
         yield ReviewModel(ledger, by="tester", page_size=5)
 
 
