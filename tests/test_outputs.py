@@ -108,6 +108,7 @@ def test_every_csv_written_is_escaped(reconcile_case, tmp_path):
         "outcomes.csv",
         "proposals.csv",
         "review.csv",
+        "suggestions.csv",
     ]
     for path in csvs:
         for row in read(path):
