@@ -164,8 +164,11 @@ def _scan(path: Path) -> _Scan:
     last = b""
     tail = b""  # the run of line-end bytes the file ends with
     lf = cr = crlf = 0
-    with path.open("rb") as fh:
+    # The one pass over every byte of the file: the progress of reading it.
+    size = path.stat().st_size
+    with path.open("rb") as fh, progress_bar(size, f"reading {path.name}", unit="B") as bar:
         while chunk := fh.read(_CHUNK):
+            bar.update(len(chunk))
             digest.update(chunk)
             lf += chunk.count(b"\n")
             crs = chunk.count(b"\r")  # most files have none: then skip what needs one

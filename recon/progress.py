@@ -47,19 +47,20 @@ def progress_bar(total: float | None, desc: str, *, unit: str = "it", **options:
     from tqdm.auto import tqdm
 
     scaled = unit == "B"
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        unit_scale=scaled,
-        unit_divisor=1024 if scaled else 1000,
-        disable=not wanted(),
-        leave=False,
-        delay=0.5,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        **options,
-    )
+    settings: dict[str, Any] = {
+        "total": total,
+        "desc": desc,
+        "unit": unit,
+        "unit_scale": scaled,
+        "unit_divisor": 1024 if scaled else 1000,
+        "disable": not wanted(),
+        "leave": False,
+        "delay": 0.5,
+        "file": sys.stderr,
+        "dynamic_ncols": True,
+    }
+    settings.update(options)
+    return tqdm(**settings)
 
 
 __all__ = ["QUIET_ENV", "in_notebook", "progress_bar", "wanted"]
