@@ -50,6 +50,7 @@ __all__ = [
     "GOAL_ROWS",
     "GOAL_SECONDS",
     "format_bench",
+    "generate_inputs",
     "run_bench",
     "run_command",
     "write_xlsx",
@@ -95,7 +96,7 @@ def _recon(*args: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from recon.cli import main; sys.exit(main())", *args]
 
 
-def _generate(inputs: Path, rows: int, seed: int) -> Path:
+def generate_inputs(inputs: Path, rows: int, seed: int = DEFAULT_SEED) -> Path:
     """The synthetic inputs, made in a child process (see the module docstring)."""
     module = __name__.rsplit(".", 1)[0] + ".synth"
     code = (
@@ -301,7 +302,7 @@ def run_bench(
         work.mkdir(parents=True, exist_ok=True)
         inputs, out = work / "inputs", work / "outputs"
         started = time.perf_counter()
-        config = _generate(inputs, rows, seed)
+        config = generate_inputs(inputs, rows, seed)
         if xlsx:
             _to_xlsx(config)
         generate_s = time.perf_counter() - started
