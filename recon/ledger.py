@@ -1255,13 +1255,11 @@ def payload_texts(proposals: pd.DataFrame) -> pd.Series:
         ok = column.str.fullmatch(_PLAIN).fillna(False).astype(bool)
         optional = name in ("completionDate", "timeStampDate")
         plain &= (ok | column.isna()) if optional else ok
-    texts = pd.Series(None, index=proposals.index, dtype=object)
+    texts: list[str | None] = [None] * len(proposals)
     odd = proposals.loc[~plain, list(PAYLOAD_FIELDS)]
-    if len(odd):
-        texts.loc[~plain] = [
-            json.dumps(payload(r), separators=(",", ":")) for r in odd.to_dict("records")
-        ]
-    return texts
+    for at, record in zip((~plain).to_numpy().nonzero()[0], odd.to_dict("records"), strict=True):
+        texts[at] = json.dumps(payload(record), separators=(",", ":"))
+    return pd.Series(texts, index=proposals.index, dtype=object)
 
 
 def _staged_proposals(props: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
@@ -1279,11 +1277,16 @@ def _exceptions_blob(frame: pd.DataFrame) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    texts = {c: _texts(frame[c]) for c in frame.columns if c != "row"}
-    arrays = {"row": pa.array(frame["row"].astype("int64"), pa.int64())}
-    arrays.update({c: pa.array(v, pa.string()) for c, v in texts.items()})
+    # By position: a provider's column may share a name with recon's (row, detail).
+    arrays = [
+        pa.array(frame.iloc[:, i].astype("int64"), pa.int64())
+        if i == 0
+        else pa.array(_texts(frame.iloc[:, i]), pa.string())
+        for i in range(frame.shape[1])
+    ]
+    table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.table(arrays), sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd")
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -1292,11 +1295,13 @@ def _exceptions_frame(data: bytes) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(pa.BufferReader(data))
-    frame = table.to_pandas()
-    for name in frame.columns:
-        if name != "row":
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    table = pq.ParquetFile(pa.BufferReader(data)).read()  # names may repeat
+    columns = [
+        column.to_pandas() if i == 0 else pd.Series(column.to_pylist(), dtype=object)
+        for i, column in enumerate(table.columns)
+    ]
+    frame = pd.concat(columns, axis=1, ignore_index=True)
+    frame.columns = pd.Index(table.column_names)
     return frame
 
 

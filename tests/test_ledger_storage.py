@@ -265,3 +265,21 @@ def test_a_second_run_on_the_same_inputs_adds_little(tmp_path: Path) -> None:
     # a run's own rows: a few bytes per proposal; payloads and exceptions not again
     assert second < 0.15 * first, (first, second)
     assert second < 20 * len(result.proposals), (first, second)
+
+
+def test_exceptions_come_back_as_recorded_whatever_the_column_names(tmp_path: Path) -> None:
+    result = reconcile(SAMPLE, as_of="2026-06-01T00:00:00Z")
+    # a provider's columns may be named like recon's own (row, detail), and cells empty
+    result.exceptions = pd.DataFrame(
+        [[3, "bad-row", "why", "a", None, "q"], [5, "unknown-learner", None, "b", "é", None]],
+        columns=["row", "outcome", "detail", "detail", "Email", "row"],
+    )
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.record_run(result)
+        back = ledger.result().exceptions
+    assert list(back.columns) == list(result.exceptions.columns)
+
+    def cells(frame: pd.DataFrame) -> list[list[Any]]:
+        return [[None if pd.isna(v) else v for v in row] for row in frame.values.tolist()]
+
+    assert cells(back) == cells(result.exceptions)
