@@ -341,7 +341,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .devtools.bench import format_bench, run_bench
 
-    print(format_bench(run_bench(args.rows, seed=args.seed, keep=args.keep)))
+    figures = run_bench(
+        args.rows, seed=args.seed, keep=args.keep, xlsx=args.xlsx, repeat=args.repeat
+    )
+    print(format_bench(figures))
     return EXIT_OK
 
 
@@ -661,14 +664,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="measure reconcile speed and memory on synthetic inputs",
+        help="measure `recon reconcile` speed, memory and ledger growth on synthetic inputs",
         description="Generate N synthetic external rows (about 0.8 N LMS progress rows, N/10 "
-        "learners, 200 paths, messy as real exports are), reconcile them in a fresh process "
-        "and print wall seconds, rows per second and peak memory. A benchmark, not a test.",
+        "learners, 200 paths, messy as real exports are), run the whole `recon reconcile` "
+        "command in fresh processes (into a fresh ledger, again into the same ledger, and "
+        "with --no-ledger) and print a table of wall and CPU seconds, peak memory and the "
+        "ledger's growth. A benchmark, not a test.",
     )
     p.add_argument("--rows", type=_positive(int), required=True, help="external rows to generate")
     p.add_argument("--seed", type=int, default=20261127, help="random seed (default 20261127)")
     p.add_argument("--keep", help="keep the generated inputs and the outputs in this folder")
+    p.add_argument("--xlsx", action="store_true", help="the provider's export as an XLSX workbook")
+    p.add_argument(
+        "--repeat", type=_positive(int), default=1, help="runs per command, best kept (default 1)"
+    )
     p.set_defaults(handler=cmd_bench)
 
     # --debug after the command too (`recon submit ... --debug`); SUPPRESS keeps a value

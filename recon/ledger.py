@@ -33,6 +33,19 @@ Why it cannot lose or double-send a record:
 * Opening is safe from many processes at once: the schema is read and migrated inside one
   ``BEGIN IMMEDIATE`` transaction.
 
+Storage (schema 4). A year of monthly runs proposes mostly the same corrections again,
+so a proposal's payload is stored once per key (``corrections``: the fields, the
+category, rows, learner and path it was first proposed with, and the payload text only
+when it is not the plain JSON the view builds). A run refers to its keys
+(``run_proposals``: its order, and only what it saw differently). Texts with few
+distinct values (learning path ids, statuses, categories, course codes) are stored once
+in ``words``. A run's exceptions are one zstd-compressed Parquet blob (``blobs``, once
+per content; runs recorded before schema 4 keep their ``run_exceptions`` rows). The view
+``proposals`` has the columns and order (``rowid``) of the table it replaced, so every
+query of it still works; queries over many runs read ``run_proposals`` and
+``corrections`` directly (faster). A run is recorded in bulk: one ``executemany`` into a
+temporary table, then SQL (:meth:`Ledger.record_run`).
+
 Targets (schema 3). Every attempt records its target (``scheme://host:port[/prefix]`` of
 the base URL, never the key) and whether it was a practice sandbox (see
 :mod:`recon.target`). An acceptance counts only for the target that gave it: "accepted is
@@ -61,6 +74,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
+import hashlib
 import json
 import os
 import sqlite3
@@ -78,7 +92,8 @@ import pandas as pd
 from .aliases import MIGRATION as ALIASES_MIGRATION
 from .errors import LedgerBusyError, LedgerError, TargetError
 from .inputs import InputInfo
-from .result import Result, payload
+from .progress import progress_bar
+from .result import PAYLOAD_FIELDS, Result, payload
 from .target import Target
 
 DEFAULT_NAME = "recon-ledger.db"
@@ -88,6 +103,54 @@ ANALYST_ENV = "RECON_ANALYST"  # who decides, when --by is not given
 # Outcomes of one attempt. ``None`` (NULL) means the request went out and no answer was
 # recorded: the process died or the connection dropped mid-way.
 ACCEPTED, REJECTED, RETRY, FAILED, STOPPED = "accepted", "rejected", "retry", "failed", "stopped"
+
+# A payload whose every value is printable ASCII without quote or backslash is stored as
+# NULL and built by the view: json.dumps(payload, separators=(",", ":")) gives exactly
+# this text then. Any other payload (an empty, non-ASCII or escaped value) is stored as
+# sent. _PLAIN is the test, in Python (a regex) and SQL (the stored NULL) alike.
+_PLAIN = r"[ !#-\[\]-~]+"
+
+
+def _plain_payload(user: str, path: str, status: str, dates: str) -> str:
+    """The SQL building a proposal's plain JSON body from its columns."""
+    return (
+        f"""('{{"userId":"' || {user} || '","learningPathId":"' || {path} """
+        f"""|| '","status":"' || {status} || '"' """
+        f"""|| coalesce(',"completionDate":"' || {dates}.completionDate || '"', '') """
+        f"""|| coalesce(',"timeStampDate":"' || {dates}.timeStampDate || '"', '') || '}}')"""
+    )
+
+
+# What a run saw that differs from the correction's first proposal (NULL: the same).
+# Expects ``p`` (the run's proposal: category, rows, learner, path), ``c`` (its
+# correction), ``wc``/``wa`` (the words of p's category and path).
+_OVERRIDES_SQL = """
+    CASE WHEN wc.id = c.category THEN NULL ELSE wc.id END,
+    CASE WHEN p.rows IS c.rows THEN NULL ELSE coalesce(p.rows, '') END,
+    CASE WHEN p.learner IS c.learner THEN NULL ELSE coalesce(p.learner, '') END,
+    CASE WHEN wa.id IS c.path THEN NULL ELSE coalesce(wa.id, 0) END
+"""
+
+# ``proposals``: the table of schema 1-3, as a view (same columns, same order by rowid).
+_PROPOSALS_VIEW = f"""
+    CREATE VIEW proposals AS
+    SELECT r.run_id, c.key, c.userId, wp.word AS learningPathId, ws.word AS status,
+           c.completionDate, c.timeStampDate, wc.word AS category,
+           CASE WHEN r.rows IS NULL THEN c.rows ELSE nullif(r.rows, '') END AS rows,
+           CASE WHEN r.learner IS NULL THEN c.learner ELSE nullif(r.learner, '') END
+               AS learner,
+           wa.word AS path,
+           coalesce(c.payload, {_plain_payload("c.userId", "wp.word", "ws.word", "c")})
+               AS payload,
+           r.seq AS rowid
+    FROM run_proposals r
+    JOIN corrections c ON c.id = r.correction
+    JOIN words wp ON wp.id = c.learningPathId
+    JOIN words ws ON ws.id = c.status
+    JOIN words wc ON wc.id = coalesce(r.category, c.category)
+    LEFT JOIN words wa ON wa.id = CASE WHEN r.path IS NULL THEN c.path
+                                       ELSE nullif(r.path, 0) END
+"""
 
 # Append a script to migrate; never edit a released one. PRAGMA user_version counts them.
 MIGRATIONS: tuple[str, ...] = (
@@ -174,6 +237,75 @@ MIGRATIONS: tuple[str, ...] = (
         legacy_at  TEXT,
         legacy_by  TEXT
     );
+    """,
+    # 4: a proposal's payload is stored once per key (``corrections``); a run refers to
+    # the keys it proposed (``run_proposals``, with what only that run saw); texts with
+    # few distinct values are stored once (``words``); a run's exceptions are one
+    # compressed blob, stored once per content. ``proposals`` becomes a view with the
+    # columns the table had. See "Storage" in the module docstring.
+    f"""
+    CREATE TABLE words (
+        id    INTEGER PRIMARY KEY,
+        word  TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE corrections (
+        id              INTEGER PRIMARY KEY,
+        key             TEXT NOT NULL UNIQUE,
+        userId          TEXT NOT NULL,
+        learningPathId  INTEGER NOT NULL REFERENCES words(id),
+        status          INTEGER NOT NULL REFERENCES words(id),
+        completionDate  TEXT,
+        timeStampDate   TEXT,
+        category        INTEGER NOT NULL REFERENCES words(id),  -- as first proposed
+        rows            TEXT,                                   -- as first proposed
+        learner         TEXT,                                   -- as first proposed
+        path            INTEGER REFERENCES words(id),           -- as first proposed
+        payload         TEXT     -- NULL: exactly the plain JSON the view builds
+    );
+    CREATE TABLE run_proposals (
+        run_id      INTEGER NOT NULL REFERENCES runs(id),
+        correction  INTEGER NOT NULL REFERENCES corrections(id),
+        seq         INTEGER NOT NULL,   -- the order of the run's proposals
+        -- NULL: as the correction has it, else what this run saw ('' or 0: none)
+        category    INTEGER,
+        rows        TEXT,
+        learner     TEXT,
+        path        INTEGER,
+        PRIMARY KEY (run_id, correction)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (
+        id      INTEGER PRIMARY KEY,
+        sha256  TEXT NOT NULL UNIQUE,
+        data    BLOB NOT NULL
+    );
+    ALTER TABLE runs ADD COLUMN exceptions INTEGER REFERENCES blobs(id);
+    INSERT INTO words (word)
+        SELECT learningPathId FROM proposals UNION SELECT status FROM proposals
+        UNION SELECT category FROM proposals
+        UNION SELECT path FROM proposals WHERE path IS NOT NULL;
+    INSERT INTO corrections (key, userId, learningPathId, status, completionDate,
+                             timeStampDate, category, rows, learner, path, payload)
+        SELECT p.key, p.userId, wp.id, ws.id, p.completionDate, p.timeStampDate, wc.id,
+               p.rows, p.learner, wa.id,
+               CASE WHEN p.payload IS {
+        _plain_payload("p.userId", "p.learningPathId", "p.status", "p")
+    }
+                    THEN NULL ELSE p.payload END
+        FROM proposals p
+        JOIN words wp ON wp.word = p.learningPathId
+        JOIN words ws ON ws.word = p.status
+        JOIN words wc ON wc.word = p.category
+        LEFT JOIN words wa ON wa.word = p.path
+        WHERE p.rowid IN (SELECT min(rowid) FROM proposals GROUP BY key)
+        ORDER BY p.rowid;
+    INSERT INTO run_proposals (run_id, correction, seq, category, rows, learner, path)
+        SELECT p.run_id, c.id, p.rowid, {_OVERRIDES_SQL}
+        FROM proposals p
+        JOIN corrections c ON c.key = p.key
+        JOIN words wc ON wc.word = p.category
+        LEFT JOIN words wa ON wa.word = p.path;
+    DROP TABLE proposals;
+    {_PROPOSALS_VIEW}
     """,
 )
 
@@ -490,14 +622,21 @@ class Ledger:
     # -- runs -----------------------------------------------------------------------------
 
     def record_run(self, result: Result) -> int:
-        """Store a reconcile run and its proposals; returns the run id (also set on result)."""
+        """Store a reconcile run and its proposals; returns the run id (also set on result).
+
+        In bulk, without a Python step per proposal: the proposals go into a temporary
+        table in one ``executemany``, and SQL stores each new key's payload once
+        (``corrections``) and the run's references to its keys (``run_proposals``)."""
         summary = result.to_dict()
         props = result.proposals
-        with self._tx() as db:
+        staged = _staged_proposals(props)
+        exceptions = _exceptions_blob(result.exceptions)
+        with self._tx() as db, progress_bar(4, "recording the run", unit="step") as bar:
+            blob_id = _store_blob(db, exceptions)
             cur = db.execute(
                 "INSERT INTO runs (created_at, as_of, config, inputs, counts, rows_read, "
-                "proposals, problems, progress_ignored, timings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "proposals, problems, progress_ignored, timings, exceptions) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     now_iso(),
                     summary["as_of"],
@@ -509,45 +648,20 @@ class Ledger:
                     result.problems,
                     result.progress_ignored,
                     json.dumps(summary["timings_s"]),
+                    blob_id,
                 ),
             )
             run_id = int(cur.lastrowid or 0)
-            records = (
-                (
-                    run_id,
-                    r["key"],
-                    r["userId"],
-                    r["learningPathId"],
-                    r["status"],
-                    _text(r["completionDate"]),
-                    _text(r["timeStampDate"]),
-                    r["category"],
-                    _text(r["rows"]),
-                    _text(r.get("learner")),
-                    _text(r.get("path")),
-                    json.dumps(payload(r), separators=(",", ":")),
-                )
-                for r in props.to_dict("records")
-            )
-            db.executemany(
-                "INSERT INTO proposals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records
-            )
-            exc = result.exceptions
-            fixed = ["row", "outcome", "detail"]
-            originals = [c for c in exc.columns if c not in fixed]
-            db.executemany(
-                "INSERT INTO run_exceptions VALUES (?, ?, ?, ?, ?)",
-                (
-                    (
-                        run_id,
-                        int(r["row"]),
-                        r["outcome"],
-                        _text(r["detail"]),
-                        json.dumps({c: _text(r[c]) for c in originals}),
-                    )
-                    for r in exc.to_dict("records")
-                ),
-            )
+            bar.update()
+            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage ({', '.join(_STAGE_COLUMNS)})")
+            db.execute("DELETE FROM temp.stage")
+            marks = ", ".join("?" * len(_STAGE_COLUMNS))
+            db.executemany(f"INSERT INTO temp.stage VALUES ({marks})", staged)
+            bar.update()
+            for sql in _RECORD_SQL:
+                db.execute(sql, {"run_id": run_id})
+            db.execute("DELETE FROM temp.stage")
+            bar.update()
             db.executemany(
                 "INSERT INTO run_completions VALUES (?, ?, ?, ?)",
                 (
@@ -555,6 +669,7 @@ class Ledger:
                     for r in result.completions.to_dict("records")
                 ),
             )
+            bar.update()
         result.run_id = run_id
         return run_id
 
@@ -591,7 +706,9 @@ class Ledger:
                    count((s.rejected = 1 AND coalesce(s.accepted, 0) = 0) OR NULL)
                        AS refused
             FROM runs r
-            LEFT JOIN proposals p ON p.run_id = r.id
+            -- the keys through the base tables: the view would build every column
+            LEFT JOIN run_proposals rp ON rp.run_id = r.id
+            LEFT JOIN corrections p ON p.id = rp.correction
             -- the latest decision through the (key, id) index: a join with a grouped
             -- view of all decisions was scanned once per proposal (quadratic)
             LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = p.key)
@@ -612,13 +729,17 @@ class Ledger:
         run_id = self.resolve_run(run)
         row = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0]
         proposals = self.proposals(run_id)
-        exceptions = self._frame(
-            "SELECT row, outcome, detail, original FROM run_exceptions WHERE run_id = ? "
-            "ORDER BY row",
-            (run_id,),
-        )
-        originals = pd.DataFrame([json.loads(t) for t in exceptions.pop("original")])
-        exceptions = pd.concat([exceptions, originals], axis=1)
+        if row["exceptions"] is not None:
+            data = self._query("SELECT data FROM blobs WHERE id = ?", (row["exceptions"],))
+            exceptions = _exceptions_frame(data[0][0])
+        else:  # recorded before schema 4: one row each
+            exceptions = self._frame(
+                "SELECT row, outcome, detail, original FROM run_exceptions WHERE run_id = ? "
+                "ORDER BY row",
+                (run_id,),
+            )
+            originals = pd.DataFrame([json.loads(t) for t in exceptions.pop("original")])
+            exceptions = pd.concat([exceptions, originals], axis=1)
         completions = self._frame(
             "SELECT month, source, completions FROM run_completions WHERE run_id = ? "
             "ORDER BY month, source",
@@ -1022,8 +1143,11 @@ class Ledger:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join("?" * len(chunk))
+            # the key index first (CROSS JOIN fixes SQLite's join order): run_id
+            # first would read the whole run for each chunk
             rows = self._query(
-                f"SELECT key FROM proposals WHERE run_id = ? AND key IN ({marks})",
+                "SELECT c.key FROM corrections c CROSS JOIN run_proposals r "
+                f"ON r.run_id = ? AND r.correction = c.id WHERE c.key IN ({marks})",
                 (run_id, *chunk),
             )
             known.update(r[0] for r in rows)
@@ -1186,6 +1310,127 @@ class Ledger:
         )
 
 
+# The temporary table a run's proposals are staged in before SQL stores them.
+_STAGE_COLUMNS = (
+    "seq",
+    "key",
+    "userId",
+    "learningPathId",
+    "status",
+    "completionDate",
+    "timeStampDate",
+    "category",
+    "rows",
+    "learner",
+    "path",
+    "payload",
+)
+# Store a staged run: new words, each new key's payload once, the run's references.
+_RECORD_SQL = (
+    """
+    INSERT OR IGNORE INTO words (word)
+    SELECT learningPathId FROM temp.stage UNION SELECT status FROM temp.stage
+    UNION SELECT category FROM temp.stage
+    UNION SELECT path FROM temp.stage WHERE path IS NOT NULL
+    """,
+    """
+    INSERT INTO corrections (key, userId, learningPathId, status, completionDate,
+                             timeStampDate, category, rows, learner, path, payload)
+    SELECT p.key, p.userId, wp.id, ws.id, p.completionDate, p.timeStampDate, wc.id,
+           p.rows, p.learner, wa.id, p.payload
+    FROM temp.stage p
+    JOIN words wp ON wp.word = p.learningPathId
+    JOIN words ws ON ws.word = p.status
+    JOIN words wc ON wc.word = p.category
+    LEFT JOIN words wa ON wa.word = p.path
+    WHERE NOT EXISTS (SELECT 1 FROM corrections c WHERE c.key = p.key)
+    ORDER BY p.seq
+    """,
+    f"""
+    INSERT INTO run_proposals (run_id, correction, seq, category, rows, learner, path)
+    SELECT :run_id, c.id, p.seq, {_OVERRIDES_SQL}
+    FROM temp.stage p
+    JOIN corrections c ON c.key = p.key
+    JOIN words wc ON wc.word = p.category
+    LEFT JOIN words wa ON wa.word = p.path
+    """,
+)
+
+
+def _texts(column: pd.Series) -> pd.Series:
+    """A column as text (None where empty), without a Python step per value."""
+    return column.astype("string").astype(object).where(column.notna(), None)
+
+
+def payload_texts(proposals: pd.DataFrame) -> pd.Series:
+    """Each proposal's request body as the ledger stores it: ``None`` where the body is
+    the plain JSON the ``proposals`` view builds from the columns (every value printable
+    ASCII without quote or backslash), else the exact text of
+    ``json.dumps(payload(row), separators=(",", ":"))``. Only the rare other rows take
+    a Python step."""
+    plain = pd.Series(True, index=proposals.index)
+    for name in PAYLOAD_FIELDS:
+        column = proposals[name].astype("string")
+        ok = column.str.fullmatch(_PLAIN).fillna(False).astype(bool)
+        optional = name in ("completionDate", "timeStampDate")
+        plain &= (ok | column.isna()) if optional else ok
+    texts: list[str | None] = [None] * len(proposals)
+    odd = proposals.loc[~plain, list(PAYLOAD_FIELDS)]
+    for at, record in zip((~plain).to_numpy().nonzero()[0], odd.to_dict("records"), strict=True):
+        texts[at] = json.dumps(payload(record), separators=(",", ":"))
+    return pd.Series(texts, index=proposals.index, dtype=object)
+
+
+def _staged_proposals(props: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """The rows of the staging table (``_STAGE_COLUMNS``), built column by column."""
+    columns: list[Any] = [range(1, len(props) + 1)]
+    for name in _STAGE_COLUMNS[1:-1]:
+        columns.append(_texts(props[name]).tolist() if name in props else [None] * len(props))
+    columns.append(payload_texts(props).tolist())
+    return zip(*columns, strict=True)
+
+
+def _exceptions_blob(frame: pd.DataFrame) -> bytes:
+    """A run's exceptions as one zstd-compressed Parquet file: row, outcome, detail and
+    the row's cells as the file had them, as text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # By position: a provider's column may share a name with recon's (row, detail).
+    arrays = [
+        pa.array(frame.iloc[:, i].astype("int64"), pa.int64())
+        if i == 0
+        else pa.array(_texts(frame.iloc[:, i]), pa.string())
+        for i in range(frame.shape[1])
+    ]
+    table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _exceptions_frame(data: bytes) -> pd.DataFrame:
+    """A run's exceptions back from :func:`_exceptions_blob` (text cells, None if empty)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(pa.BufferReader(data)).read()  # names may repeat
+    columns = [
+        column.to_pandas() if i == 0 else pd.Series(column.to_pylist(), dtype=object)
+        for i, column in enumerate(table.columns)
+    ]
+    frame = pd.concat(columns, axis=1, ignore_index=True)
+    frame.columns = pd.Index(table.column_names)
+    return frame
+
+
+def _store_blob(db: sqlite3.Connection, data: bytes) -> int:
+    """Store ``data`` once per content; its id."""
+    digest = hashlib.sha256(data).hexdigest()
+    db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (digest, data))
+    return int(db.execute("SELECT id FROM blobs WHERE sha256 = ?", (digest,)).fetchone()[0])
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -1229,14 +1474,6 @@ def _latest_decisions(db: sqlite3.Connection, keys: list[str]) -> dict[str, dict
             }
         )
     return found
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if value is pd.NA:
-        return None
-    return str(value)
 
 
 __all__ = [

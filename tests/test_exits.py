@@ -164,7 +164,13 @@ def test_a_damaged_ledger_is_one_line_exit_2(
     elif damage == "zeros":
         data = bytearray(8192)
     elif damage == "a damaged page":  # the header is fine: found only when read
-        data[8192:16384] = noise(8192)
+        # the pages of the runs every command reads (not pages a migration freed)
+        with sqlite3.connect(ledger) as db:
+            size = db.execute("PRAGMA page_size").fetchone()[0]
+            root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()
+        db.close()
+        start = (root[0] - 1) * size
+        data[start : start + 2 * size] = noise(2 * size)
     else:
         data = data[: len(data) // 2]
     ledger.write_bytes(bytes(data))

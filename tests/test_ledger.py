@@ -383,8 +383,12 @@ def test_many_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path)
     assert [p.exitcode for p in procs] == [0] * count
     with Ledger(path) as ledger:
         assert ledger.schema_version == len(lg.MIGRATIONS)
-        tables = {r[0] for r in ledger._query("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            r[0]
+            for r in ledger._query("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+        }
         assert {"runs", "proposals", "decisions", "attempts", "lms", "run_exceptions"} <= tables
+        assert {"corrections", "run_proposals", "words", "blobs"} <= tables
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     columns = {r[1] for r in db.execute("PRAGMA table_info(attempts)")}

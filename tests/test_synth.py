@@ -13,8 +13,10 @@ import pytest
 
 from recon import outcomes as oc
 from recon.cli import main
+from recon.devtools.bench import format_bench, run_bench
 from recon.devtools.synth import AS_OF, EXTERNAL_COLUMNS, generate
 from recon.engine import reconcile
+from recon.ledger import Ledger
 
 FILES = ("external.csv", "progress.csv", "users.csv", "paths.csv", "recon.toml")
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -164,10 +166,25 @@ def test_bench_command_prints_its_figures(
     keep = tmp_path / "bench"
     assert main(["bench", "--rows", "2000", "--seed", "3", "--keep", str(keep)]) == 0
     out = capsys.readouterr().out
-    for label in ("2,000 external rows", "reconcile()", "rows/s", "write outputs", "peak RSS"):
+    for label in ("2,000 provider rows (CSV)", "`recon reconcile --no-ledger`", "peak memory"):
         assert label in out
     figures = json.loads((keep / "bench.json").read_text(encoding="utf-8"))
     assert figures["rows_read"] == 2_000
     assert sum(figures["counts"].values()) == 2_000
-    assert figures["rss_peak_mb"] >= figures["rss_baseline_mb"] > 0
+    for run in ("with_ledger", "second_run", "no_ledger"):
+        assert figures[run]["exit"] == 1  # proposals: something to do
+        assert figures[run]["peak_mb"] > 20 and figures[run]["s"] > 0
+    # the ledger holds the two recorded runs; the second added less than the first
+    assert 0 < figures["ledger_second_mb"] < figures["ledger_first_mb"]
+    with Ledger(keep / "ledger.db") as ledger:
+        assert ledger.runs()["run_id"].tolist() == [1, 2]
     assert (keep / "outputs" / "outcomes.csv").is_file()
+
+
+def test_bench_xlsx_reads_the_same_rows_from_a_workbook(tmp_path: Path) -> None:
+    keep = tmp_path / "bench"
+    csv_figures = run_bench(1500, seed=5, keep=tmp_path / "csv")
+    figures = run_bench(1500, seed=5, keep=keep, xlsx=True)
+    assert (keep / "inputs" / "external.xlsx").is_file()
+    assert figures["counts"] == csv_figures["counts"]
+    assert "(XLSX)" in format_bench(figures)
