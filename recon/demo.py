@@ -150,7 +150,7 @@ def run_demo(
         f"outputs:   {out / 'run-1'} and {out / 'run-2'} (outcomes, proposals, exceptions)\n"
         f"ledger:    {out / 'ledger' / 'recon-ledger.db'}  (try: recon status --ledger ...)\n"
         "notebooks: `make lab`, then notebooks/01_reconcile.ipynb, "
-        "02_review_and_submit.ipynb, 03_history.ipynb",
+        "02_review_and_submit.ipynb, 03_history.ipynb, 04_resolve.ipynb",
         quiet,
     )
     return result
