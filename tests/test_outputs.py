@@ -103,7 +103,9 @@ def test_every_csv_written_is_escaped(reconcile_case, tmp_path):
     write_result(result, out)
 
     csvs = sorted(out.glob("*.csv"))
-    assert [p.name for p in csvs] == ["exceptions.csv", "outcomes.csv", "proposals.csv"]
+    # suggestions.csv too (recon.suggest): every CSV written, each cell checked below
+    names = ["exceptions.csv", "outcomes.csv", "proposals.csv", "suggestions.csv"]
+    assert [p.name for p in csvs] == names
     for path in csvs:
         for row in read(path):
             for cell in row:
