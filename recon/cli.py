@@ -233,6 +233,38 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_lms_pull(args: argparse.Namespace) -> int:
+    from .lms_pull import PullPace, pull
+
+    lms, content_type = None, "learningPath"
+    if args.config:  # its [lms] names the one LMS this ledger is for, and the content type
+        from .config import load_config
+
+        spec = load_config(args.config).lms
+        if spec is not None:
+            lms, content_type = spec.base_url, spec.content_type
+    from .ledger import Ledger, ledger_for
+
+    what = [w for w in args.what.split(",") if w.strip()]
+    client = _client(args)
+    try:
+        # A pull may come first (source = "lms" needs one before any reconcile): it
+        # starts the ledger when there is none yet.
+        with Ledger(ledger_for(args.config, args.ledger)) as ledger:
+            report = pull(
+                ledger,
+                client,
+                what=what,
+                pace=PullPace(rate=args.rate, burst=args.burst, per_page=args.per_page),
+                content_type=content_type,
+                lms=lms,
+            )
+    finally:
+        client.close()
+    print(report.render().replace("stored in the ledger", f"stored in {ledger.path}"))
+    return EXIT_OK
+
+
 def cmd_ping(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
@@ -258,6 +290,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         "stall_rate": args.stall_rate,
         "feature_on": not args.feature_off,
         "seed": args.seed,
+        "page_shape": args.page_shape,
     }
     try:
         SandboxSettings(**settings)  # refuse a bad value before binding the port
@@ -266,19 +299,25 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     if Path(args.db).is_dir():
         raise ReconError(f"--db {args.db} is a folder; give the SQLite file to keep the LMS in")
     seed: Any = args.seed_progress
+    lists: dict[str, Any] = {}
     if args.config:
         from .config import load_config
+        from .sandbox.directory import from_config
 
         if args.seed_progress:
             raise ReconError("sandbox: give --config or --seed-progress, not both")
-        # The LMS starts as the config's [progress] export says: its columns and words.
-        seed = load_config(args.config).progress
+        # The LMS starts as the config's [progress] export says: its columns and words;
+        # its learners and learning paths are the config's directory and mapping.
+        config = load_config(args.config)
+        seed = config.progress
+        lists["learners"], lists["paths"] = from_config(config)
     serve(
         host=args.host,
         port=args.port,
         db=args.db,
         key=args.key or env("TI_API_KEY") or DEFAULT_KEY,
         seed_progress=seed,
+        **lists,
         **settings,
     )
     return EXIT_OK
@@ -559,6 +598,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser(
+        "lms",
+        help="read the LMS's own directory and catalog (recon lms pull)",
+        description="Read from the LMS API what recon otherwise reads from files.",
+    )
+    lms_sub = p.add_subparsers(dest="lms_command", required=True, metavar="ACTION")
+    p = lms_sub.add_parser(
+        "pull",
+        help="read the LMS's learners and learning paths into the ledger",
+        description="GET /incoming/v2/users and GET /incoming/v2/content (learning paths), "
+        "every page, paced, into the ledger with the time and target of the pull; "
+        'recon.toml\'s [users] / [paths] with source = "lms" then read it. The key comes '
+        "from TI_API_KEY, the base URL from --base-url or TI_BASE_URL.",
+    )
+    _ledger_args(p)
+    _api_args(p)
+    p.add_argument(
+        "--what",
+        default="users,paths",
+        help="users, paths or users,paths (default: both)",
+    )
+    p.add_argument(
+        "--rate", type=_positive(float), default=2.0, help="requests per second (default 2)"
+    )
+    p.add_argument(
+        "--burst", type=_positive(int), default=20, help="requests allowed at once (default 20)"
+    )
+    p.add_argument(
+        "--per-page",
+        type=_positive(int),
+        default=100,
+        help="items per page (default 100, the documented maximum)",
+    )
+    p.set_defaults(handler=cmd_lms_pull)
+
+    p = sub.add_parser(
         "ping",
         help="check the base URL and API key (GET /incoming/v2/ping)",
         description="Call GET /incoming/v2/ping to check the base URL and the key in TI_API_KEY.",
@@ -598,9 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sandbox.add_parser(
         "serve",
         help="serve the sandbox API until Ctrl-C",
-        description="Serve POST /incoming/v2/learningPathExternalActivity and GET "
-        "/incoming/v2/ping. Prints 'listening on http://HOST:PORT'. The key is "
-        "$TI_API_KEY when set, else 'sandbox-key'; it is never printed.",
+        description="Serve POST /incoming/v2/learningPathExternalActivity, GET "
+        "/incoming/v2/ping, and (with --config: its directory and mapping) GET "
+        "/incoming/v2/users and GET /incoming/v2/content. Prints 'listening on "
+        "http://HOST:PORT'. The key is $TI_API_KEY when set, else 'sandbox-key'; it is "
+        "never printed.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: a free one)")
@@ -645,7 +721,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         help="a recon.toml: start from its [progress] export (its file, columns, words, "
-        "timezone and date formats)",
+        "timezone and date formats); list its directory and mapping as the LMS's learners "
+        "and learning paths",
+    )
+    p.add_argument(
+        "--page-shape",
+        choices=["pageInfo", "meta"],
+        default="pageInfo",
+        help="how GET /incoming/v2/users and /content page: the two documented shapes "
+        "(default pageInfo)",
     )
     p.set_defaults(handler=cmd_sandbox_serve)
     p = sandbox.add_parser(

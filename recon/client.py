@@ -48,6 +48,8 @@ from .errors import ApiError, AuthError, NotFoundError, RedirectError
 
 ACTIVITY_PATH = "/incoming/v2/learningPathExternalActivity"
 PING_PATH = "/incoming/v2/ping"
+USERS_PATH = "/incoming/v2/users"
+CONTENT_PATH = "/incoming/v2/content"
 
 MIN_KEY_LENGTH = 8
 """Shorter keys are refused. Blanking a key out of a server's text is only safe when the
@@ -778,6 +780,35 @@ class ApiClient:
             url=url,
             location=self.clean(headers.get("Location", ""), PREVIEW_CHARS),
         )
+
+    def get(self, path: str, params: dict[str, str]) -> tuple[Answer, bytes]:
+        """``GET {base}{path}?params`` (``recon lms pull``): the :class:`Answer` (status,
+        rate-limit headers, the body's first characters cleaned) and the raw body, read
+        to at most :data:`MAX_BODY_BYTES` (``Answer.body_bytes`` above it: cut short).
+        Never raises for a transport failure: ``Answer.failure`` says what happened."""
+        from urllib.parse import urlencode
+
+        url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        started = time.perf_counter()
+        got = self._exchange("GET", url, None)
+        if isinstance(got, Answer):
+            return got, b""
+        response, content = got
+        headers = response.headers
+        text = content.decode("utf-8", "replace")
+        answer = Answer(
+            status=int(response.status_code),
+            errors=_api_messages(content, self.clean) if response.status_code >= 400 else [],
+            retry_after=parse_retry_after(headers.get("Retry-After"), date=headers.get("Date")),
+            remaining=parse_remaining(headers.get("X-RateLimit-Remaining")),
+            reset_in=parse_reset(headers.get("X-RateLimit-Reset")),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            body=self.clean(text, PREVIEW_CHARS) if content else "",
+            body_bytes=len(content),
+            url=url,
+            location=self.clean(headers.get("Location", ""), PREVIEW_CHARS),
+        )
+        return answer, content
 
     def ping(self) -> dict[str, Any]:
         """``GET /incoming/v2/ping``: checks the base URL and key before a long run."""

@@ -88,6 +88,9 @@ class UsersSpec:
     first_name: str | None = None
     last_name: str | None = None
     employee_id: str | None = None
+    # "file" (the default) or "lms": the ledger's latest `recon lms pull` of the users
+    # (then `file` and `sheet` are not given and the columns name the API's fields).
+    source: str = "file"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class PathsSpec:
     learning_path_id: str = "learningPathId"
     sheet: str | None = None
     title: str | None = None  # for suggestions: compared with [external] path_title
+    source: str = "file"  # or "lms": the latest pull of the learning paths, as [users]
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,26 @@ class LmsSpec:
     """The real LMS this config's ledger belongs to (optional ``[lms]`` table)."""
 
     base_url: str | None = None
+    # `source = "lms"` runs warn when the pull they use is older than this (days).
+    pull_max_age_days: float = 7.0
+    # GET /incoming/v2/content's `types` value for learning paths (inferred, not
+    # documented: see docs/api/lms-api-facts.md).
+    content_type: str = "learningPath"
+
+
+SOURCES = ("file", "lms")
+"""Where [users] and [paths] come from: a file, or the ledger's latest LMS pull."""
+LMS_USER_FIELDS = {"email": "email", "user_id": "id", "name": "name"}
+"""Column defaults of a [users] table with ``source = "lms"``: the API's field names."""
+LMS_PATH_FIELDS = {"external_code": "sku", "learning_path_id": "id", "title": "title"}
+"""Column defaults of a [paths] table with ``source = "lms"``: the provider's code is the
+learning path's ``sku`` unless ``external_code`` names another field (``slug``)."""
+
+
+def lms_placeholder(config_path: Path, role: str) -> Path:
+    """What ``file`` holds for a table read from the LMS pull: a name saying so, never an
+    existing file, replaced by :func:`recon.lms_pull.use_pulls` before anything reads it."""
+    return config_path.parent / f"(the ledger's latest LMS pull of {role}: recon lms pull)"
 
 
 DOTS_IGNORED = ("gmail.com", "googlemail.com")
@@ -450,34 +474,40 @@ def load_config(path: str | Path) -> Config:
     # The directory is only needed when learners are named by email, the mapping only
     # when paths are named by code; when present anyway they also vet the ids.
     usr = _table(doc, "users", path, required=learner_kind == "email")
-    users = (
-        UsersSpec(
-            file=_file(usr, "users", path),
+    users = None
+    if usr:
+        source = _source(usr, "users", path)
+        lms_fields = source == "lms"
+        users = UsersSpec(
+            file=lms_placeholder(path, "users") if lms_fields else _file(usr, "users", path),
             sheet=_str(usr, "sheet", "users", path, None),
             email=_str(usr, "email", "users", path, "email"),
-            user_id=_str(usr, "user_id", "users", path, "userId"),
-            name=_str(usr, "name", "users", path, None),
+            user_id=_str(usr, "user_id", "users", path, "id" if lms_fields else "userId"),
+            name=_str(usr, "name", "users", path, "name" if lms_fields else None),
             first_name=_str(usr, "first_name", "users", path, None),
             last_name=_str(usr, "last_name", "users", path, None),
             employee_id=_str(usr, "employee_id", "users", path, None),
+            source=source,
         )
-        if usr
-        else None
-    )
     pth = _table(doc, "paths", path, required=path_kind == "code")
-    paths = (
-        PathsSpec(
-            file=_file(pth, "paths", path),
+    paths = None
+    if pth:
+        source = _source(pth, "paths", path)
+        lms_fields = source == "lms"
+        paths = PathsSpec(
+            file=lms_placeholder(path, "paths") if lms_fields else _file(pth, "paths", path),
             sheet=_str(pth, "sheet", "paths", path, None),
-            external_code=_str(pth, "external_code", "paths", path, "externalCode"),
-            learning_path_id=_str(pth, "learning_path_id", "paths", path, "learningPathId"),
-            title=_str(pth, "title", "paths", path, None),
+            external_code=_str(
+                pth, "external_code", "paths", path, "sku" if lms_fields else "externalCode"
+            ),
+            learning_path_id=_str(
+                pth, "learning_path_id", "paths", path, "id" if lms_fields else "learningPathId"
+            ),
+            title=_str(pth, "title", "paths", path, "title" if lms_fields else None),
+            source=source,
         )
-        if pth
-        else None
-    )
     lms_table = _table(doc, "lms", path, required=False)
-    lms = LmsSpec(base_url=_str(lms_table, "base_url", "lms", path)) if lms_table else None
+    lms = _lms(lms_table, path) if lms_table else None
     if lms is not None and lms.base_url is not None:
         from .errors import ApiError
         from .target import target_url
@@ -497,6 +527,35 @@ def load_config(path: str | Path) -> Config:
         source=path,
         lms=lms,
         identity=_identity(_table(doc, "identity", path, required=False), path),
+    )
+
+
+def _source(table: dict[str, Any], section: str, path: Path) -> str:
+    """[users]/[paths] ``source``: "file" (needs ``file``) or "lms" (takes no ``file``)."""
+    source = _str(table, "source", section, path, "file")
+    if source not in SOURCES:
+        raise ConfigError(
+            f'{path}: [{section}] `source` must be "file" or "lms", not {source!r}', file=path
+        )
+    if source == "lms":
+        given = [k for k in ("file", "sheet") if k in table]
+        if given:
+            raise ConfigError(
+                f'{path}: [{section}] has source = "lms" and `{given[0]}`: the LMS pull is '
+                f"read instead of a file; remove `{given[0]}`, or the source line",
+                file=path,
+            )
+    return source
+
+
+def _lms(table: dict[str, Any], path: Path) -> LmsSpec:
+    age = table.get("pull_max_age_days", 7.0)
+    if isinstance(age, bool) or not isinstance(age, int | float) or not age > 0:
+        raise ConfigError(f"{path}: [lms] `pull_max_age_days` must be a number above 0", file=path)
+    return LmsSpec(
+        base_url=_str(table, "base_url", "lms", path, None),
+        pull_max_age_days=float(age),
+        content_type=_str(table, "content_type", "lms", path, "learningPath"),
     )
 
 

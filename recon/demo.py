@@ -152,7 +152,7 @@ def run_demo(
         "(outcomes, proposals, exceptions, review, suggestions)\n"
         f"ledger:    {out / 'ledger' / 'recon-ledger.db'}  (try: recon status --ledger ...)\n"
         "notebooks: `make lab`, then notebooks/01_reconcile.ipynb, "
-        "02_review_and_submit.ipynb, 03_history.ipynb",
+        "02_review_and_submit.ipynb, 03_history.ipynb, 04_resolve.ipynb",
         quiet,
     )
     return result

@@ -92,6 +92,7 @@ import pandas as pd
 from .aliases import MIGRATION as ALIASES_MIGRATION
 from .errors import LedgerBusyError, LedgerError, TargetError
 from .inputs import InputInfo
+from .lms_pull import MIGRATION as LMS_PULL_MIGRATION
 from .progress import progress_bar
 from .result import PAYLOAD_FIELDS, Result, payload
 from .target import Target
@@ -312,6 +313,10 @@ MIGRATIONS: tuple[str, ...] = (
 # 5 (issue 14): suggestions, aliases and rejected suggestions; kept in recon.aliases and
 # appended after every other step, so it follows schema 4 (payload storage) when merged.
 MIGRATIONS = (*MIGRATIONS, ALIASES_MIGRATION)
+
+# 6 (issue 14): `recon lms pull` (the LMS's learners and learning paths, and which pull a
+# run read); kept in recon.lms_pull and appended as its own step.
+MIGRATIONS = (*MIGRATIONS, LMS_PULL_MIGRATION)
 
 # What the attempts made before targets were recorded (target NULL) were declared to be.
 LEGACY_THIS_LMS, LEGACY_PRACTICE = "this-lms", "practice"

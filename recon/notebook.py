@@ -125,9 +125,11 @@ def _sha256(path: Path) -> str:
 def _input_files(config_path: Path) -> dict[str, Path]:
     config = load_config(config_path)
     files = {"external": config.external.file, "progress": config.progress.file}
-    if config.users is not None:
+    # A table read from the LMS pull has no file: a new pull is told apart by its id
+    # (see latest_or_reconcile).
+    if config.users is not None and config.users.source == "file":
         files["users"] = config.users.file
-    if config.paths is not None:
+    if config.paths is not None and config.paths.source == "file":
         files["paths"] = config.paths.file
     return files
 
@@ -138,7 +140,8 @@ def latest_or_reconcile(
     """The run to review: the ledger's latest, or a fresh reconciliation.
 
     A fresh run is reconciled (and recorded) when the ledger has none, when ``as_of`` is
-    given, or when an input file differs from the latest run's (by sha256): reviewing a
+    given, or when an input file differs from the latest run's (by sha256) or a table
+    read from the LMS has a newer ``recon lms pull`` than the run read: reviewing a
     run made from other files would approve corrections the data no longer supports.
     Returns ``(run_id, reconciled)``.
     """
@@ -147,10 +150,22 @@ def latest_or_reconcile(
     config_path = resolve_config(config_path)
     runs = ledger.runs()
     if as_of is None and not runs.empty:
+        from .lms_pull import latest_pull, run_pulls
+
         recorded = runs["inputs"].iloc[-1]
         current = {role: _sha256(path) for role, path in _input_files(config_path).items()}
-        same = set(recorded) == set(current) and all(
-            recorded[role].get("sha256") == sha for role, sha in current.items()
+        config = load_config(config_path)
+        # Tables read from the LMS pull: the same when the run read the latest pull.
+        pulled = {
+            role
+            for role, spec in (("users", config.users), ("paths", config.paths))
+            if spec is not None and spec.source == "lms"
+        }
+        used = run_pulls(ledger, int(runs["run_id"].iloc[-1]))
+        same = (
+            set(recorded) - pulled == set(current)
+            and all(recorded[role].get("sha256") == sha for role, sha in current.items())
+            and all(used.get(r) == (latest_pull(ledger, r) or {}).get("id") for r in pulled)
         )
         if same:
             return int(runs["run_id"].iloc[-1]), False

@@ -15,18 +15,23 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+
+import pandas as pd
 
 from .aliases import engine_aliases, record_suggestions, rejected
 from .config import Config, load_config
 from .engine import reconcile
 from .errors import ReconError
 from .ledger import Ledger
+from .lms_pull import age_days, catalog_codes, record_run_pulls, use_pulls
 from .outputs import OUTPUT_FILES, write_json, write_result
 from .result import Result
-from .suggest import suggestions_for
+from .suggest import Sources, load_sources, suggestions_for
 
 RUN_FOLDER = "run-{run_id}"
 """``out`` meaning "beside the ledger, in a folder named after the run" (notebook 01):
@@ -81,16 +86,8 @@ def reconcile_run(
         out = check_out(out)
     if not isinstance(config, Config):
         config = load_config(config)
-    # What the ledger's LMS accepted earlier: already-submitted rather than proposed; the
-    # aliases the analyst accepted: looked up before the directory and mapping.
-    accepted = ledger.accepted_keys() if ledger is not None else set()
-    aliases = engine_aliases(ledger) if ledger is not None else None
-    result = reconcile(config, as_of=as_of, accepted_keys=accepted, aliases=aliases)
-    # Candidates for the unknown learners and paths: offered, never applied; what the
-    # analyst turned down is not offered again.
-    result.suggestions = suggestions_for(
-        config, result.exceptions, rejected(ledger) if ledger is not None else ()
-    )
+    with tempfile.TemporaryDirectory(prefix="recon-pull-") as scratch:
+        result = _reconcile(config, ledger, Path(scratch), as_of)
     try:
         written = write_result(result, out, config) if out is not None else {}
         if ledger is None:
@@ -98,6 +95,7 @@ def reconcile_run(
         mark = time.perf_counter()
         run_id = ledger.record_run(result)
         record_suggestions(ledger, run_id, result.suggestions)
+        record_run_pulls(ledger, run_id, result.lms_pulls)
         result.timings["ledger"] = time.perf_counter() - mark
     except BaseException:
         if staging is not None:
@@ -114,6 +112,47 @@ def reconcile_run(
                 f"recorded as run {result.run_id}, but {written['summary']} could not be "
                 f"updated to name it: {exc}"
             ) from None
+    return result
+
+
+def _reconcile(
+    config: Config, ledger: Ledger | None, scratch: Path, as_of: datetime | str | None
+) -> Result:
+    """The engine's run and its suggestions, with what the ledger holds for it."""
+    # [users]/[paths] with source = "lms": the ledger's latest pull, as the engine's input.
+    config, pulls, warnings = use_pulls(config, ledger, scratch)
+    # What the ledger's LMS accepted earlier: already-submitted rather than proposed; the
+    # aliases the analyst accepted: looked up before the directory and mapping.
+    accepted = ledger.accepted_keys() if ledger is not None else set()
+    aliases = engine_aliases(ledger) if ledger is not None else None
+    result = reconcile(config, as_of=as_of, accepted_keys=accepted, aliases=aliases)
+    for role, info in pulls.items():
+        if role in result.inputs:  # named for what it is, not the scratch file
+            result.inputs[role] = replace(
+                result.inputs[role], path=f"LMS pull {info['pull_id']} ({info['target']})"
+            )
+    # Candidates for the unknown learners and paths: offered, never applied; what the
+    # analyst turned down is not offered again. The LMS catalog's sku and slug (latest
+    # pull) are candidates for provider codes too.
+    sources = None
+    if ledger is not None:
+        codes, catalog_pull = catalog_codes(ledger, config)
+        if catalog_pull is not None and not codes.empty:
+            found = load_sources(config)
+            sources = Sources(found.directory, pd.concat([found.catalog, codes], ignore_index=True))
+            if "paths" not in pulls:
+                pulls["suggestions"] = {
+                    "pull_id": catalog_pull["id"],
+                    "target": catalog_pull["target"],
+                    "practice": catalog_pull["practice"],
+                    "pulled_at": catalog_pull["finished_at"],
+                    "age_days": round(age_days(catalog_pull["finished_at"]), 2),
+                    "rows": catalog_pull["rows"],
+                }
+    result.suggestions = suggestions_for(
+        config, result.exceptions, rejected(ledger) if ledger is not None else (), sources
+    )
+    result.lms_pulls, result.warnings = pulls, warnings
     return result
 
 

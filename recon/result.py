@@ -104,6 +104,10 @@ class Result:
     order; ``rows_read`` is their sum.
     ``suggestions``: candidates for the unknown learners and paths (``SUGGESTION_COLUMNS``;
     :mod:`recon.suggest`), filled by :func:`recon.pipeline.reconcile_run`, never applied.
+    ``lms_pulls``: the ``recon lms pull`` each role read (``users``, ``paths``, or
+    ``suggestions`` for the catalog's sku and slug), see :mod:`recon.lms_pull`;
+    ``warnings``: what the analyst must know about the run (a pull older than
+    ``[lms] pull_max_age_days``), in summary.json and on the terminal.
     ``run_id``: the ledger run this result is recorded as; None until
     :meth:`recon.ledger.Ledger.record_run` records it (:func:`recon.pipeline.reconcile_run`).
 
@@ -125,6 +129,8 @@ class Result:
     lms_words_unknown: dict[str, int] = field(default_factory=dict)
     lms_bad_dates: int = 0
     suggestions: pd.DataFrame = field(default_factory=no_suggestions)
+    lms_pulls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     run_id: int | None = None
     config_path: str | None = None
 
@@ -179,6 +185,8 @@ class Result:
             "lms_completion_dates_not_readable": self.lms_bad_dates,
             "inputs": {role: info.to_dict() for role, info in self.inputs.items()},
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "lms_pulls": self.lms_pulls,
+            "warnings": self.warnings,
             "exit_code": self.exit_code,
         }
 
@@ -208,6 +216,11 @@ class Result:
                 f"header): {self.progress_ignored:,}"
             )
         lines += self.render_lms_words()
+        if self.lms_pulls:
+            from .lms_pull import describe_pulls
+
+            lines += [f"  {line}" for line in describe_pulls(self.lms_pulls)]
+        lines += [f"  warning: {w}" for w in self.warnings]
         if self.lms_bad_dates:
             lines.append(
                 f"  LMS completion dates not readable: {self.lms_bad_dates:,} row(s) "

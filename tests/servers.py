@@ -49,6 +49,7 @@ class Scripted:
         self.received = 0
         self.answered = 0
         self.bodies: list[bytes] = []
+        self.paths: list[str] = []  # each request's path and query, in order of arrival
         self.times: list[float] = []
         self.lock = threading.Lock()
         outer = self
@@ -61,6 +62,7 @@ class Scripted:
                 with outer.lock:
                     outer.received += 1
                     outer.bodies.append(sent)
+                    outer.paths.append(self.path)
                     outer.times.append(time.monotonic())
                     n = outer.received
                 if outer.delay:

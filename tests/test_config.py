@@ -277,7 +277,7 @@ def test_sheet_and_statuses_are_read(write_case):
         (
             ISSUE_EXAMPLE.replace('file = "users.csv"', 'file = "users.csv"\ncolour = "blue"'),
             "unknown key 'colour' in [users]; valid: 'file', 'email', 'user_id', 'sheet', "
-            "'name', 'first_name', 'last_name', 'employee_id'",
+            "'name', 'first_name', 'last_name', 'employee_id', 'source'",
         ),
     ],
     ids=[

@@ -44,11 +44,12 @@ def code_cells(notebook: dict) -> list[dict]:
     return [c for c in notebook["cells"] if c["cell_type"] == "code"]
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_four_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_reconcile.ipynb",
         "02_review_and_submit.ipynb",
         "03_history.ipynb",
+        "04_resolve.ipynb",
     ]
 
 

@@ -18,6 +18,10 @@ It answers ``POST /incoming/v2/learningPathExternalActivity`` and
   ``Retry-After`` (whole seconds until one request is allowed, at least 1) and
   ``{"error": "rate_limit_exceeded", "retryAfter": N}``.
 
+It also lists the LMS's learners (``GET /incoming/v2/users``) and learning paths (``GET
+/incoming/v2/content?types=learningPath``), seeded from a config's directory and mapping,
+in either documented page shape (:mod:`.directory`), for ``recon lms pull``.
+
 It is a *practice* target and says so: its ping answers ``{"valid": true, "practice":
 true}``, so recon never counts what it accepted for a real LMS (see :mod:`recon.target`).
 
@@ -55,6 +59,7 @@ import pandas as pd
 
 from ..client import ACTIVITY_PATH, PING_PATH
 from ..errors import ReconError
+from .directory import PAGE_SHAPES, from_config
 from .seed import Seed, read_seed
 from .server import Server
 from .settings import SandboxSettings
@@ -72,11 +77,12 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from ..config import ProgressSpec
+    from ..config import Config, ProgressSpec
 
 __all__ = [
     "ACTIVITY_PATH",
     "DEFAULT_KEY",
+    "PAGE_SHAPES",
     "PING_PATH",
     "PROGRESS_COLUMNS",
     "Sandbox",
@@ -122,6 +128,9 @@ class Sandbox:
     ``db``: the SQLite file to use (created if needed, kept after stop); ``None`` or
     ``":memory:"``: a temporary file removed on stop. ``port=0`` picks a free port.
     ``seed_progress``: an LMS progress export to start from (see :func:`seed_progress`).
+    ``learners`` / ``paths``: what ``GET /incoming/v2/users`` and ``/content`` list
+    (:mod:`.directory`; :meth:`seed_lists` fills them from a config), paged in the
+    ``page_shape`` setting's shape.
     The remaining arguments are the initial :class:`SandboxSettings`.
     """
 
@@ -144,6 +153,9 @@ class Sandbox:
         stall_rate: float = 0.0,
         feature_on: bool = True,
         seed: int | None = None,
+        page_shape: str = "pageInfo",
+        learners: list[dict[str, Any]] | None = None,
+        paths: list[dict[str, Any]] | None = None,
     ) -> None:
         if not key:
             raise ValueError("the sandbox needs a non-empty API key")
@@ -162,7 +174,10 @@ class Sandbox:
             stall_rate=stall_rate,
             feature_on=feature_on,
             seed=seed,
+            page_shape=page_shape,
         )
+        self.learners = list(learners or [])
+        self.paths = list(paths or [])
         self._tmpdir: str | None = None
         if db is None or str(db) == ":memory:":
             self._tmpdir = tempfile.mkdtemp(prefix="recon-sandbox-")
@@ -176,6 +191,14 @@ class Sandbox:
         self._server: Server | None = None
         self._store: Store | None = None
         self._thread: threading.Thread | None = None
+
+    def seed_lists(self, config: Config) -> Sandbox:
+        """List ``config``'s directory and mapping as the LMS's learners and learning
+        paths (see :func:`.directory.from_config`); takes effect at once. Returns self."""
+        learners, paths = from_config(config)
+        self.learners[:] = learners
+        self.paths[:] = paths
+        return self
 
     def __repr__(self) -> str:  # the key stays out of reprs and tracebacks
         state = self.url if self._server is not None else "stopped"
@@ -220,6 +243,7 @@ class Sandbox:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise
         server.practice = self._practice
+        server.learners, server.paths = self.learners, self.paths
         self._store, self._server = store, server
         self.port = server.server_port
         if self._practice:

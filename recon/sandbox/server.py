@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from ..client import ACTIVITY_PATH, PING_PATH
+from ..client import ACTIVITY_PATH, CONTENT_PATH, PING_PATH, USERS_PATH
 from ..validation import MSG_FEATURE_OFF, validate_activity
+from .directory import content_page, users_page
 from .settings import Plan, SandboxSettings, TokenBucket
 from .store import Store, now_wire
 
@@ -63,6 +64,9 @@ class Server(ThreadingHTTPServer):
         self.practice = True
         self.settings = settings
         self.store = store
+        # What GET /incoming/v2/users and /content list (recon.sandbox.directory).
+        self.learners: list[dict[str, Any]] = []
+        self.paths: list[dict[str, Any]] = []
         self.bucket = TokenBucket()
         self._clients: set[socket.socket] = set()
         self._clients_lock = threading.Lock()
@@ -140,7 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         received_at = now_wire()
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
+        self._query_params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         text: str | None = None
         try:
             raw = self._read_body()
@@ -169,7 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.latency_s:
             time.sleep(plan.latency_s)  # no lock held: concurrent requests overlap
         route = (self.command, path)
-        if route not in (("GET", PING_PATH), ("POST", ACTIVITY_PATH)):
+        lists = (("GET", USERS_PATH), ("GET", CONTENT_PATH))
+        if route not in (("GET", PING_PATH), ("POST", ACTIVITY_PATH), *lists):
             self._answer(received_at, path, text, 404, {"errors": ["not found"]})
             return
         if not self._authorized():
@@ -192,6 +199,14 @@ class _Handler(BaseHTTPRequestHandler):
             # The practice mark: what recon's sandbox accepts never counts for a real LMS.
             answer = {"valid": True, "practice": True} if self.server.practice else {"valid": True}
             self._answer(received_at, path, text, 200, answer, headers=limit_headers)
+            return
+        if route in lists:
+            shape = self.server.settings.page_shape
+            if route[1] == USERS_PATH:
+                status, body = users_page(self.server.learners, self._query_params, shape)
+            else:
+                status, body = content_page(self.server.paths, self._query_params, shape)
+            self._answer(received_at, path, text, status, body, headers=limit_headers)
             return
         self._activity(received_at, path, raw, text, plan, limit_headers)
 

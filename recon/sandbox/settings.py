@@ -50,6 +50,8 @@ class SandboxSettings:
     connection without an answer. ``feature_on``: the company's ``externalActivity``
     feature. ``seed``: makes the random faults reproducible (setting it restarts the
     sequence); each ``POST`` draws the same number of random values whatever is on.
+    ``page_shape``: how the learner and learning-path lists page (``pageInfo`` or
+    ``meta``, see :mod:`recon.sandbox.directory`).
     """
 
     rate: float = 2.0
@@ -63,6 +65,9 @@ class SandboxSettings:
     stall_rate: float = 0.0
     feature_on: bool = True
     seed: int | None = None
+    # How GET /incoming/v2/users and /content page: "pageInfo" or "meta", the two
+    # shapes the vendor's pages document (recon.sandbox.directory).
+    page_shape: str = "pageInfo"
 
     # Not settings: the lock that makes changes atomic, and the fault dice.
     _lock: threading.RLock = field(init=False, repr=False, compare=False)
@@ -137,6 +142,12 @@ _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(SandboxSettings) if f.
 
 
 def _check_setting(name: str, value: Any) -> Any:
+    if name == "page_shape":
+        from .directory import PAGE_SHAPES
+
+        if value not in PAGE_SHAPES:
+            raise ValueError(f"page_shape must be one of {', '.join(PAGE_SHAPES)}, not {value!r}")
+        return value
     if name == "feature_on":
         if not isinstance(value, bool):
             raise ValueError("feature_on must be True or False")
