@@ -728,23 +728,30 @@ class Ledger:
             frame["inputs"] = frame["inputs"].map(json.loads)
         return frame
 
+    def exceptions(self, run: str | int | None = "latest") -> pd.DataFrame:
+        """A run's exceptions as exceptions.csv has them: ``row, outcome, detail`` and the
+        row's original cells (a provider column may share a name with recon's)."""
+        run_id = self.resolve_run(run)
+        blob = self._query("SELECT exceptions FROM runs WHERE id = ?", (run_id,))[0][0]
+        if blob is not None:
+            data = self._query("SELECT data FROM blobs WHERE id = ?", (blob,))
+            return _exceptions_frame(data[0][0])
+        # recorded before schema 4: one row each
+        exceptions = self._frame(
+            "SELECT row, outcome, detail, original FROM run_exceptions WHERE run_id = ? "
+            "ORDER BY row",
+            (run_id,),
+        )
+        originals = pd.DataFrame([json.loads(t) for t in exceptions.pop("original")])
+        return pd.concat([exceptions, originals], axis=1)
+
     def result(self, run: str | int | None = "latest") -> Result:
         """A run as a :class:`Result` (counts, proposals, exceptions, completions), read
         back from the ledger so a report of an old run needs no input file."""
         run_id = self.resolve_run(run)
         row = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))[0]
         proposals = self.proposals(run_id)
-        if row["exceptions"] is not None:
-            data = self._query("SELECT data FROM blobs WHERE id = ?", (row["exceptions"],))
-            exceptions = _exceptions_frame(data[0][0])
-        else:  # recorded before schema 4: one row each
-            exceptions = self._frame(
-                "SELECT row, outcome, detail, original FROM run_exceptions WHERE run_id = ? "
-                "ORDER BY row",
-                (run_id,),
-            )
-            originals = pd.DataFrame([json.loads(t) for t in exceptions.pop("original")])
-            exceptions = pd.concat([exceptions, originals], axis=1)
+        exceptions = self.exceptions(run_id)
         completions = self._frame(
             "SELECT month, source, completions FROM run_completions WHERE run_id = ? "
             "ORDER BY month, source",

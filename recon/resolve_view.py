@@ -13,7 +13,6 @@ restart or a second analyst sees it.
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +41,7 @@ class ResolveModel:
         self.by = by
         self.position = 0
         self.last = ""
+        self._exceptions: pd.DataFrame | None = None  # read once, when first shown
         self.refresh()
 
     def refresh(self) -> None:
@@ -62,14 +62,18 @@ class ResolveModel:
     def evidence(self, item: Item) -> dict[str, Any]:
         """The provider row as it was in the file (its original cells), with the row's
         outcome and detail."""
-        found = self.ledger._query(
-            "SELECT outcome, detail, original FROM run_exceptions WHERE run_id = ? AND row = ?",
-            (self.run_id, item.row),
-        )
-        if not found:
+        if self._exceptions is None:
+            self._exceptions = self.ledger.exceptions(self.run_id)
+        found = self._exceptions[self._exceptions.iloc[:, 0] == item.row]
+        if found.empty:
             return {"row": item.row}
-        outcome, detail, original = found[0]
-        return {"row": item.row, "outcome": outcome, "detail": detail, **json.loads(original)}
+        # By position: a provider column may be called row, outcome or detail too.
+        values = found.iloc[0].tolist()
+        names = [str(c) for c in found.columns]
+        shown = {"row": item.row, "outcome": values[1], "detail": values[2]}
+        for name, value in zip(names[3:], values[3:], strict=True):
+            shown[name if name not in shown else f"{name} (provider)"] = value
+        return shown
 
     def candidates(self, item: Item) -> pd.DataFrame:
         """The row's open candidates, best first (``candidate``, ``candidate_id``,
