@@ -109,6 +109,12 @@ class NearMiss:
 def main(out_dir: Path = SAMPLE_DIR) -> Path:
     """Write the sample's files (into the package's sample by default); return the config's
     path."""
+    return write(out_dir)[0]
+
+
+def write(out_dir: Path) -> tuple[Path, list[NearMiss]]:
+    """Write the sample's files into ``out_dir``: the config's path and the rows
+    :func:`add_near_misses` rewrote."""
     config = generate(
         out_dir,
         ROWS,
@@ -121,8 +127,7 @@ def main(out_dir: Path = SAMPLE_DIR) -> Path:
         notes=NOTES,
         title=TITLE,
     )
-    add_near_misses(config)
-    return config
+    return config, add_near_misses(config)
 
 
 def add_near_misses(config: Path) -> list[NearMiss]:
