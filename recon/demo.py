@@ -1,8 +1,9 @@
 """`recon demo`: the whole loop on the bundled sample, against the local sandbox.
 
-reconcile -> approve by policy -> submit -> export the LMS's progress -> reconcile again
--> report.html. Nothing to set up: the sandbox runs in this process on a free loopback
-port with a throwaway key that is never shown.
+reconcile -> accept the identity suggestions scoring ACCEPT_ABOVE or more -> approve by
+policy -> submit -> export the LMS's progress -> reconcile again (the accepted aliases in
+use) -> report.html. Nothing to set up: the sandbox runs in this process on a free
+loopback port with a throwaway key that is never shown.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from . import outcomes as oc
+from .aliases import HOW_BULK, Resolved, accept_above
 from .client import ApiClient
 from .config import Config, load_config
 from .fmt import duration
@@ -39,6 +43,13 @@ SAMPLE_CONFIG = sample_config()
 
 POLICY = "demo: approve every missing-completion and missing-progress proposal"
 
+ACCEPT_ABOVE = 0.9
+"""The demo's explicit bulk choice (`recon resolve --accept-above 0.9`): the sample's
+suggestions from a rule that reads the same address or code (0.95) are taken, its typos
+(0.9 x similarity, below 0.9) are left for an analyst to look at."""
+THROUGH_ALIAS = "resolved through an alias"
+"""What the outcome's detail of a row resolved through an alias says (recon.aliases)."""
+
 # The demo's sandbox plays an enterprise-sized plan so the first minute is not spent
 # waiting; the real API's standard plan is 2 requests/s with a burst of 20.
 DEMO_PACE = Pace(rate=40.0, burst=40, concurrency=8)
@@ -53,10 +64,17 @@ class DemoResult:
     submission: SubmitReport
     report: Path
     out: Path
+    resolved: Resolved = dataclasses.field(default_factory=Resolved)
 
     @property
     def gap_closed(self) -> bool:
         return all(self.after.counts[name] == 0 for name in oc.PROPOSED)
+
+    @property
+    def through_aliases(self) -> pd.DataFrame:
+        """The rerun's outcomes of the rows resolved through an alias."""
+        rows = self.after.outcomes
+        return rows[rows["detail"].str.contains(THROUGH_ALIAS, regex=False, na=False)]
 
 
 def _say(message: str, quiet: bool) -> None:
@@ -99,6 +117,16 @@ def run_demo(
         _say(f"2. reconciled {before.rows_read:,} provider rows -> run {before.run_id}", quiet)
         _say(_indent(before.render()), quiet)
 
+        # An explicit bulk choice, recorded as such: the rerun uses these aliases.
+        resolved = accept_above(ledger, ACCEPT_ABOVE, run=before.run_id, by="recon demo")
+        _say(
+            f"   accepted the suggestions scoring {ACCEPT_ABOVE:g} or more: {resolved.accepted:,} "
+            f"alias(es), recorded as '{HOW_BULK.format(score=ACCEPT_ABOVE)}' by recon demo\n"
+            f"   (recon resolve --accept-above {ACCEPT_ABOVE:g}); {resolved.skipped:,} row(s) "
+            "scoring less or without a single candidate are left for an analyst",
+            quiet,
+        )
+
         # Every proposal is a missing-completion or a missing-progress one.
         keys = ledger.select(before.run_id, everything=True)
         ledger.decide(keys, "approved", run=before.run_id, by="recon demo", policy=POLICY)
@@ -137,9 +165,10 @@ def run_demo(
     with Ledger(out / "ledger" / "recon-ledger.db") as ledger:
         after = reconcile_run(after_cfg, out=out / "run-2", ledger=ledger)
         report_path = write_report(ledger, out / "report.html", run=after.run_id)
-    result = DemoResult(before, after, report, report_path, out)
+    result = DemoResult(before, after, report, report_path, out, resolved)
     _say(f"6. reconciled again -> run {after.run_id}", quiet)
     _say(_before_after(before, after), quiet)
+    _say(_through_aliases(result.through_aliases), quiet)
     verdict = (
         "the gap is closed: no missing-completion and no missing-progress left"
         if result.gap_closed
@@ -160,6 +189,12 @@ def run_demo(
 
 def _indent(text: str) -> str:
     return "\n".join("   " + line for line in text.splitlines())
+
+
+def _through_aliases(rows: pd.DataFrame) -> str:
+    counts = rows["outcome"].astype(str).value_counts()
+    shown = ", ".join(f"{n:,} {name}" for name, n in counts.items() if n) or "none"
+    return f"   {len(rows):,} row(s) {THROUGH_ALIAS} on this run (the detail says so): {shown}"
 
 
 def _before_after(before: Result, after: Result) -> str:

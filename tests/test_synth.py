@@ -8,6 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,8 @@ from recon.ledger import Ledger
 FILES = ("external.csv", "progress.csv", "users.csv", "paths.csv", "recon.toml")
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 FIXED_AS_OF = "2026-11-27T00:00:00Z"
-EXAMPLE_EMAIL = re.compile(r"^[^@\s]+@example\.(com|org|net)$")
+# the sample's old domain alias is a subdomain: still only the reserved example domains
+EXAMPLE_EMAIL = re.compile(r"^[^@\s]+@(old\.)?example\.(com|org|net)$")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -144,13 +146,53 @@ def test_bundled_sample_looks_like_a_real_export() -> None:
     assert "deliberate config mistake" in config
 
 
-def test_bundled_sample_is_what_its_generator_writes(tmp_path: Path) -> None:
-    config = _load_sample_generator().main(tmp_path)
-    assert config == tmp_path / "recon.toml"
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
+    """The sample written afresh by its generator (once for this module)."""
+    return _load_sample_generator().write(tmp_path_factory.mktemp("sample"))
+
+
+def test_bundled_sample_is_what_its_generator_writes(regenerated: tuple[Path, list]) -> None:
+    config, _ = regenerated
+    assert config.name == "recon.toml"
     for name in FILES:
-        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), (
+        assert (config.parent / name).read_bytes() == (SAMPLE / name).read_bytes(), (
             f"recon/sample/{name} (data/sample) is stale: run make sample"
         )
+
+
+def test_bundled_sample_near_misses_get_the_right_suggestions(
+    regenerated: tuple[Path, list],
+) -> None:
+    # Issue 14: near-miss learners and codes in the sample get their true value as the
+    # best suggestion, those read as the same address or code at 0.95 (what the demo's
+    # accept-above takes), typos below the demo's score, and a truly absent learner none.
+    from recon.demo import ACCEPT_ABOVE
+    from recon.pipeline import reconcile_run
+
+    sample = _load_sample_generator()
+    _, misses = regenerated
+    assert [(m.kind, m.how) for m in misses] == list(sample.NEAR_MISSES)
+    result = reconcile_run(SAMPLE / "recon.toml", as_of=FIXED_AS_OF, ledger=None)
+    outcome = result.outcomes.set_index("row")["outcome"].astype(str)
+    external = _rows(SAMPLE / "external.csv")
+    users = {r["email"]: r["userId"] for r in _rows(SAMPLE / "users.csv")}
+    paths = {r["externalCode"]: r["learningPathId"] for r in _rows(SAMPLE / "paths.csv")}
+    found = result.suggestions
+    for miss in misses:
+        cell = external[miss.row - 1]["Email" if miss.kind == "learner" else "Course Code"]
+        assert cell == miss.written != miss.was
+        assert outcome[miss.row] == f"unknown-{miss.kind}", miss
+        mine = found[(found["row"] == miss.row) & (found["kind"] == miss.kind)]
+        if "absent" in miss.how:
+            assert mine.empty, miss
+            continue
+        best = mine.iloc[0]
+        assert best["candidate"] == miss.was, miss
+        truth = users[miss.was] if miss.kind == "learner" else paths[miss.was]
+        assert best["candidate_id"] == truth
+        assert (best["score"] >= ACCEPT_ABOVE) == ("typo" not in miss.how), miss
+        assert mine["score"].is_monotonic_decreasing and (mine["score"] < 1).all()
 
 
 def test_generate_refuses_impossible_sizes(tmp_path: Path) -> None:
