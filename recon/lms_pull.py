@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import ApiError, ConfigError, ReconError
+from .progress import progress_bar, wanted
 
 if TYPE_CHECKING:
     from .client import ApiClient, TokenBucket
@@ -367,12 +368,11 @@ def _read_all(
 
 
 def _bar(kind: str, enabled: bool) -> Any:
-    if not enabled:
+    # Drawn only where someone watches (a terminal or a notebook): never into a pipe or a log.
+    if not enabled or not wanted():
         return None
-    from tqdm.auto import tqdm
-
     unit = "learner" if kind == USERS else "path"
-    return tqdm(total=None, unit=unit, desc=f"pulling {kind}", dynamic_ncols=True)
+    return progress_bar(None, f"pulling {kind}", unit=unit, delay=0)
 
 
 def _records(kind: str, items: list[dict[str, Any]], notes: list[str]) -> list[tuple]:

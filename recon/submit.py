@@ -67,6 +67,7 @@ from .errors import (
 )
 from .fmt import duration as _duration
 from .ledger import Ledger
+from .progress import progress_bar, wanted
 from .target import Target, guess, probe
 from .validation import MSG_FEATURE_OFF, validate_activity
 
@@ -804,8 +805,7 @@ def _interrupts_stop(stop: threading.Event) -> Iterator[threading.Event]:
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
+    # Drawn only where someone watches (a terminal or a notebook): never into a pipe or a log.
+    if not enabled or total == 0 or not wanted():
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="proposal", desc="submitting", dynamic_ncols=True)
+    return progress_bar(total, "submitting", unit="proposal", delay=0)
