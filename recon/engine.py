@@ -838,7 +838,8 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
                     THEN recon_wire(c.completion_ts) END AS completionDate,
                CASE WHEN s.verdict = '{oc.MISSING_PROGRESS}'
                     THEN recon_wire(c.activity_ts) END AS timeStampDate,
-               s.verdict AS category
+               s.verdict AS category,
+               c.learner, c.path  -- as the provider wrote them, for proposals.csv
         FROM collapsed s JOIN classified c ON c.row = s.row
         JOIN user_codes u ON u.code = c.user_code JOIN path_codes x ON x.code = c.path_code
         WHERE s.verdict IN ('{oc.MISSING_COMPLETION}', '{oc.MISSING_PROGRESS}')
@@ -918,16 +919,6 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     """The result's frames. Every row is either a row problem (``row_problems``) or a
     valid row (``collapsed``), so the outcomes are a union of the two, never a join of
     two million-row tables: a join's hash table is what would decide peak memory."""
-    proposals = frame(
-        con,
-        """
-    SELECT p.key, p.userId, p.learningPathId, p.status, p.completionDate, p.timeStampDate,
-           p.category, p.rows, c.learner, c.path
-    FROM proposals p JOIN classified c ON c.row = p.row
-    WHERE p.errors IS NULL AND NOT p.accepted_before
-    ORDER BY p.row
-    """,
-    )
     run(
         con,
         """
@@ -936,7 +927,17 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     FROM classified WHERE problem IS NOT NULL
     """,
     )
-    run(con, "DROP TABLE classified")
+    run(con, "DROP TABLE classified")  # before any frame is built: the widest table
+    proposals = frame(
+        con,
+        """
+    SELECT p.key, p.userId, p.learningPathId, p.status, p.completionDate, p.timeStampDate,
+           p.category, p.rows, p.learner, p.path
+    FROM proposals p
+    WHERE p.errors IS NULL AND NOT p.accepted_before
+    ORDER BY p.row
+    """,
+    )
     lost = run(
         con,
         f"SELECT count(*) FROM proposals p ANTI JOIN exception_sources e ON e.{ROW} = p.row "

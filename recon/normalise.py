@@ -203,12 +203,19 @@ def trim_macro(con: duckdb.DuckDBPyConnection) -> None:
     # as Python's str.strip does for the config's status words. trim() with a character
     # list is slow, so only cells whose first or last character is a blank take it (a
     # look at two code points is three times cheaper than a regular expression).
+    # Most cells start and end with a printable ASCII character, none of them a blank:
+    # two comparisons settle those. The codes are a list, not an IN: DuckDB turns a long
+    # IN into a join, one per cell column.
     blanks = " || ".join(f"chr({ord(c)})" for c in BLANKS)
     codes = ", ".join(str(ord(c)) for c in BLANKS)
+    low, high = ord(" ") + 1, min(ord(c) for c in BLANKS if c > " ") - 1
+    assert not any(low <= ord(c) <= high for c in BLANKS)
+    plain = f"BETWEEN {low} AND {high}"
     run(
         con,
         "CREATE OR REPLACE TEMP MACRO recon_trim(v) AS CASE "
-        f"WHEN ascii(v) IN ({codes}) OR ascii(reverse(v)) IN ({codes}) "
+        f"WHEN ascii(v) {plain} AND ascii(reverse(v)) {plain} THEN v "
+        f"WHEN list_contains([{codes}], ascii(v)) OR list_contains([{codes}], ascii(reverse(v))) "
         f"THEN trim(v, {blanks}) ELSE v END",
     )
 

@@ -13,9 +13,11 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from . import outcomes as oc
 from .config import Config, load_config
@@ -52,20 +54,76 @@ def escape_cell(value: object) -> object:
     return value
 
 
-def _escaped_select(frame: pd.DataFrame) -> str:
-    """The columns of ``frame`` (named c0, c1, ... in SQL) with text cells escaped."""
+def _escaped(col: str) -> str:
+    """SQL: the text of column ``col``, escaped when a spreadsheet would run it."""
+    return (
+        f"CASE WHEN regexp_matches({col}::VARCHAR, '{_FORMULA_START}') AND NOT "
+        f"regexp_full_match({col}::VARCHAR, '{_NUMBER.pattern}') "
+        f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END"
+    )
+
+
+def _escaped_categories(con: duckdb.DuckDBPyConnection, column: pd.Series) -> pd.Series | None:
+    """A categorical text column with its categories escaped by the same SQL: each
+    distinct value once rather than once per row (a million outcomes hold a few
+    thousand details). None when ``column`` is no such column, or when escaping would
+    make two categories equal (then its rows are escaped one by one)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    categories = column.cat.categories
+    if not pd.api.types.is_string_dtype(categories):
+        return None
+    con.register("categories", pa.table({"c0": pa.array(categories, pa.string())}))
+    try:
+        escaped = [r[0] for r in run(con, f"SELECT {_escaped('c0')} FROM categories")]
+    finally:
+        con.unregister("categories")
+    if len(set(escaped)) != len(escaped):
+        return None
+    return column.cat.rename_categories(escaped)
+
+
+def _escaped_select(frame: pd.DataFrame, escaped: frozenset[str] = frozenset()) -> str:
+    """The columns of ``frame`` (named c0, c1, ... in SQL) with text cells escaped; the
+    columns named in ``escaped`` hold escaped text already."""
     parts = []
     for i, name in enumerate(frame.columns):
         col = f"c{i}"
         if pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]):
             parts.append(col)
+        elif col in escaped:
+            parts.append(f"{col}::VARCHAR")
         else:
-            parts.append(
-                f"CASE WHEN regexp_matches({col}::VARCHAR, '{_FORMULA_START}') AND NOT "
-                f"regexp_full_match({col}::VARCHAR, '{_NUMBER.pattern}') "
-                f"THEN '''' || {col}::VARCHAR ELSE {col}::VARCHAR END"
-            )
+            parts.append(_escaped(col))
     return ", ".join(parts) if parts else "*"
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """``frame`` as an Arrow table when it converts (DuckDB scans pandas' Arrow-backed
+    text one Python object at a time, but Arrow at once); else the frame itself."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return frame
+
+
+def _append(rows: BinaryIO, out: BinaryIO) -> None:
+    """Append the file ``rows`` to ``out``: inside the kernel where it can (a million
+    outcomes are 120 MB), else through a buffer."""
+    out.flush()
+    size = os.fstat(rows.fileno()).st_size
+    try:
+        while size > 0:
+            copied = os.copy_file_range(rows.fileno(), out.fileno(), size)
+            if copied == 0:
+                break
+            size -= copied
+    except (AttributeError, OSError):
+        pass  # no copy_file_range here, or not between these two files
+    if size > 0:
+        rows.seek(os.fstat(rows.fileno()).st_size - size)
+        out.seek(0, os.SEEK_END)
+        shutil.copyfileobj(rows, out, 1 << 20)
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -86,19 +144,27 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     con = duckdb.connect()
     run(con, "SET enable_progress_bar = false")
     try:
-        con.register("frame", positional)
+        escaped = set()
+        for col in positional.columns:
+            categories = _escaped_categories(con, positional[col])
+            if categories is not None:
+                positional[col] = categories
+                escaped.add(col)
+        con.register("frame", _arrow(positional))
         run(
             con,
-            f"COPY (SELECT {_escaped_select(frame)} FROM frame) TO {target} "
-            "(HEADER false, DELIMITER ',', QUOTE '\"')",
+            f"COPY (SELECT {_escaped_select(frame, frozenset(escaped))} FROM frame) "
+            f"TO {target} (HEADER false, DELIMITER ',', QUOTE '\"')",
         )
         with open(tmp, "w", encoding="utf-8", newline="") as out:
             # Header cells are cells too: exceptions.csv repeats the provider's names.
             csv.writer(out, lineterminator="\n").writerow(
                 [escape_cell(str(name)) for name in frame.columns]
             )
-        with open(tmp, "ab") as out, open(data, "rb") as rows:
-            shutil.copyfileobj(rows, out, 1 << 20)
+        # Not opened for appending: copy_file_range refuses a file opened so.
+        with open(tmp, "r+b") as out, open(data, "rb") as rows:
+            out.seek(0, os.SEEK_END)
+            _append(rows, out)
         os.replace(tmp, path)
     finally:
         con.close()

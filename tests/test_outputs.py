@@ -137,3 +137,23 @@ def test_a_result_written_twice_is_the_same(reconcile_case, tmp_path):
     write_result(result, tmp_path / "b")
     for name in ("outcomes.csv", "proposals.csv", "exceptions.csv", "review.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        FORMULAS + NUMBERS + PLAIN + [None],
+        ["=a", "'=a", "=a", None, "b"],  # escaping would make two categories equal
+    ],
+)
+def test_categorical_columns_are_escaped_as_text_columns_are(tmp_path, values):
+    # Categories are escaped once each (the outcomes' ids and details), text cells one
+    # by one: the two ways must write the same bytes.
+    as_text = pd.DataFrame({"n": range(len(values)), "v": pd.Series(values, dtype=object)})
+    as_category = as_text.assign(v=as_text["v"].astype("category"))
+    text_file = write_csv(as_text, tmp_path / "text.csv")
+    category_file = write_csv(as_category, tmp_path / "category.csv")
+    assert category_file.read_bytes() == text_file.read_bytes()
+    assert [r[1] for r in read(category_file)[1:]] == [
+        "" if v is None else str(escape_cell(v)) for v in values
+    ]
