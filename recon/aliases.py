@@ -96,13 +96,16 @@ class Resolved:
     accepted: int = 0
     rejected: int = 0
     skipped: int = 0
+    what: str = ""
+    """For one row: what was accepted or rejected, in the analyst's words."""
 
     def describe(self) -> str:
         parts = []
+        said = f": {self.what}" if self.what else ""
         if self.accepted:
-            parts.append(f"accepted {self.accepted} suggestion(s) as aliases")
+            parts.append(f"accepted {self.accepted} suggestion(s) as aliases{said}")
         if self.rejected:
-            parts.append(f"rejected {self.rejected} suggestion(s)")
+            parts.append(f"rejected {self.rejected} suggestion(s){said}")
         if self.skipped:
             parts.append(f"{self.skipped} row(s) left (no single candidate at that score)")
         return "; ".join(parts) or "nothing changed"
@@ -244,8 +247,9 @@ def accept(
     """Make the row's best candidate (or ``candidate``, one of those offered) an alias."""
     run_id = ledger.resolve_run(run)
     line = _pick(_row_lines(ledger, run_id, row, kind), candidate, row)
-    _add_aliases(ledger, [line], HOW_ROW, by, run_id)
-    return Resolved(accepted=1)
+    replaced = _add_aliases(ledger, [line], HOW_ROW, by, run_id)
+    what = _said(line) + (f" (replaces alias {', '.join(map(str, replaced))})" if replaced else "")
+    return Resolved(accepted=1, what=what)
 
 
 def reject(
@@ -262,6 +266,18 @@ def reject(
 
     run_id = ledger.resolve_run(run)
     line = _pick(_row_lines(ledger, run_id, row, kind), candidate, row)
+    # Rejecting the candidate an alias in use already points at would leave the two
+    # contradicting each other while the alias goes on resolving the value.
+    for alias_id, value, target in active(ledger)[["id", "value", "target_id"]].itertuples(
+        index=False
+    ):
+        same_value = _key(value) == _key(line["value"])
+        if same_value and str(target).lower() == str(line["candidate_id"]).lower():
+            raise ReconError(
+                f"row {row}: {line['kind']} '{line['value']}' is resolved through alias "
+                f"{alias_id} (-> {line['candidate'] or target}); to stop using it: "
+                f"`recon resolve --remove-alias {alias_id}`"
+            )
     with ledger._tx("recording a rejected suggestion") as db:
         db.execute(
             "INSERT INTO suggestion_rejections (kind, value, candidate_id, candidate, by, at, "
@@ -277,7 +293,14 @@ def reject(
                 int(line["row"]),
             ),
         )
-    return Resolved(rejected=1)
+    return Resolved(rejected=1, what=_said(line))
+
+
+def _said(line: dict) -> str:
+    return (
+        f"row {line['row']}: {line['kind']} '{line['value']}' -> "
+        f"{line['candidate'] or line['candidate_id']} ({line['candidate_id']})"
+    )
 
 
 def accept_above(
@@ -307,10 +330,12 @@ def accept_above(
 
 def _add_aliases(
     ledger: Ledger, lines: Iterable[dict], how: str, by: str | None, run_id: int
-) -> None:
+) -> list[int]:
+    """Record ``lines`` as aliases; returns the ids of the aliases they replace."""
     from .ledger import now_iso
 
     at = now_iso()
+    replaced = []
     with ledger._tx("recording aliases") as db:
         for line in lines:
             # one alias in use per value: a newer choice replaces the older one
@@ -320,6 +345,7 @@ def _add_aliases(
             ).fetchall()
             for alias_id, value in current:
                 if _key(value) == _key(line["value"]):
+                    replaced.append(alias_id)
                     db.execute(
                         "UPDATE aliases SET removed_at = ?, removed_by = ? WHERE id = ?",
                         (at, by, alias_id),
@@ -341,6 +367,7 @@ def _add_aliases(
                     int(line["row"]),
                 ),
             )
+    return replaced
 
 
 def remove(ledger: Ledger, alias_id: int, *, by: str | None = None) -> dict:

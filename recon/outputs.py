@@ -133,6 +133,9 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     file and a failure leaves the old one intact.
     """
     path = Path(path)
+    if path.is_dir():
+        # Else the temporary file lands in the folder's parent and the message names it.
+        raise IsADirectoryError(f"{path} is a folder; give the CSV file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".recon-", suffix=".csv", dir=path.parent)
     os.close(fd)

@@ -165,3 +165,50 @@ def test_an_alias_to_another_id_wins_over_the_directory(write_case, tmp_path):
     result = run(config, as_of=AS_OF, aliases=aliases)
     assert list(result.outcomes["userId"].astype(str)) == ["u-bob"]
     assert "via x" in str(result.outcomes["detail"].iloc[0])
+
+
+def test_accept_and_reject_say_what_they_did(case, capsys):
+    """The terminal names the row, its value and the candidate, and an alias replaced."""
+    config, ledger, tmp = case
+    capsys.readouterr()
+    assert resolve(ledger, "--accept", "2") == 0
+    said = capsys.readouterr().out
+    assert "row 2: learner 'an@example.com' -> " in said and "u-ann" in said
+    assert resolve(ledger, "--accept", "2") == 0
+    assert "(replaces alias 1)" in capsys.readouterr().out
+    assert resolve(ledger, "--reject", "3") == 0
+    said = capsys.readouterr().out
+    assert "rejected 1 suggestion(s): row 3: learner 'bobb@example.com' -> " in said
+
+
+def test_rejecting_what_an_alias_in_use_resolves_is_refused(case, capsys):
+    """Else the rejection and the alias contradict each other, and the alias goes on
+    resolving the value while the terminal said 'rejected'."""
+    config, ledger, tmp = case
+    assert resolve(ledger, "--accept", "2") == 0
+    capsys.readouterr()
+    assert resolve(ledger, "--reject", "2") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--remove-alias 1" in err
+    with Ledger(ledger) as opened:
+        assert al.rejected(opened) == [] and len(al.active(opened)) == 1
+    assert resolve(ledger, "--remove-alias", "1") == 0
+    assert resolve(ledger, "--reject", "2") == 0  # once removed, a rejection is recorded
+
+
+def test_a_csv_asked_into_a_folder_is_one_clear_line(case, capsys):
+    """Every CSV written to a path the analyst gives (--export-aliases; sandbox
+    export-progress --out shares write_csv) refuses a folder in one line naming it, and
+    leaves nothing in the folder's parent."""
+    from recon.outputs import write_csv
+
+    config, ledger, tmp = case
+    folder = tmp / "a-folder"
+    folder.mkdir()
+    capsys.readouterr()
+    assert resolve(ledger, "--export-aliases", str(folder)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"recon: error: {folder} is a folder; give the CSV file to write"
+    with Ledger(ledger) as opened, pytest.raises(IsADirectoryError, match="is a folder"):
+        write_csv(al.active(opened), folder)
+    assert not list(tmp.glob(".recon-*")) and not list(folder.iterdir())
