@@ -21,7 +21,9 @@ Paths (course codes):
 - the same title (words in any order), when the provider and the catalog have titles:
   0.75 times the similarity (90 % or more).
 
-Several rules naming one candidate add up (``1 - (1-a)(1-b)``, at most 0.99) and their
+Rules reading the same evidence (an address; a code, as mapped, sku or slug) count once,
+at their best; independent evidence naming one candidate adds up (``1 - (1-a)(1-b)``, at
+most 0.99) and their
 reasons are joined. What is never guessed: a value the directory (or mapping) itself
 gives several ids has no candidate, only the reason; when the best candidates score
 exactly the same, the row has no candidate either, only the reason naming them. At most
@@ -55,6 +57,8 @@ from .config import Config, IdentitySpec
 from .result import SUGGESTION_COLUMNS, no_suggestions
 
 LEARNER, PATH = "learner", "path"
+ADDRESS, CODE = "address", "code"
+"""Evidence families: rules reading one of them count once, at their best."""
 MAX_PER_ROW = 3
 MAX_EDITS = 2
 
@@ -230,6 +234,7 @@ def _learner_candidates(
         exact.assign(
             score=_SCORE_PLAIN,
             reason="the same address once case, blanks and look-alike characters are ignored",
+            evidence=ADDRESS,
         )
     )
 
@@ -242,7 +247,7 @@ def _learner_candidates(
             + "; ".join(dict.fromkeys(_canonical(a, spec)[2] + _canonical(b, spec)[2]))
             for a, b in zip(same["plain_x"], same["plain_y"], strict=True)
         ]
-        found.append(same.assign(score=_SCORE_CANONICAL, reason=reasons))
+        found.append(same.assign(score=_SCORE_CANONICAL, reason=reasons, evidence=ADDRESS))
     near = _near(
         vc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
         dc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
@@ -262,6 +267,7 @@ def _learner_candidates(
                         f"'{a}' is {n} edit{'s' if n > 1 else ''} from '{b}' before the @"
                         for a, b, n in zip(q["local"], c["local"], near["edits"], strict=True)
                     ],
+                    "evidence": ADDRESS,
                 }
             )
         )
@@ -273,6 +279,7 @@ def _learner_candidates(
             both.assign(
                 score=_SCORE_EMPLOYEE,
                 reason=[f"the same employee id {e}" for e in both["emp"]],
+                evidence="employee id",
             )
         )
     if spec.use_names and "name" in v and "name" in d:
@@ -280,9 +287,15 @@ def _learner_candidates(
         dn = d.assign(nm=d["name"].map(_name)).dropna(subset=["nm"])
         both = vn.merge(dn[["nm", "email", "id"]], on="nm")
         found.append(
-            both.assign(score=_SCORE_NAME, reason=[f"the same name ({n})" for n in both["nm"]])
+            both.assign(
+                score=_SCORE_NAME,
+                reason=[f"the same name ({n})" for n in both["nm"]],
+                evidence="name",
+            )
         )
-    frames = [f[["value", "email", "id", "score", "reason"]] for f in found if not f.empty]
+    frames = [
+        f[["value", "email", "id", "score", "reason", "evidence"]] for f in found if not f.empty
+    ]
     if not frames:
         return _empty_candidates(), ambiguous
     out = pd.concat(frames, ignore_index=True).rename(
@@ -348,6 +361,7 @@ def _path_candidates(
                 "zeros are ignored"
                 for s in same["source"]
             ],
+            evidence=CODE,
         )
     )
     near = _near(
@@ -369,6 +383,7 @@ def _path_candidates(
                         f"{n} edit{'s' if n > 1 else ''} from {what.get(s, s)}"
                         for n, s in zip(near["edits"], c["source"], strict=True)
                     ],
+                    "evidence": CODE,
                 }
             )
         )
@@ -398,10 +413,13 @@ def _path_candidates(
                         f"title '{t}' like '{u}'"
                         for t, u in zip(uniq[qi], titles["title"].to_numpy()[ci], strict=True)
                     ],
+                    "evidence": "title",
                 }
             )
             found.append(vt[["value", "title"]].merge(by_title, on="title"))
-    frames = [f[["value", "code", "id", "score", "reason"]] for f in found if not f.empty]
+    frames = [
+        f[["value", "code", "id", "score", "reason", "evidence"]] for f in found if not f.empty
+    ]
     if not frames:
         return _empty_candidates(), ambiguous
     out = pd.concat(frames, ignore_index=True).rename(
@@ -418,6 +436,7 @@ def _empty_candidates() -> pd.DataFrame:
             "candidate_id": pd.Series(dtype=object),
             "score": pd.Series(dtype=float),
             "reason": pd.Series(dtype=object),
+            "evidence": pd.Series(dtype=object),
         }
     )
 
@@ -440,6 +459,17 @@ def _rank(
     if c.empty:
         return _empty_candidates()
     c = c.sort_values("score", ascending=False, kind="stable")
+    # Rules that read the same evidence (one code matched as the mapped code, as the sku
+    # and as the slug; one address read three ways) count once, at their best: they are
+    # not independent witnesses, and adding them would lift a typo above a bulk threshold.
+    c = c.groupby(["value", "id_key", "evidence"], sort=False).agg(
+        candidate=("candidate", "first"),
+        candidate_id=("candidate_id", "first"),
+        score=("score", "max"),
+        reason=("reason", lambda r: "; ".join(dict.fromkeys(r))),
+    )
+    c = c.reset_index()
+    # Independent evidence (the address, an employee id, a name; the code, a title) adds up.
     c["miss"] = np.log1p(-c["score"].clip(upper=_CAP))
     grouped = c.groupby(["value", "id_key"], sort=False).agg(
         candidate=("candidate", "first"),

@@ -159,6 +159,30 @@ def test_near_miss_codes(code, expected, why):
     assert cid == expected and why in reason
 
 
+@pytest.mark.parametrize("code", ["SAEF-101", "safe 101"])
+def test_one_code_matched_as_mapping_sku_and_slug_counts_once(code):
+    """The LMS catalog's sku and slug often spell the mapped code again: the same
+    evidence three times must not score higher than once, or a typo would clear the
+    demo's bulk threshold (0.9)."""
+    alone = suggest(paths(code), Sources(DIRECTORY, CATALOG), SPEC)
+    echoes = pd.DataFrame(
+        {"code": ["SAFE-101", "safe-101"], "id": ["lp-safe", "lp-safe"], "source": ["sku", "slug"]}
+    )
+    catalog = pd.concat([CATALOG, echoes], ignore_index=True)
+    thrice = suggest(paths(code), Sources(DIRECTORY, catalog), SPEC)
+    assert best(thrice, 1)[0] == best(alone, 1)[0] == "lp-safe"
+    assert best(thrice, 1)[1] == best(alone, 1)[1]
+    assert "slug" in best(thrice, 1)[2]  # every reading is still named
+
+
+def test_independent_evidence_adds_up():
+    rows = learners("jon.smith@example.com", employee_id=["E1"])
+    found = suggest(rows, Sources(DIRECTORY, CATALOG), SPEC)
+    address_only = suggest(learners("jon.smith@example.com"), Sources(DIRECTORY, CATALOG), SPEC)
+    assert best(found, 1)[0] == best(address_only, 1)[0] == "u-john"
+    assert best(found, 1)[1] > max(best(address_only, 1)[1], 0.98)
+
+
 def test_titles_when_both_sides_have_them():
     found = suggest(paths("WS-1", title=["Safety, Workplace"]), Sources(DIRECTORY, CATALOG), SPEC)
     assert best(found, 1)[0] == "lp-safe" and "title" in best(found, 1)[2]
