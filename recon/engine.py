@@ -735,7 +735,7 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     CREATE OR REPLACE TEMP TABLE collapsed AS
     WITH ranked AS (
         SELECT row, user_code, path_code, status, recon_rank(status) AS rk,
-               completion_ts, activity_ts, status_how,
+               completion_ts, activity_ts, status_how, learner, path,
                row_number() OVER pair AS rn,
                first_value(row) OVER pair AS survivor
         FROM classified WHERE problem IS NULL
@@ -752,7 +752,7 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
                      recon_rank(status) DESC,
                      row ASC)
     )
-    SELECT v.row, v.rn, v.survivor, v.user_code, v.path_code, v.status,
+    SELECT v.row, v.rn, v.survivor, v.user_code, v.path_code, v.status, v.learner, v.path,
       CASE
         WHEN v.rn > 1 THEN NULL
         -- README: "recon never proposes against an LMS state it could not read"
@@ -814,6 +814,19 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         FROM lms_state
         WHERE completion_ts IS NOT NULL AND user_code IS NOT NULL AND path_code IS NOT NULL
     ) GROUP BY 1, 2
+    """,
+    )
+    # What review.csv shows of each completion-date-differs row: the two instants the rule
+    # compared, so no output has to read the files again.
+    run(
+        con,
+        f"""
+    CREATE OR REPLACE TEMP TABLE review_instants AS
+    SELECT s.row, recon_wire(c.completion_ts) AS provider_completion_date,
+           recon_wire(l.completion_ts) AS lms_completion_date
+    FROM collapsed s JOIN classified c ON c.row = s.row
+    JOIN lms_state l ON l.user_code = s.user_code AND l.path_code = s.path_code
+    WHERE s.verdict = '{oc.COMPLETION_DATE_DIFFERS}'
     """,
     )
     run(con, "DROP TABLE lms_state")
@@ -923,7 +936,7 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         con,
         """
     CREATE OR REPLACE TEMP TABLE row_problems AS
-    SELECT row, user_code, path_code, status, problem, problem_detail
+    SELECT row, user_code, path_code, status, problem, problem_detail, learner, path
     FROM classified WHERE problem IS NOT NULL
     """,
     )
@@ -977,8 +990,9 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         f"{c} (provider)" if c.strip().lower() in own else c for c in originals
     ]
     completions = frame(con, "SELECT * FROM completions ORDER BY month, source")
+    review_instants = frame(con, "SELECT * FROM review_instants ORDER BY row")
     # The largest frame last, once everything else is freed.
-    for table in ("exception_sources", "proposed", "completions"):
+    for table in ("exception_sources", "proposed", "completions", "review_instants"):
         run(con, f"DROP TABLE IF EXISTS {table}")
     user_ids = [r[0] for r in run(con, "SELECT id FROM user_codes ORDER BY code")]
     path_ids = [r[0] for r in run(con, "SELECT id FROM path_codes ORDER BY code")]
@@ -986,7 +1000,8 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         con,
         f"""
     SELECT row, problem AS outcome, coalesce(user_code, -1) AS user_code,
-           coalesce(path_code, -1) AS path_code, status, problem_detail AS detail
+           coalesce(path_code, -1) AS path_code, status, problem_detail AS detail,
+           learner, path
     FROM row_problems
     UNION ALL
     SELECT s.row,
@@ -1006,11 +1021,12 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         WHEN p.errors IS NOT NULL THEN p.errors
         WHEN p.accepted_before THEN 'accepted by the LMS earlier (key ' || p.key || ')'
         ELSE s.verdict_detail
-      END
+      END,
+      s.learner, s.path
     FROM collapsed s LEFT JOIN proposals p ON p.row = s.row
     ORDER BY row
     """,
-        categorical=("outcome", "status", "detail"),
+        categorical=("outcome", "status", "detail", "learner", "path"),
     )
     outcomes.insert(2, "userId", _categorical(outcomes.pop("user_code"), user_ids))
     outcomes.insert(
@@ -1023,6 +1039,7 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         "proposals": proposals,
         "exceptions": exceptions_frame,
         "completions": completions,
+        "review_instants": review_instants,
     }
 
 
@@ -1079,6 +1096,7 @@ def reconcile(
         proposals=frames["proposals"],
         exceptions=frames["exceptions"],
         completions=frames["completions"],
+        review_instants=frames["review_instants"],
         inputs=infos,
         as_of=as_of_utc,
         counts={name: int(found.get(name, 0)) for name in oc.ALL},

@@ -24,7 +24,7 @@ from .config import Config, load_config
 from .duck import run
 from .errors import ReconError
 from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, SOURCE_COLUMNS, Result
-from .sources import SourceRows, read_sources
+from .sources import SourceRows, read_sources, sources_of
 
 REVIEW_COLUMNS = [
     "row",
@@ -298,7 +298,10 @@ def write_result(
     """
     out = Path(out_dir)
     config = _config_of(result, config)
-    sources = read_sources(config) if config is not None else None
+    # The engine's own rows when it made the Result; else the files, read again.
+    sources = sources_of(result)
+    if sources is None and config is not None:
+        sources = read_sources(config)
     zone = config.external.timezone if config is not None else "UTC"
     name = OUTPUT_FILES
     try:

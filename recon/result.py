@@ -102,6 +102,10 @@ class Result:
 
     ``counts``: rows per outcome, every known outcome listed (zeros included), in report
     order; ``rows_read`` is their sum.
+    ``review_instants``: per ``completion-date-differs`` row, the provider's and the LMS's
+    completion instants the rule compared (``row``, ``provider_completion_date``,
+    ``lms_completion_date``, wire format); with it, ``outcomes`` also carries each row's
+    ``learner`` and ``path`` as written. None for a Result not made by the engine.
     ``suggestions``: candidates for the unknown learners and paths (``SUGGESTION_COLUMNS``;
     :mod:`recon.suggest`), filled by :func:`recon.pipeline.reconcile_run`, never applied.
     ``lms_pulls``: the ``recon lms pull`` each role read (``users``, ``paths``, or
@@ -129,6 +133,7 @@ class Result:
     lms_words_unknown: dict[str, int] = field(default_factory=dict)
     lms_bad_dates: int = 0
     suggestions: pd.DataFrame = field(default_factory=no_suggestions)
+    review_instants: pd.DataFrame | None = None
     lms_pulls: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     run_id: int | None = None

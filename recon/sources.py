@@ -18,8 +18,9 @@ from .config import Config
 from .engine import lms_macros, lms_rows_sql
 from .inputs import ROW, load_table, resolve_columns, run
 from .normalise import define_date_rule
+from .result import Result
 
-__all__ = ["SourceRows", "read_sources"]
+__all__ = ["SourceRows", "read_sources", "sources_of"]
 
 _WIRE = "%Y-%m-%dT%H:%M:%S.%gZ"
 
@@ -84,4 +85,34 @@ def read_sources(config: Config) -> SourceRows:
         ).df()
     finally:
         con.close()
+    return SourceRows(provider, lms.set_index("pair"))
+
+
+def sources_of(result: Result) -> SourceRows | None:
+    """The same rows from what the engine already holds (no file read again): the
+    outcomes' ``learner`` and ``path``, and the instants of the rows to review. None for a
+    Result the engine did not make."""
+    if result.review_instants is None:
+        return None
+    outcomes = result.outcomes
+    provider = pd.DataFrame(
+        {
+            "row": outcomes["row"].to_numpy(),
+            "learner": outcomes["learner"].astype(object).to_numpy(),
+            "path": outcomes["path"].astype(object).to_numpy(),
+        }
+    )
+    instants = result.review_instants.set_index("row")
+    provider["completion"] = (
+        instants["provider_completion_date"].reindex(provider["row"]).to_numpy()
+    )
+    differs = outcomes[outcomes["row"].isin(instants.index)]
+    pair = differs["userId"].astype(str).str.lower() + "\x00"
+    pair += differs["learningPathId"].astype(str).str.lower()
+    lms = pd.DataFrame(
+        {
+            "pair": pair.to_numpy(),
+            "lms_completion": instants["lms_completion_date"].reindex(differs["row"]).to_numpy(),
+        }
+    ).drop_duplicates("pair")
     return SourceRows(provider, lms.set_index("pair"))
