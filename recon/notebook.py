@@ -438,8 +438,10 @@ def to_review(result: Result, config_path: str | Path | None = None) -> pd.DataF
     review.csv has the instants too."""
     from .config import load_config
     from .outputs import review_frame, review_view
-    from .sources import read_sources
+    from .sources import read_sources, sources_of
 
     config = load_config(resolve_config(config_path or result.config_path))
     zone = config.external.timezone
-    return review_view(review_frame(result, read_sources(config), zone), zone)
+    # The engine's own rows when it made the Result (no file read again); else the files.
+    sources = sources_of(result) or read_sources(config)
+    return review_view(review_frame(result, sources, zone), zone)
