@@ -2,7 +2,8 @@
 
 Size: over 600 lines because the base-URL judgement, key redaction, proxy choice, the
 total-deadline watchdog and defensive header parsing are one security boundary that must
-agree with itself; issue 10 splits the transport from these rules.
+agree with itself: a key blanked in one place and not another is the failure to
+avoid, so they are kept together (the answer rules are :mod:`recon.submit`'s).
 
 The client takes its base URL, key and timeouts as arguments; only the CLI and the
 notebooks read the environment. The key lives in one private attribute and in the

@@ -1,8 +1,12 @@
 """The ledger: one SQLite file that is the single record of the workflow.
 
-Size: over 600 lines because schema and migrations, runs, decisions, attempts and
-targets share one connection and its write discipline (retries, WAL check, locks);
-issue 10 splits it by concept around that shared core.
+Size: over 600 lines (about 1,500) because schema and migrations, the storage of runs and
+proposals (schema 4: payload once per key, a view for reading), decisions, attempts and
+targets share one connection and its write discipline (retries, WAL check, locks, one
+transaction per write): a split would have to pass that core between modules, and the
+"cannot lose or double-send" reasoning below is easiest to check in one place. The
+tables added later by other features keep their SQL with the feature
+(:mod:`recon.aliases`, :mod:`recon.lms_pull`) and only append to ``MIGRATIONS`` here.
 
 It holds each reconcile run (as-of, inputs' sha256 and counts, outcome counts), the run's
 proposals (key, payload, category), the decisions people made about them, and every

@@ -1,5 +1,10 @@
 """The LMS's own directory and catalog: ``recon lms pull`` (issue 14).
 
+Size: just over 600 lines because reading both documented page shapes, the checks that
+stop on any other, pacing and retries, storing a pull whole, and a run's use of the
+latest pull (``source = "lms"``, its age) are one feature an analyst reasons about as
+one; the HTTP session and pacing themselves are :mod:`recon.client`'s.
+
 :func:`pull` reads the learners (``GET /incoming/v2/users``) and the learning paths
 (``GET /incoming/v2/content`` with the learning-path content type), every page, paced
 like ``recon submit`` (the same :class:`~recon.client.ApiClient`, token bucket, timeouts

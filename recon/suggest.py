@@ -23,11 +23,11 @@ Paths (course codes):
 
 Rules reading the same evidence (an address; a code, as mapped, sku or slug) count once,
 at their best; independent evidence naming one candidate adds up (``1 - (1-a)(1-b)``, at
-most 0.99) and their
-reasons are joined. What is never guessed: a value the directory (or mapping) itself
-gives several ids has no candidate, only the reason; when the best candidates score
-exactly the same, the row has no candidate either, only the reason naming them. At most
-three candidates per row, best first; below ``[identity] min_score`` none.
+most 0.99) and their reasons are joined. What is never guessed: a value the directory
+(or mapping) itself gives several ids has no candidate, only the reason; when the best
+candidates score exactly the same, the row has no candidate either, only the reason
+naming them. At most three candidates per row, best first; below ``[identity]
+min_score`` none.
 
 Size: just over 600 lines because both kinds' rules, their scores and the one ranking
 that merges them are read together when a score is questioned; the ledger side is
