@@ -733,12 +733,15 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE collapsed AS
-    WITH ranked AS (
-        SELECT row, user_code, path_code, status, recon_rank(status) AS rk,
-               completion_ts, activity_ts, status_how, learner, path,
-               row_number() OVER pair AS rn,
-               first_value(row) OVER pair AS survivor
-        FROM classified WHERE problem IS NULL
+    WITH shared AS (
+        -- Most pairs have one valid row: only the rows of shared pairs are ranked
+        -- (a window over every row, carrying its text, cost four times as much).
+        SELECT user_code, path_code FROM classified WHERE problem IS NULL
+        GROUP BY ALL HAVING count(*) > 1
+    ), order_in_pair AS (
+        SELECT row, row_number() OVER pair AS rn, first_value(row) OVER pair AS survivor
+        FROM classified SEMI JOIN shared USING (user_code, path_code)
+        WHERE problem IS NULL
         -- README: "Valid rows for the same learner and learning path are collapsed: a
         -- completed row beats any other status and the earliest completion wins (its
         -- date is the one proposed); otherwise the latest activity date wins, then the
@@ -751,8 +754,16 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
                      CASE WHEN status <> 'completed' THEN activity_ts END DESC NULLS LAST,
                      recon_rank(status) DESC,
                      row ASC)
+    ), ranked AS (
+        SELECT c.row, c.user_code, c.path_code, c.status, recon_rank(c.status) AS rk,
+               c.completion_ts, c.activity_ts, c.status_how, c.learner, c.path,
+               coalesce(o.rn, 1) AS rn, coalesce(o.survivor, c.row) AS survivor
+        FROM classified c LEFT JOIN order_in_pair o ON o.row = c.row
+        WHERE c.problem IS NULL
     )
     SELECT v.row, v.rn, v.survivor, v.user_code, v.path_code, v.status, v.learner, v.path,
+      -- the instants the rules compared, so no later step joins the wide rows again
+      v.completion_ts, v.activity_ts,
       CASE
         WHEN v.rn > 1 THEN NULL
         -- README: "recon never proposes against an LMS state it could not read"
@@ -805,10 +816,10 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         """
     CREATE OR REPLACE TEMP TABLE completions AS
     SELECT month, source, count(*) AS completions FROM (
-        SELECT date_trunc('month', timezone('UTC', c.completion_ts))::DATE AS month,
+        SELECT date_trunc('month', timezone('UTC', completion_ts))::DATE AS month,
                'provider' AS source
-        FROM collapsed s JOIN classified c ON c.row = s.row
-        WHERE s.rn = 1 AND c.status = 'completed'
+        FROM collapsed
+        WHERE rn = 1 AND status = 'completed'
         UNION ALL
         SELECT date_trunc('month', timezone('UTC', completion_ts))::DATE, 'LMS'
         FROM lms_state
@@ -822,9 +833,9 @@ def _compare(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         con,
         f"""
     CREATE OR REPLACE TEMP TABLE review_instants AS
-    SELECT s.row, recon_wire(c.completion_ts) AS provider_completion_date,
+    SELECT s.row, recon_wire(s.completion_ts) AS provider_completion_date,
            recon_wire(l.completion_ts) AS lms_completion_date
-    FROM collapsed s JOIN classified c ON c.row = s.row
+    FROM collapsed s
     JOIN lms_state l ON l.user_code = s.user_code AND l.path_code = s.path_code
     WHERE s.verdict = '{oc.COMPLETION_DATE_DIFFERS}'
     """,
@@ -846,24 +857,27 @@ def _propose(con: duckdb.DuckDBPyConnection, accepted_keys: Iterable[str]) -> No
         f"""
     CREATE OR REPLACE TEMP TABLE proposed AS
     WITH base AS (
-        SELECT c.row, u.id AS userId, x.id AS learningPathId, c.status,
+        SELECT s.row, u.id AS userId, x.id AS learningPathId, s.status,
                CASE WHEN s.verdict = '{oc.MISSING_COMPLETION}'
-                    THEN recon_wire(c.completion_ts) END AS completionDate,
+                    THEN recon_wire(s.completion_ts) END AS completionDate,
                CASE WHEN s.verdict = '{oc.MISSING_PROGRESS}'
-                    THEN recon_wire(c.activity_ts) END AS timeStampDate,
+                    THEN recon_wire(s.activity_ts) END AS timeStampDate,
                s.verdict AS category,
-               c.learner, c.path  -- as the provider wrote them, for proposals.csv
-        FROM collapsed s JOIN classified c ON c.row = s.row
-        JOIN user_codes u ON u.code = c.user_code JOIN path_codes x ON x.code = c.path_code
+               s.learner, s.path  -- as the provider wrote them, for proposals.csv
+        FROM collapsed s
+        JOIN user_codes u ON u.code = s.user_code JOIN path_codes x ON x.code = s.path_code
         WHERE s.verdict IN ('{oc.MISSING_COMPLETION}', '{oc.MISSING_PROGRESS}')
-    ), grouped AS (
-        -- the external rows behind each proposal, the one used first
-        SELECT s.survivor, string_agg(s.row::VARCHAR, ';' ORDER BY s.rn) AS rows
-        FROM collapsed s SEMI JOIN base b ON s.survivor = b.row
+    ), more AS (
+        -- the other external rows behind each survivor, in the pair's order (few: most
+        -- pairs have one row)
+        SELECT survivor, string_agg(row::VARCHAR, ';' ORDER BY rn) AS rows
+        FROM collapsed WHERE rn > 1
         GROUP BY 1
     )
-    SELECT {key_sql} AS key, base.*, g.rows
-    FROM base JOIN grouped g ON g.survivor = base.row
+    -- the external rows behind each proposal, the one used first
+    SELECT {key_sql} AS key, base.*,
+           base.row::VARCHAR || coalesce(';' || m.rows, '') AS rows
+    FROM base LEFT JOIN more m ON m.survivor = base.row
     """,
     )
     # The endpoint's messages depend only on each field's presence, the status word and
