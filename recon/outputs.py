@@ -167,7 +167,7 @@ def _categories_cells(column: pd.Series) -> pa.Array | None:
     if not pd.api.types.is_string_dtype(categories):
         return None
     try:
-        shown = pa.array(categories.to_numpy(dtype=object), pa.string())
+        shown = pa.array(categories, pa.string())
     except (pa.ArrowException, TypeError, ValueError):
         return None
     return pa.concat_arrays([pa.array([""], pa.string()), _rendered(shown)])
