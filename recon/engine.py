@@ -951,23 +951,27 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         order = slots[slots >= 0]
         if len(order) != len(rows):  # a row twice would be lost: sort instead
             order = np.argsort(rows, kind="stable")
-        columns = {}
-        for name in table.column_names:
-            column = table.column(name)
+        # Each column replaced in turn, so a million rows' text is freed once coded.
+        for i, name in enumerate(table.column_names):
             if name not in categorical:
-                columns[name] = column.take(order)
+                table = table.set_column(i, name, table.column(i).take(order))
                 continue
             # One dictionary for every chunk, then its codes moved into row order.
-            coded = column.dictionary_encode().take(order).combine_chunks()
+            coded = table.column(i).dictionary_encode().take(order).combine_chunks()
             raw = coded.indices.fill_null(-1).to_numpy()
             missing = raw < 0
             codes, first = pd.factorize(raw[~missing])
             ordered = np.full(len(raw), -1, dtype=np.int32)
             ordered[~missing] = codes
-            columns[name] = pa.DictionaryArray.from_arrays(
-                pa.array(ordered, mask=missing), coded.dictionary.take(pa.array(first))
+            table = table.set_column(
+                i,
+                name,
+                pa.DictionaryArray.from_arrays(
+                    pa.array(ordered, mask=missing), coded.dictionary.take(pa.array(first))
+                ),
             )
-        return pa.table(columns).to_pandas()
+            del coded
+        return table.to_pandas()
 
     run(
         con,
