@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import outcomes as oc
 from .config import Config, load_config
 from .duck import run
 from .errors import ReconError
 from .result import OUTCOME_COLUMNS, PROPOSAL_COLUMNS, SOURCE_COLUMNS, Result
-from .sources import SourceRows, read_sources, sources_of
+from .sources import SourceRows, read_sources
 
 REVIEW_COLUMNS = [
     "row",
@@ -126,20 +128,104 @@ def _append(rows: BinaryIO, out: BinaryIO) -> None:
         shutil.copyfileobj(rows, out, 1 << 20)
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` as UTF-8 CSV with a header, formula-like cells escaped.
+# DuckDB's CSV writer quotes a cell holding one of these, or an empty one (NULL is
+# written as nothing); the Arrow writer below writes the same bytes.
+_QUOTED = r'[,"\n\r#]'
+_CHUNK_ROWS = 131_072
+"""Rows assembled at once by the Arrow writer: a few dozen MB, whatever the file's size."""
 
-    Written to a temporary file first and moved into place, so a reader never sees half a
-    file and a failure leaves the old one intact.
-    """
-    path = Path(path)
-    if path.is_dir():
-        # Else the temporary file lands in the folder's parent and the message names it.
-        raise IsADirectoryError(f"{path} is a folder; give the CSV file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".recon-", suffix=".csv", dir=path.parent)
-    os.close(fd)
-    data = tmp + ".rows"
+
+def _rendered(values: pa.Array) -> pa.Array:
+    """Text cells as the CSV holds them: escaped when a spreadsheet would run them
+    (the rule :func:`_escaped` writes in SQL, by the same RE2 patterns), quoted as DuckDB
+    quotes them, NULL as nothing. Few cells need either: the others are not copied."""
+    values = pc.cast(values, pa.string())
+    formula = pc.and_(
+        pc.match_substring_regex(values, _FORMULA_START),
+        pc.invert(pc.match_substring_regex(values, _NUMBER.pattern)),
+    )
+    if pc.any(formula).as_py():
+        values = pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+    quoted = pc.or_(pc.match_substring_regex(values, _QUOTED), pc.equal(values, ""))
+    if pc.any(quoted).as_py():
+        wrapped = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+        values = pc.if_else(quoted, wrapped, values)
+    return pc.fill_null(values, "") if values.null_count else values
+
+
+def _with(values: pa.Array, separator: str) -> pa.Array:
+    """Each cell followed by the separator that ends it in the file."""
+    return pc.binary_join_element_wise(values, separator, "")
+
+
+def _categories_cells(column: pd.Series) -> pa.Array | None:
+    """A categorical text column's cells, each category rendered once: the cell of code
+    ``c`` at ``c + 1``, a missing value's at 0. None for any other column."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    categories = column.cat.categories
+    if not pd.api.types.is_string_dtype(categories):
+        return None
+    try:
+        shown = pa.array(categories, pa.string())
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    return pa.concat_arrays([pa.array([""], pa.string()), _rendered(shown)])
+
+
+def _is_integer(column: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(column.dtype) and isinstance(column.dtype, np.dtype)
+
+
+def _write_rows_arrow(frame: pd.DataFrame, out: BinaryIO) -> bool:
+    """Write the rows of a frame of categorical text and integer columns (outcomes.csv)
+    to ``out`` as DuckDB's COPY would, a chunk of rows at a time: each category is
+    rendered once with the separator that follows it, so a chunk's bytes are one
+    ``take`` of those cells, row after row. False, having written nothing, for a frame
+    with any other column (DuckDB writes those faster, on every core)."""
+    columns = [frame.iloc[:, j] for j in range(frame.shape[1])]
+    if not columns:
+        return False
+    last = len(columns) - 1
+    fixed: list[pa.Array] = []  # every categorical's cells, in one array
+    bases: list[int] = []  # where each column's cells start in it; -1: integers
+    size = 0
+    for j, column in enumerate(columns):
+        cells = _categories_cells(column)
+        if cells is None:
+            if not _is_integer(column):
+                return False
+            bases.append(-1)
+            continue
+        fixed.append(_with(cells, "\n" if j == last else ","))
+        bases.append(size)
+        size += len(cells)
+    codes = [
+        c.cat.codes.to_numpy() if b >= 0 else c.to_numpy()
+        for c, b in zip(columns, bases, strict=True)
+    ]
+    for start in range(0, len(frame), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, len(frame))
+        index = np.empty((stop - start, len(columns)), dtype=np.int64)
+        values, at = list(fixed), size
+        for j, base in enumerate(bases):
+            if base >= 0:
+                index[:, j] = codes[j][start:stop]
+                index[:, j] += base + 1
+            else:  # numbers are written as DuckDB writes them: digits only
+                numbers = pc.cast(pa.array(codes[j][start:stop]), pa.string())
+                values.append(_with(numbers, "\n" if j == last else ","))
+                index[:, j] = np.arange(at, at + stop - start)
+                at += stop - start
+        taken = pa.concat_arrays(values).take(pa.array(index.ravel()))
+        offsets = np.frombuffer(taken.buffers()[1], dtype=np.int32)
+        first, end = offsets[taken.offset], offsets[taken.offset + len(taken)]
+        out.write(memoryview(taken.buffers()[2])[first:end])
+    return True
+
+
+def _copy_rows(frame: pd.DataFrame, data: str) -> None:
+    """Write ``frame``'s rows to the file ``data`` with DuckDB's COPY, text escaped."""
     target = "'" + data.replace("'", "''") + "'"  # a folder may be named O'Brien
     # Positional names in SQL: DuckDB's names are case-insensitive, and a provider's
     # "Row" column must not be confused with recon's "row".
@@ -159,18 +245,43 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
             f"COPY (SELECT {_escaped_select(frame, frozenset(escaped))} FROM frame) "
             f"TO {target} (HEADER false, DELIMITER ',', QUOTE '\"')",
         )
+    finally:
+        con.close()
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as UTF-8 CSV with a header, formula-like cells escaped.
+
+    Written to a temporary file first and moved into place, so a reader never sees half a
+    file and a failure leaves the old one intact. Text, categorical and integer columns
+    are written by Arrow, others by DuckDB's COPY; the bytes are the same either way
+    (tests/test_outputs.py compares the two).
+    """
+    path = Path(path)
+    if path.is_dir():
+        # Else the temporary file lands in the folder's parent and the message names it.
+        raise IsADirectoryError(f"{path} is a folder; give the CSV file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".recon-", suffix=".csv", dir=path.parent)
+    os.close(fd)
+    data = tmp + ".rows"
+    try:
         with open(tmp, "w", encoding="utf-8", newline="") as out:
             # Header cells are cells too: exceptions.csv repeats the provider's names.
             csv.writer(out, lineterminator="\n").writerow(
                 [escape_cell(str(name)) for name in frame.columns]
             )
         # Not opened for appending: copy_file_range refuses a file opened so.
-        with open(tmp, "r+b") as out, open(data, "rb") as rows:
+        with open(tmp, "r+b") as out:
             out.seek(0, os.SEEK_END)
-            _append(rows, out)
+            written = _write_rows_arrow(frame, out)
+        if not written:
+            _copy_rows(frame, data)
+            with open(tmp, "r+b") as out, open(data, "rb") as rows:
+                out.seek(0, os.SEEK_END)
+                _append(rows, out)
         os.replace(tmp, path)
     finally:
-        con.close()
         for leftover in (tmp, data):
             if os.path.exists(leftover):
                 os.unlink(leftover)
@@ -203,9 +314,18 @@ def _config_of(result: Result, config: Config | None) -> Config | None:
     return load_config(result.config_path) if result.config_path else None
 
 
+def _own_rows(result: Result) -> bool:
+    """Whether the engine made ``result``: its outcomes then carry each row's learner and
+    path as written, and ``review_instants`` the instants of the rows to review."""
+    return result.review_instants is not None
+
+
 def outcomes_frame(result: Result, sources: SourceRows | None) -> pd.DataFrame:
     """outcomes.csv: the contract columns, then ``learner`` and ``path`` as the provider
-    wrote them (blank when the run's files are not known, e.g. a Result built by hand)."""
+    wrote them: the engine's own (categoricals, not copied), else from ``sources``
+    (blank when the run's files are not known, e.g. a Result built by hand)."""
+    if _own_rows(result):
+        return result.outcomes[OUTCOME_COLUMNS + SOURCE_COLUMNS]
     frame = result.outcomes[OUTCOME_COLUMNS].copy()
     if sources is None:
         for name in SOURCE_COLUMNS:
@@ -219,8 +339,10 @@ def outcomes_frame(result: Result, sources: SourceRows | None) -> pd.DataFrame:
 
 def review_frame(result: Result, sources: SourceRows | None, zone: str = "UTC") -> pd.DataFrame:
     """review.csv: every ``completion-date-differs`` row with both dates (UTC wire format
-    and local days in ``zone``) and why they differ in local terms."""
-    rows = result.outcomes[result.outcomes["outcome"] == oc.COMPLETION_DATE_DIFFERS]
+    and local days in ``zone``) and why they differ in local terms. The engine's own
+    rows when it made ``result`` (``sources`` is then not read), else ``sources``."""
+    outcomes = result.outcomes
+    rows = outcomes[outcomes["outcome"] == oc.COMPLETION_DATE_DIFFERS]
     frame = pd.DataFrame(
         {
             "row": rows["row"].to_numpy(),
@@ -229,27 +351,34 @@ def review_frame(result: Result, sources: SourceRows | None, zone: str = "UTC") 
             "detail": rows["detail"].astype(object).to_numpy(),
         }
     )
-    if sources is None or frame.empty:
+    own = _own_rows(result)
+    if (sources is None and not own) or frame.empty:
         for name in REVIEW_COLUMNS:
             if name not in frame:
                 frame[name] = None
         return frame[REVIEW_COLUMNS]
-    written = sources.provider.set_index("row").reindex(frame["row"].to_numpy())
-    frame["learner"] = written["learner"].to_numpy()
-    frame["path"] = written["path"].to_numpy()
-    frame["provider_completion_date"] = written["completion"].to_numpy()
-    pair = frame["userId"].astype(str).str.lower() + "\x00"
-    pair += frame["learningPathId"].astype(str).str.lower()
-    frame["lms_completion_date"] = sources.lms["lms_completion"].reindex(pair).to_numpy()
+    if own:
+        assert result.review_instants is not None
+        frame["learner"] = rows["learner"].astype(object).to_numpy()
+        frame["path"] = rows["path"].astype(object).to_numpy()
+        instants = result.review_instants.set_index("row").reindex(frame["row"].to_numpy())
+        for name in ("provider_completion_date", "lms_completion_date"):
+            frame[name] = instants[name].to_numpy()
+    else:
+        assert sources is not None
+        written = sources.provider.set_index("row").reindex(frame["row"].to_numpy())
+        frame["learner"] = written["learner"].to_numpy()
+        frame["path"] = written["path"].to_numpy()
+        frame["provider_completion_date"] = written["completion"].to_numpy()
+        pair = frame["userId"].astype(str).str.lower() + "\x00"
+        pair += frame["learningPathId"].astype(str).str.lower()
+        frame["lms_completion_date"] = sources.lms["lms_completion"].reindex(pair).to_numpy()
     provider = pd.to_datetime(frame["provider_completion_date"], utc=True, format="ISO8601")
     lms = pd.to_datetime(frame["lms_completion_date"], utc=True, format="ISO8601")
     local_p, local_l = provider.dt.tz_convert(zone), lms.dt.tz_convert(zone)
     frame["provider_completion_date_local"] = local_p.dt.strftime("%Y-%m-%d")
     frame["lms_completion_date_local"] = local_l.dt.strftime("%Y-%m-%d")
-    frame["detail"] = [
-        _why(p, lt, q, lu, zone)
-        for p, lt, q, lu in zip(local_p, provider, local_l, lms, strict=True)
-    ]
+    frame["detail"] = why_differ(provider, local_p, lms, local_l, zone)
     return frame[REVIEW_COLUMNS]
 
 
@@ -262,29 +391,31 @@ def review_view(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     return shown.assign(why=frame["detail"].to_numpy())
 
 
-def _why(
-    local_p: pd.Timestamp,
-    utc_p: pd.Timestamp,
-    local_l: pd.Timestamp,
-    utc_l: pd.Timestamp,
-    zone: str,
-) -> str:
-    """Why two completions differ, in the provider's local terms."""
-    if pd.isna(local_p) or pd.isna(local_l):
-        return "provider and LMS completion dates differ"
-    days = abs((local_p.date() - local_l.date()).days)
+def _minutes(instants: pd.Series) -> np.ndarray:
+    """Each instant as ``YYYY-MM-DD HH:MM`` in its own zone ('' when missing)."""
+    return instants.dt.strftime("%Y-%m-%d %H:%M").fillna("").to_numpy(dtype=object)
+
+
+def why_differ(
+    utc_p: pd.Series, local_p: pd.Series, utc_l: pd.Series, local_l: pd.Series, zone: str
+) -> np.ndarray:
+    """Why each pair of completions differs, in the provider's local terms (``local_*``
+    are the ``utc_*`` instants in ``zone``), for every row at once."""
+    # Calendar days apart in the zone: the local wall-clock dates, not 24-hour spans.
+    day_p = local_p.dt.tz_localize(None).dt.normalize()
+    day_l = local_l.dt.tz_localize(None).dt.normalize()
+    days = ((day_p - day_l).abs() / pd.Timedelta(days=1)).fillna(0).astype("int64").to_numpy()
+    apart = days.astype(str).astype(object)
+    missing = (local_p.isna() | local_l.isna()).to_numpy()
+    up, ul = _minutes(utc_p), _minutes(utc_l)
     if zone == "UTC":
-        return (
-            f"provider {utc_p:%Y-%m-%d %H:%M} UTC, LMS {utc_l:%Y-%m-%d %H:%M} UTC: "
-            f"{days} day(s) apart"
-        )
-    shown = (
-        f"provider {local_p:%Y-%m-%d %H:%M} in {zone} ({utc_p:%Y-%m-%d %H:%M} UTC), "
-        f"LMS {local_l:%Y-%m-%d %H:%M} in {zone} ({utc_l:%Y-%m-%d %H:%M} UTC)"
-    )
-    if days == 0:
-        return f"{shown}: the same day in {zone}; the UTC days differ only by the time zone"
-    return f"{shown}: {days} day(s) apart in {zone}"
+        text = "provider " + up + " UTC, LMS " + ul + " UTC: " + apart + " day(s) apart"
+    else:
+        shown = "provider " + _minutes(local_p) + f" in {zone} (" + up + " UTC), "
+        shown = shown + "LMS " + _minutes(local_l) + f" in {zone} (" + ul + " UTC)"
+        same = f": the same day in {zone}; the UTC days differ only by the time zone"
+        text = np.where(days == 0, shown + same, shown + ": " + apart + f" day(s) apart in {zone}")
+    return np.where(missing, "provider and LMS completion dates differ", text).astype(object)
 
 
 def write_result(
@@ -299,8 +430,8 @@ def write_result(
     out = Path(out_dir)
     config = _config_of(result, config)
     # The engine's own rows when it made the Result; else the files, read again.
-    sources = sources_of(result)
-    if sources is None and config is not None:
+    sources = None
+    if not _own_rows(result) and config is not None:
         sources = read_sources(config)
     zone = config.external.timezone if config is not None else "UTC"
     name = OUTPUT_FILES

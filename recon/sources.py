@@ -9,6 +9,7 @@ are read again from the run's files with the engine's own readers and date rule
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -29,14 +30,36 @@ class SourceRows:
     """``provider``: per provider data row ``row``, ``learner`` and ``path`` as written
     (trimmed; None when blank) and ``completion`` (UTC wire format, None when blank or
     unreadable). ``lms``: per lower-cased (user id, path id) pair the LMS's earliest
-    readable completion of a completed row (UTC wire format), the one the rules compare."""
+    readable completion of a completed row (UTC wire format), the one the rules compare.
 
-    def __init__(self, provider: pd.DataFrame, lms: pd.DataFrame) -> None:
-        self.provider = provider
-        self.lms = lms
+    Built when first read: a caller that turns out not to need them (the engine's own
+    Result has them, see :func:`recon.outputs.review_frame`) reads no file and copies
+    no million rows."""
+
+    def __init__(self, load: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]) -> None:
+        self._load = load
+        self._rows: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    def _loaded(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._rows is None:
+            self._rows = self._load()
+        return self._rows
+
+    @property
+    def provider(self) -> pd.DataFrame:
+        return self._loaded()[0]
+
+    @property
+    def lms(self) -> pd.DataFrame:
+        return self._loaded()[1]
 
 
 def read_sources(config: Config) -> SourceRows:
+    """The rows as the run's files hold them, read again (when first used)."""
+    return SourceRows(lambda: _read(config))
+
+
+def _read(config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     ext, prog = config.external, config.progress
     con = duckdb.connect(config={"preserve_insertion_order": True})
     try:
@@ -85,7 +108,7 @@ def read_sources(config: Config) -> SourceRows:
         ).df()
     finally:
         con.close()
-    return SourceRows(provider, lms.set_index("pair"))
+    return provider, lms.set_index("pair")
 
 
 def sources_of(result: Result) -> SourceRows | None:
@@ -94,6 +117,11 @@ def sources_of(result: Result) -> SourceRows | None:
     Result the engine did not make."""
     if result.review_instants is None:
         return None
+    return SourceRows(lambda: _of(result))
+
+
+def _of(result: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
+    assert result.review_instants is not None
     outcomes = result.outcomes
     provider = pd.DataFrame(
         {
@@ -115,4 +143,4 @@ def sources_of(result: Result) -> SourceRows | None:
             "lms_completion": instants["lms_completion_date"].reindex(differs["row"]).to_numpy(),
         }
     ).drop_duplicates("pair")
-    return SourceRows(provider, lms.set_index("pair"))
+    return provider, lms.set_index("pair")
