@@ -189,7 +189,8 @@ def main() -> None:
     provider_wait = time.perf_counter()
     widget.model.evidence._provider_read()  # the background read started at opening
     print(
-        f"  (the provider's export was read in the background; waited {time.perf_counter() - provider_wait:.2f} s more)"
+        "  (the provider's export is read in the background from opening on; waited "
+        f"{time.perf_counter() - provider_wait:.2f} s more for it)"
     )
     slots = cycle(range(10))
     timed(

@@ -31,7 +31,7 @@ EXTERNAL = [
         u["email"],
         code,
         "Completed" if (i + j) % 2 else "In Progress",
-        "2026-03-0{}".format(1 + i % 9),
+        f"2026-03-0{1 + i % 9}",
         "2026-02-10",
     )
     for i, u in enumerate(USERS)
