@@ -9,15 +9,18 @@ read here differently from how ``recon reconcile`` read it.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .config import Config, load_config
 from .engine import lms_macros, lms_rows_sql
-from .inputs import ROW, load_table, resolve_columns, run
+from .inputs import ROW, InputInfo, load_table, resolve_columns, run
 
 __all__ = ["NO_RECORD", "Evidence", "LMS_RANK"]
 
@@ -25,6 +28,17 @@ NO_RECORD = "no record"
 """What ``LMS now`` says when the LMS export has no row for the learner and path."""
 LMS_RANK = {"not-started": 0, "started": 1, "not-completed": 2, "completed": 3}
 _WIRE = "%Y-%m-%dT%H:%M:%S.%gZ"
+_RANK_SQL = " ".join(f"WHEN '{s}' THEN {r}" for s, r in LMS_RANK.items())
+# The README's fold per pair: the furthest status; a word recon does not understand is
+# shown as written (quoted: nothing is hidden), the first such row's; the earliest
+# completion date.
+_NOW_SQL = f"""
+    SELECT pair,
+           coalesce('“' || arg_min(word, row) FILTER (WHERE status IS NULL) || '”',
+                    arg_max(status, CASE status {_RANK_SQL} END)) AS lms_status,
+           min(completionDate) AS lms_date
+    FROM lms_rows GROUP BY pair
+"""
 
 
 class Evidence:
@@ -34,6 +48,13 @@ class Evidence:
     (None when recon does not understand the word), ``completionDate`` (UTC wire format,
     completed rows with a readable date only), ``completion_raw``).
     ``provider_rows(rows)``: the provider's rows by row number, with their original cells.
+
+    Why opening is quick with a million rows: the LMS export is read at once (``LMS now``
+    needs it) but kept in DuckDB, and folded there per pair (:meth:`now_for`), never
+    turned into a pandas frame of every row unless ``lms`` is asked for. The provider's
+    export (only the evidence of a proposal needs it) is read on first use, or in the
+    background once :meth:`start_provider` is called (the review widget calls it when it
+    has drawn its first page); reading it takes seconds at a million rows.
     """
 
     def __init__(self, config: Config | str | Path) -> None:
@@ -43,9 +64,6 @@ class Evidence:
         self.provider_file = Path(ext.file)
         self._con = duckdb.connect(config={"preserve_insertion_order": True})
         run(self._con, "SET enable_progress_bar = false")
-        self.provider_info, _ = load_table(
-            self._con, "ext", "external", Path(ext.file), {}, sheet=ext.sheet
-        )
         info, cols = load_table(
             self._con,
             "progress",
@@ -64,18 +82,64 @@ class Evidence:
             )
             cols["completion"] = info.sql_name(found["completion"])
         lms_macros(self._con, prog, self.config.source)
-        self.lms = self._con.sql(
-            "SELECT row, user_id AS userId, path_id AS learningPathId, word, status, "
+        run(
+            self._con,
+            "CREATE TABLE lms_rows AS SELECT row, user_id AS userId, path_id AS "
+            "learningPathId, word, status, "
             f"strftime(timezone('UTC', completion_ts), '{_WIRE}') AS completionDate, "
-            f"completion_raw FROM ({lms_rows_sql('progress', cols)}) "
-            "WHERE user_id IS NOT NULL AND path_id IS NOT NULL ORDER BY row"
-        ).df()
-        self.lms["pair"] = (
-            self.lms["userId"].str.lower() + "\x00" + self.lms["learningPathId"].str.lower()
+            "completion_raw, lower(user_id) || chr(0) || lower(path_id) AS pair "
+            f"FROM ({lms_rows_sql('progress', cols)}) "
+            "WHERE user_id IS NOT NULL AND path_id IS NOT NULL ORDER BY row",
         )
+        self._lms: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+        self._provider: Future[tuple[duckdb.DuckDBPyConnection, InputInfo]] | None = None
 
     def close(self) -> None:
         self._con.close()
+        if self._provider is not None and self._provider.done() and not self._provider.exception():
+            self._provider.result()[0].close()
+
+    @property
+    def lms(self) -> pd.DataFrame:
+        """Every LMS row as a frame (built on first use: a million rows take seconds)."""
+        with self._lock:
+            if self._lms is None:
+                self._lms = self._con.sql(
+                    "SELECT row, userId, learningPathId, word, status, completionDate, "
+                    "completion_raw, pair FROM lms_rows ORDER BY row"
+                ).df()
+            return self._lms
+
+    # -- the provider's export, read on first use ------------------------------------------
+
+    def start_provider(self) -> None:
+        """Begin reading the provider's export in the background (once)."""
+        with self._lock:
+            if self._provider is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-evidence")
+                self._provider = pool.submit(self._read_provider)
+                pool.shutdown(wait=False)
+
+    def _read_provider(self) -> tuple[duckdb.DuckDBPyConnection, InputInfo]:
+        ext = self.config.external
+        con = duckdb.connect(config={"preserve_insertion_order": True})
+        run(con, "SET enable_progress_bar = false")
+        info, _ = load_table(con, "ext", "external", Path(ext.file), {}, sheet=ext.sheet)
+        return con, info
+
+    def _provider_read(self) -> tuple[duckdb.DuckDBPyConnection, InputInfo]:
+        """The provider's export, waiting for its reading (its error, if it failed)."""
+        self.start_provider()
+        assert self._provider is not None
+        return self._provider.result()
+
+    @property
+    def provider_info(self) -> InputInfo:
+        """What was read of the provider's export (its columns as written)."""
+        return self._provider_read()[1]
+
+    # -- questions ------------------------------------------------------------------------
 
     def now(self) -> pd.DataFrame:
         """What the LMS holds per pair (index: ``pair``, lower-case user and path id),
@@ -84,35 +148,63 @@ class Evidence:
         ``lms_status``: the status, or the word as written (quoted) when recon does not
         understand it; ``lms_date``: the completion date (UTC wire format) or None.
         """
-        rows = self.lms
-        if rows.empty:
-            return pd.DataFrame(columns=["lms_status", "lms_date"])
-        rank = rows["status"].map(LMS_RANK)
-        ordered = rows.assign(rank=rank).sort_values(["pair", "rank"], ascending=[True, False])
-        best = ordered.groupby("pair", sort=False)["status"].first()
-        unknown = rows[rows["status"].isna()].groupby("pair")["word"].first()
-        status = best.astype(object)
-        # A word recon does not understand is shown as written: nothing is hidden.
-        status.loc[unknown.index] = [f"“{w}”" for w in unknown]
-        dates = rows.dropna(subset=["completionDate"]).groupby("pair")["completionDate"].min()
-        return pd.DataFrame({"lms_status": status, "lms_date": dates.reindex(status.index)})
+        return self._con.sql(f"{_NOW_SQL} ORDER BY pair").df().set_index("pair")
+
+    def now_for(self, users: pd.Series, paths: pd.Series) -> pd.DataFrame:
+        """:meth:`now` for each (user id, learning path id) given, in their order
+        (``lms_status`` None where the LMS export has no row for the pair): one join in
+        DuckDB, so a run of 100,000 proposals never folds the whole export in pandas."""
+        # Folded by DuckDB's lower(), as the export's pairs are: the same rule both sides.
+        wanted = pd.DataFrame(
+            {
+                "at": np.arange(len(users), dtype=np.int64),
+                "user": users.astype(str).to_numpy(dtype=object),
+                "path": paths.astype(str).to_numpy(dtype=object),
+            }
+        )
+        con = self._con.cursor()  # its own cursor: callers may be on other threads
+        try:
+            con.register("wanted", wanted)
+            found = con.sql(
+                f"WITH now AS ({_NOW_SQL}) SELECT n.lms_status, n.lms_date FROM wanted w "
+                "LEFT JOIN now n ON n.pair = lower(w.user) || chr(0) || lower(w.path) "
+                "ORDER BY w.at"
+            ).df()
+            con.unregister("wanted")
+        finally:
+            con.close()
+        found.index = users.index
+        return found
 
     def lms_rows(self, user_id: str, path_id: str) -> pd.DataFrame:
         """Every LMS row for one learner and path, as the export has them."""
-        pair = f"{user_id}".lower() + "\x00" + f"{path_id}".lower()
-        return self.lms[self.lms["pair"] == pair].drop(columns=["pair"])
+        con = self._con.cursor()
+        try:
+            return con.execute(
+                "SELECT row, userId, learningPathId, word, status, completionDate, "
+                "completion_raw FROM lms_rows WHERE pair = lower(?) || chr(0) || lower(?) "
+                "ORDER BY row",
+                [str(user_id), str(path_id)],
+            ).df()
+        finally:
+            con.close()
 
     def provider_rows(self, rows: list[int]) -> pd.DataFrame:
         """The provider's rows ``rows`` (1-based data rows) with their cells as written."""
+        con, info = self._provider_read()
         if not rows:
-            return pd.DataFrame(columns=["row", *self.provider_info.columns])
-        picked = ", ".join(self.provider_info.sql_columns)
+            return pd.DataFrame(columns=["row", *info.columns])
+        picked = ", ".join(info.sql_columns)
         wanted = ", ".join(str(int(r)) for r in rows)
-        frame = self._con.sql(
-            f"SELECT {ROW} AS row{', ' + picked if picked else ''} FROM ext "
-            f"WHERE {ROW} IN ({wanted}) ORDER BY {ROW}"
-        ).df()
-        frame.columns = ["row", *self.provider_info.columns]
+        cursor = con.cursor()
+        try:
+            frame = cursor.sql(
+                f"SELECT {ROW} AS row{', ' + picked if picked else ''} FROM ext "
+                f"WHERE {ROW} IN ({wanted}) ORDER BY {ROW}"
+            ).df()
+        finally:
+            cursor.close()
+        frame.columns = ["row", *info.columns]
         return frame
 
     def spreadsheet_line(self, row: int) -> int:

@@ -302,6 +302,10 @@ class ReviewWidget(widgets.VBox):
         )
         self.add_class("recon-review")
         self.apply_filters()
+        if self.model.evidence is not None:
+            # Only a proposal's evidence needs the provider's export: read it in the
+            # background now, so the first eye clicked finds it read (seconds at 1M rows).
+            self.model.evidence.start_provider()
 
     def __repr__(self) -> str:
         return f"<ReviewWidget run={self.run_id} proposals={len(self.frame)}>"

@@ -3,11 +3,11 @@
 :class:`~recon.review.ReviewWidget` draws this model; tests and scripts drive it directly.
 
 Why it stays responsive with 100,000 proposals: the run's proposals are read from the
-ledger once into a DataFrame; the kind and path filters are the ledger's own
-(:meth:`~recon.ledger.Ledger.select`, asked once per kind and path: 0.4-0.6 s with 100,000
-proposals, then remembered, as a run's proposals never change), the others a
-handful of vectorised comparisons over the frame the ledger has no query for (learner
-text, dates, decision), and only the current page is drawn.
+ledger once into a DataFrame, with every derived column built column-wise (no Python step
+per proposal); the kind and path filters compare integer codes computed at load, by the
+ledger's own rule (:meth:`~recon.ledger.Ledger.select`: the category as written, the
+path id in any ASCII case), the others are a handful of vectorised comparisons over the
+frame (learner text, dates, decision), and only the current page is drawn.
 
 Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
 moment it is made, before the model's copy changes, so a kernel restart or a second
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import outcomes as oc
-from .errors import ReconError
+from .errors import LedgerError, ReconError
 from .evidence import NO_RECORD, Evidence
 from .fmt import code_spellings, path_label
 from .ledger import Decided, Ledger, default_analyst, now_iso
@@ -145,14 +145,25 @@ class ReviewModel:
             )
             self.spellings = code_spellings(frame)
             ids = frame["learningPathId"].astype(str)
-            frame["path_label"] = [
-                path_label(self.spellings.get(p.lower()), p) for p in ids.tolist()
-            ]
+            # One label per distinct path, not one Python step per proposal.
+            labels = {p: path_label(self.spellings.get(p.lower()), p) for p in ids.unique()}
+            frame["path_label"] = ids.map(labels)
+            self._path_labels = labels
             frame["provider_date"] = _local_dates(when, self.provider_zone)
             self._add_lms_now(frame)
+            # The columns a decision writes are plain object arrays: writing one row of a
+            # pyarrow-backed text column rebuilds all 100,000 (tens of ms per click).
+            for column, _ in _HELD_COLUMNS:
+                frame[column] = frame[column].astype(object)
             self.frame = frame.reset_index(drop=True)
             self._day = self.frame["day"].to_numpy("datetime64[D]")
             self._keys = pd.Index(self.frame["key"])  # key -> position, built once
+            # The kind and path filters compare small integer codes: the category, and the
+            # learning path id folded as the ledger folds it (``Ledger.select``).
+            self._kind_codes, kinds = pd.factorize(self.frame["category"])
+            self._kind_of = {str(k): i for i, k in enumerate(kinds)}
+            self._path_codes, folded = pd.factorize(_ascii_lower(self.frame["learningPathId"]))
+            self._path_of = {str(k): i for i, k in enumerate(folded)}
             self._search_cache = None
             self._selected_by = {}
             self.apply(self.filters, keep_page=True)
@@ -166,10 +177,7 @@ class ReviewModel:
             frame["lms_status"] = None
             frame["lms_date"] = None
             return
-        now = self.evidence.now()
-        pair = frame["userId"].astype(str).str.lower() + "\x00"
-        pair += frame["learningPathId"].astype(str).str.lower()
-        found = now.reindex(pair.to_numpy())
+        found = self.evidence.now_for(frame["userId"], frame["learningPathId"])
         frame["lms_status"] = found["lms_status"].fillna(NO_RECORD).to_numpy()
         frame["lms_date"] = found["lms_date"].to_numpy()
 
@@ -192,21 +200,29 @@ class ReviewModel:
 
     def path_labels(self) -> dict[str, str]:
         """Learning path id -> its label (course code, start of the id)."""
-        return dict(zip(self.frame["learningPathId"], self.frame["path_label"], strict=False))
+        return dict(self._path_labels)  # built once per load, one entry per distinct path
 
     # -- filtering and paging -------------------------------------------------------------
 
     def _selected(self, kind: str, path: str) -> np.ndarray:
-        """Positions the ledger's own filters (category, learning path) select."""
+        """Positions the ledger's own filters (category, learning path) select, as
+        :meth:`~recon.ledger.Ledger.select` selects them (the path id in any ASCII case),
+        from codes computed once at load."""
         if not (kind or path):
             return np.ones(len(self.frame), dtype=bool)
         if (kind, path) in self._selected_by:
             return self._selected_by[(kind, path)]
-        keys = self.ledger.select(
-            self.run_id, categories=[kind] if kind else [], paths=[path] if path else []
-        )
-        mask = np.zeros(len(self.frame), dtype=bool)
-        mask[self._positions(pd.Index(keys))] = True
+        mask = np.ones(len(self.frame), dtype=bool)
+        for value, codes, known, what in (
+            (kind, self._kind_codes, self._kind_of, "category"),
+            (_fold_id(path), self._path_codes, self._path_of, "learning path"),
+        ):
+            if not value:
+                continue
+            if value not in known:
+                # As the ledger says it: a filter naming nothing of the run is a mistake.
+                raise LedgerError(f"run {self.run_id} has no proposal with {what} {value!r}")
+            mask &= codes == known[value]
         self._selected_by[(kind, path)] = mask
         return mask
 
@@ -300,8 +316,10 @@ class ReviewModel:
         note = (note or "").strip() or None
         with self.lock:
             positions = self._positions(pd.Index(list(keys)))
-            sent = self.frame["submission"].isin(FINAL).to_numpy()[positions]
-            todo = self.frame["key"].to_numpy()[positions[~sent]].tolist()
+            # Only the rows asked about: converting a whole 100,000-row column per click
+            # is what made a single decision slow.
+            sent = self.frame["submission"].iloc[positions].isin(FINAL).to_numpy()
+            todo = self.frame["key"].iloc[positions[~sent]].tolist()
             if not todo:
                 return Decided(decision, ())
             # The ledger first: if writing fails, the screen must not claim otherwise.
@@ -337,7 +355,7 @@ class ReviewModel:
         """Decide every proposal matching the filters (all pages); returns what the
         ledger did and the filters in words. Only undecided ones unless ``override``."""
         with self.lock:
-            keys = self.frame["key"].to_numpy()[self._matching].tolist()
+            keys = self.frame["key"].iloc[self._matching].tolist()
             filters = self.describe_filters()
             policy = f"all matching: {filters}" + (
                 "; overriding earlier decisions" if override else ""
@@ -372,7 +390,7 @@ class ReviewModel:
     def matching_undecided(self) -> int:
         """How many matching proposals have no decision yet (what a bulk action changes)."""
         with self.lock:
-            return int((self.frame["decision"].to_numpy()[self._matching] == "undecided").sum())
+            return int((self.frame["decision"].iloc[self._matching] == "undecided").sum())
 
     def sent_counts(self) -> dict[str, int]:
         """Proposals of the run per final or failed submission state."""
@@ -414,8 +432,21 @@ class ReviewModel:
 def _local_dates(when: pd.Series, zone: str) -> pd.Series:
     """The wire-format instants as calendar days in ``zone`` (YYYY-MM-DD; None if none)."""
     stamps = pd.to_datetime(when, utc=True, errors="coerce", format="ISO8601")
-    local = stamps.dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
-    return local.where(stamps.notna(), None)
+    # Through numpy's day strings: strftime is a Python step per value.
+    local = stamps.dt.tz_convert(zone).dt.tz_localize(None).to_numpy("datetime64[D]")
+    days = pd.Series(np.datetime_as_string(local, unit="D"), index=when.index, dtype=object)
+    return days.where(stamps.notna().to_numpy(), None)
+
+
+def _fold_id(value: str) -> str:
+    """A learning path id folded as SQLite's lower() folds it (ASCII only)."""
+    return "".join(c.lower() if c.isascii() else c for c in value)
+
+
+def _ascii_lower(values: pd.Series) -> pd.Series:
+    """:func:`_fold_id` of each value, one step per distinct value."""
+    text = values.astype(str)
+    return text.map({v: _fold_id(v) for v in text.unique()})
 
 
 def _as_date(value: Any) -> date:

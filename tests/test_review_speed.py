@@ -1,0 +1,208 @@
+"""What the review makes fast must stay what it was (issue 12): the kind and path filters
+computed at load select what the ledger selects, before and after decisions; ``LMS now``
+folded in DuckDB is the README's rule as the pandas fold had it; provider dates built
+without strftime are the same days; the provider's export read on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import AS_OF, ext, lms, write_case_in
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.errors import LedgerError, ReconError
+from recon.evidence import LMS_RANK, Evidence
+from recon.ledger import Ledger
+from recon.pipeline import reconcile_run
+from recon.review_model import ReviewModel, _local_dates
+
+USERS = [{"email": f"user{i:02d}@example.com", "userId": f"U{i:02d}"} for i in range(9)]
+PATHS = [
+    {"externalCode": "SAFE-101", "learningPathId": "LP-Safe"},
+    {"externalCode": "DATA-200", "learningPathId": "lp-data"},
+    {"externalCode": "LEAD-300", "learningPathId": "Lp-Lead"},
+]
+EXTERNAL = [
+    ext(
+        u["email"],
+        code,
+        "Completed" if (i + j) % 2 else "In Progress",
+        f"2026-03-0{1 + i % 9}",
+        "2026-02-10",
+    )
+    for i, u in enumerate(USERS)
+    for j, code in enumerate(["SAFE-101", "DATA-200", "LEAD-300"])
+]
+# Several rows for one pair (ids in another case), words recon does not understand, and
+# completion dates: what the fold has to get right.
+PROGRESS = [
+    lms("U00", "LP-Safe", "started"),
+    lms("u00", "lp-safe", "completed", "2026-01-05"),
+    lms("U00", "LP-SAFE", "completed", "2026-01-02"),
+    lms("U01", "lp-data", "Enrolled"),
+    lms("U01", "lp-data", "not-started"),
+    lms("U02", "Lp-Lead", "not-completed"),
+    lms("U02", "Lp-Lead", "Archived"),
+    lms("U02", "Lp-Lead", "Paused"),
+    lms("U03", "LP-Safe", "not-started"),
+]
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Path:
+    return write_case_in(tmp_path / "case", EXTERNAL, PROGRESS, users=USERS, paths=PATHS)
+
+
+@pytest.fixture
+def ledger(case: Path, tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.db") as opened:
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
+        yield opened
+
+
+def _spellings(value: str) -> list[str]:
+    return [value, value.lower(), value.upper(), value.swapcase()]
+
+
+def _assert_kind_and_path_filters_match_the_ledger(model: ReviewModel) -> None:
+    ledger = model.ledger
+    kinds = [""] + sorted(set(model.frame["category"]))
+    paths = [""] + sorted(set(model.frame["learningPathId"]))
+    assert len(kinds) > 2 and len(paths) > 3
+    for kind in kinds:
+        for path in paths:
+            for spelled in _spellings(path) if path else [""]:
+                model.set_filters(kind=kind, path=spelled, decision="")
+                if kind or path:
+                    try:
+                        expected = ledger.select(
+                            model.run_id,
+                            categories=[kind] if kind else [],
+                            paths=[spelled] if path else [],
+                        )
+                    except LedgerError:
+                        expected = []  # this kind has no proposal on this path
+                else:
+                    expected = ledger.select(model.run_id, everything=True)
+                assert model.matching()["key"].tolist() == expected, (kind, spelled)
+
+
+def test_kind_and_path_filters_select_what_the_ledger_selects(ledger: Ledger) -> None:
+    model = ReviewModel(ledger, by="tester")
+    _assert_kind_and_path_filters_match_the_ledger(model)
+    # After decisions (they change no kind or path) and after reading the run again.
+    model.set_filters(kind="", path="")
+    model.decide(model.frame["key"].iloc[:4], "rejected")
+    model.set_filters(kind=model.frame["category"].iloc[0])
+    model.decide_matching("approved")
+    _assert_kind_and_path_filters_match_the_ledger(model)
+    model.load()
+    _assert_kind_and_path_filters_match_the_ledger(model)
+    # A run's counts after decisions are the ledger's.
+    held = ledger.proposals(model.run_id)["decision"].value_counts()
+    assert model.counts() == {d: int(held.get(d, 0)) for d in model.counts()}
+
+
+def test_a_kind_or_path_the_run_lacks_is_an_error_as_in_the_ledger(ledger: Ledger) -> None:
+    model = ReviewModel(ledger, by="tester")
+    with pytest.raises(LedgerError, match="no proposal with learning path 'lp-nowhere'"):
+        model.set_filters(path="lp-nowhere")
+    with pytest.raises(LedgerError, match="no proposal with category 'no-such-kind'"):
+        model.set_filters(kind="no-such-kind")
+    with pytest.raises(LedgerError):
+        ledger.select(model.run_id, paths=["lp-nowhere"])
+
+
+def _pandas_now(rows: pd.DataFrame) -> pd.DataFrame:
+    """The fold as it was written in pandas before it moved to DuckDB: the oracle."""
+    rows = rows.assign(
+        pair=rows["userId"].str.lower() + "\x00" + rows["learningPathId"].str.lower()
+    )
+    rank = rows["status"].map(LMS_RANK)
+    ordered = rows.assign(rank=rank).sort_values(["pair", "rank"], ascending=[True, False])
+    best = ordered.groupby("pair", sort=False)["status"].first()
+    unknown = rows[rows["status"].isna()].groupby("pair")["word"].first()
+    status = best.astype(object)
+    status.loc[unknown.index] = [f"“{w}”" for w in unknown]
+    dates = rows.dropna(subset=["completionDate"]).groupby("pair")["completionDate"].min()
+    return pd.DataFrame({"lms_status": status, "lms_date": dates.reindex(status.index)})
+
+
+def test_lms_now_is_the_readmes_fold(case: Path) -> None:
+    with Evidence(case) as evidence:
+        expected = _pandas_now(evidence.lms).sort_index()
+        now = evidence.now()
+        assert now.index.tolist() == expected.index.tolist()
+        assert now["lms_status"].tolist() == expected["lms_status"].tolist()
+        assert now["lms_date"].fillna("").tolist() == expected["lms_date"].fillna("").tolist()
+        assert now.loc["u00\x00lp-safe"].tolist() == ["completed", "2026-01-02T00:00:00.000Z"]
+        assert now.loc["u01\x00lp-data", "lms_status"] == "“Enrolled”"
+        # now_for: in the order asked, any case, None where the export has no row.
+        users = pd.Series(["u02", "U00", "U08", "U01"], index=[10, 11, 12, 13])
+        paths = pd.Series(["LP-LEAD", "Lp-safe", "lp-data", "LP-DATA"], index=users.index)
+        found = evidence.now_for(users, paths)
+        assert found.index.tolist() == [10, 11, 12, 13]
+        assert found["lms_status"].tolist()[:2] == [
+            expected.loc["u02\x00lp-lead", "lms_status"],
+            "completed",
+        ]
+        assert pd.isna(found["lms_status"].iloc[2])
+        assert found["lms_status"].iloc[3] == "“Enrolled”"
+        assert evidence.lms_rows("U00", "lp-SAFE")["row"].tolist() == [1, 2, 3]
+
+
+def test_lms_now_of_the_model_matches_the_fold(ledger: Ledger, case: Path) -> None:
+    with Evidence(case) as evidence:
+        model = ReviewModel(ledger, by="tester", evidence=evidence)
+        expected = _pandas_now(evidence.lms)
+        pair = (
+            model.frame["userId"].str.lower() + "\x00" + model.frame["learningPathId"].str.lower()
+        )
+        want = expected["lms_status"].reindex(pair.to_numpy()).fillna("no record").tolist()
+        assert model.frame["lms_status"].tolist() == want
+        assert "no record" in want and "not-started" in want
+
+
+def test_provider_rows_are_read_on_first_use(case: Path, tmp_path: Path) -> None:
+    with Evidence(case) as evidence:
+        assert evidence._provider is None  # not read at opening
+        rows = evidence.provider_rows([2, 1])
+        assert rows["row"].tolist() == [1, 2]
+        assert rows["Email"].tolist() == [USERS[0]["email"], USERS[0]["email"]]
+    # A provider file gone after the run: the evidence says so, the LMS now still shows.
+    broken = tmp_path / "broken.toml"
+    broken.write_text(case.read_text().replace("external.csv", "gone.csv"))
+    (tmp_path / "case" / "broken.toml").write_text(broken.read_text())
+    with Evidence(tmp_path / "case" / "broken.toml") as evidence:
+        evidence.start_provider()
+        with pytest.raises(ReconError, match="external file not found"):
+            evidence.provider_rows([1])
+        assert not evidence.now().empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.datetimes(
+                min_value=pd.Timestamp("1990-01-01").to_pydatetime(),
+                max_value=pd.Timestamp("2090-01-01").to_pydatetime(),
+            ).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"),
+        ),
+        max_size=20,
+    ),
+    st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati"]),
+)
+def test_provider_dates_are_the_local_days(values: list[str | None], zone: str) -> None:
+    when = pd.Series(values, dtype=object)
+    stamps = pd.to_datetime(when, utc=True, errors="coerce", format="ISO8601")
+    local = stamps.dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
+    expected = local.where(stamps.notna(), None)
+    # None or NaN alike: no date (the widget shows a blank for either).
+    days = [d if isinstance(d, str) else None for d in _local_dates(when, zone)]
+    assert days == [d if isinstance(d, str) else None for d in expected]
