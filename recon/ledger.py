@@ -112,7 +112,7 @@ ACCEPTED, REJECTED, RETRY, FAILED, STOPPED = "accepted", "rejected", "retry", "f
 # A payload whose every value is printable ASCII without quote or backslash is stored as
 # NULL and built by the view: json.dumps(payload, separators=(",", ":")) gives exactly
 # this text then. Any other payload (an empty, non-ASCII or escaped value) is stored as
-# sent. _PLAIN is the test, in Python (a regex) and SQL (the stored NULL) alike.
+# sent. _PLAIN is the test (:func:`payload_texts`); the stored NULL says it held.
 _PLAIN = r"[ !#-\[\]-~]+"
 
 
@@ -807,7 +807,7 @@ class Ledger:
                        AS refused
             FROM runs r
             -- the keys through the base tables: the view would build every column
-            LEFT JOIN run_proposals rp ON rp.run_id = r.id
+            LEFT JOIN proposal_lists rp ON rp.list_id = r.proposal_list
             LEFT JOIN corrections p ON p.id = rp.correction
             -- the latest decision through the (key, id) index: a join with a grouped
             -- view of all decisions was scanned once per proposal (quadratic)
@@ -1417,7 +1417,8 @@ class Ledger:
         )
 
 
-# The columns of a run's list of proposals, as staged (after ``seq``) and digested.
+# The columns of a run's list of proposals, as staged (after ``seq``; then ``payload``)
+# and digested.
 _LIST_COLUMNS = (
     "key",
     "userId",
@@ -1432,28 +1433,6 @@ _LIST_COLUMNS = (
 )
 
 
-def _plain_sql(value: str, *, optional: bool = False) -> str:
-    """SQL true when ``value`` matches ``_PLAIN`` (printable ASCII without quote or
-    backslash, not empty; ``optional``: or NULL). Its length in bytes equals its length in
-    characters only when it is ASCII without NUL (``length()`` stops at a NUL)."""
-    test = (
-        f"(length(CAST({value} AS BLOB)) = length({value}) AND {value} <> '' "
-        f"AND {value} NOT GLOB '*[^ -~]*' AND instr({value}, '\"') = 0 "
-        f"AND instr({value}, '\\') = 0)"
-    )
-    return f"({value} IS NULL OR {test})" if optional else f"coalesce({test}, 0)"
-
-
-# A new key's payload: NULL where the view builds it, else the exact text json.dumps
-# gives, made in Python (``recon_payload``, :func:`_payload_text`) for those rows only.
-_PAYLOAD_SQL = f"""
-    CASE WHEN {_plain_sql("p.userId")} AND {_plain_sql("p.learningPathId")}
-              AND {_plain_sql("p.status")} AND {_plain_sql("p.completionDate", optional=True)}
-              AND {_plain_sql("p.timeStampDate", optional=True)}
-         THEN NULL
-         ELSE recon_payload(p.userId, p.learningPathId, p.status, p.completionDate,
-                            p.timeStampDate) END
-"""
 # Store a staged list (``temp.list_stage``): new words, each new key's payload once, the
 # list's references to its keys.
 _STORE_LIST_SQL = (
@@ -1463,11 +1442,11 @@ _STORE_LIST_SQL = (
     UNION SELECT category FROM temp.list_stage
     UNION SELECT path FROM temp.list_stage WHERE path IS NOT NULL
     """,
-    f"""
+    """
     INSERT INTO corrections (key, userId, learningPathId, status, completionDate,
                              timeStampDate, category, rows, learner, path, payload)
     SELECT p.key, p.userId, wp.id, ws.id, p.completionDate, p.timeStampDate, wc.id,
-           p.rows, p.learner, wa.id, {_PAYLOAD_SQL}
+           p.rows, p.learner, wa.id, p.payload
     FROM temp.list_stage p
     JOIN words wp ON wp.word = p.learningPathId
     JOIN words ws ON ws.word = p.status
@@ -1487,12 +1466,27 @@ _STORE_LIST_SQL = (
 )
 
 
-def _payload_text(*values: str | None) -> str:
-    """The request body of a proposal whose payload the view cannot build: exactly
-    ``json.dumps(payload(row), separators=(",", ":"))`` (``values``: ``PAYLOAD_FIELDS``)."""
-    return json.dumps(
-        payload(dict(zip(PAYLOAD_FIELDS, values, strict=True))), separators=(",", ":")
-    )
+def payload_texts(texts: dict[str, Any]) -> list[str | None]:
+    """Each proposal's request body as the ledger stores it (``texts``: the
+    ``PAYLOAD_FIELDS`` as :func:`_arrow_texts`): ``None`` where the body is the plain JSON
+    the ``proposals`` view builds from the columns (every value matches ``_PLAIN``, the
+    dates may be missing), else the exact text of ``json.dumps(payload(row),
+    separators=(",", ":"))``. The test runs in Arrow; only the rare other rows take a
+    Python step."""
+    import pyarrow.compute as pc
+
+    odd = None
+    for name in PAYLOAD_FIELDS:
+        ok = pc.match_substring_regex(texts[name], f"^{_PLAIN}$")
+        if name in ("completionDate", "timeStampDate"):
+            ok = pc.or_kleene(ok, pc.is_null(texts[name]))
+        bad = pc.invert(pc.fill_null(ok, False))
+        odd = bad if odd is None else pc.or_(odd, bad)
+    bodies: list[str | None] = [None] * len(texts[PAYLOAD_FIELDS[0]])
+    for at in pc.indices_nonzero(odd).to_pylist():
+        record = {name: texts[name][at].as_py() for name in PAYLOAD_FIELDS}
+        bodies[at] = json.dumps(payload(record), separators=(",", ":"))
+    return bodies
 
 
 def _texts(column: pd.Series) -> pd.Series:
@@ -1549,13 +1543,16 @@ def _stored_list(db: sqlite3.Connection, what: str, digest: str) -> int | None:
 
 def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]) -> None:
     """Store a run's proposals (:func:`_arrow_texts` columns) as list ``list_id``."""
-    db.create_function("recon_payload", 5, _payload_text, deterministic=True)
     columns = ", ".join(_LIST_COLUMNS)
-    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS list_stage (seq, {columns})")
+    # seq the rowid: the stage is read in the list's order without a sort
+    db.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS list_stage (seq INTEGER PRIMARY KEY, {columns}, payload)"
+    )
     db.execute("DELETE FROM temp.list_stage")
     values = [texts[name].to_numpy(zero_copy_only=False).tolist() for name in _LIST_COLUMNS]
-    rows = len(values[0]) if values else 0
-    marks = ", ".join("?" * (len(_LIST_COLUMNS) + 1))
+    values.append(payload_texts(texts))
+    rows = len(values[0])
+    marks = ", ".join("?" * (len(_LIST_COLUMNS) + 2))
     db.executemany(
         f"INSERT INTO temp.list_stage VALUES ({marks})",
         zip(range(1, rows + 1), *values, strict=True),
