@@ -1,6 +1,6 @@
 """The ledger: one SQLite file that is the single record of the workflow.
 
-Size: over 600 lines (about 1,500) because schema and migrations, the storage of runs and
+Size: over 600 lines (about 1,700) because schema and migrations, the storage of runs and
 proposals (schema 4: payload once per key, a view for reading), decisions, attempts and
 targets share one connection and its write discipline (retries, WAL check, locks, one
 transaction per write): a split would have to pass that core between modules, and the
@@ -49,6 +49,14 @@ per content; runs recorded before schema 4 keep their ``run_exceptions`` rows). 
 query of it still works; queries over many runs read ``run_proposals`` and
 ``corrections`` directly (faster). A run is recorded in bulk: one ``executemany`` into a
 temporary table, then SQL (:meth:`Ledger.record_run`).
+
+Lists (schema 7). A run's list of proposals (its order and what it saw differently) and
+its suggestions are stored once per distinct content (``proposal_lists``,
+``suggestion_lists``, keyed by the id of the run that stored them): a run proposing
+exactly what an earlier run did, the same inputs again, refers to that run's lists
+(``runs.proposal_list``, ``runs.suggestion_list``, found by their sha256) and stores
+nothing more than its line in ``runs``. The views ``run_proposals`` and ``suggestions``
+have the columns of the tables they replaced, for every run.
 
 Targets (schema 3). Every attempt records its target (``scheme://host:port[/prefix]`` of
 the base URL, never the key) and whether it was a practice sandbox (see
