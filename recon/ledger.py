@@ -706,7 +706,8 @@ class Ledger:
         texts = {name: _arrow_texts(props.get(name), len(props)) for name in _LIST_COLUMNS}
         digest = _digest(texts)
         suggested = _suggestion_rows(result.suggestions)
-        suggested_digest = hashlib.sha256(json.dumps(suggested).encode()).hexdigest()
+        # none: no list at all, so that one given later (record_suggestions) is the run's own
+        suggested_digest = _rows_digest(suggested) if suggested else None
         exceptions = _exceptions_blob(result.exceptions)
         with self._tx() as db, progress_bar(4, "recording the run", unit="step") as bar:
             blob_id = _store_blob(db, exceptions)
@@ -738,10 +739,12 @@ class Ledger:
                 _store_proposals(db, run_id, texts)
                 proposal_list = run_id
             bar.update()
-            suggestion_list = _stored_list(db, "suggestion", suggested_digest)
-            if suggestion_list is None:
-                _store_suggestions(db, run_id, suggested)
-                suggestion_list = run_id
+            suggestion_list = None
+            if suggested_digest is not None:
+                suggestion_list = _stored_list(db, "suggestion", suggested_digest)
+                if suggestion_list is None:
+                    _store_suggestions(db, run_id, suggested)
+                    suggestion_list = run_id
             db.execute(
                 "UPDATE runs SET proposal_list = ?, suggestion_list = ? WHERE id = ?",
                 (proposal_list, suggestion_list, run_id),
@@ -764,7 +767,7 @@ class Ledger:
         rows = _suggestion_rows(found)
         if not rows:
             return
-        digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+        digest = _rows_digest(rows)
         with self._tx("recording suggestions") as db:
             if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
                 raise LedgerError(f"the ledger {self.path} has no run {run_id}")
@@ -1598,6 +1601,11 @@ def _suggestion_rows(found: pd.DataFrame) -> list[tuple[Any, ...]]:
         ),
         key=lambda line: (line[0], line[1], line[7]),
     )
+
+
+def _rows_digest(rows: list[tuple[Any, ...]]) -> str:
+    """sha256 of rows of texts, numbers and None (their JSON: floats exactly)."""
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def _store_suggestions(db: sqlite3.Connection, list_id: int, rows: list[tuple[Any, ...]]) -> None:

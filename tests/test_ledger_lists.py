@@ -242,7 +242,9 @@ def test_suggestions_recorded_for_a_run_recorded_without_any(tmp_path: Path) -> 
     found = result.suggestions
     assert len(found) > 0
     with Ledger(tmp_path / "l.db") as ledger:
-        run_id = ledger.record_run(dataclasses.replace(result, suggestions=found.iloc[0:0]))
+        none = dataclasses.replace(result, suggestions=found.iloc[0:0])
+        run_id = ledger.record_run(none)
+        other = ledger.record_run(none)  # no suggestions either: must not see run_id's
         assert aliases.suggestions(ledger, run_id).empty
         aliases.record_suggestions(ledger, run_id, found)
         back = aliases.suggestions(ledger, run_id)
@@ -252,5 +254,6 @@ def test_suggestions_recorded_for_a_run_recorded_without_any(tmp_path: Path) -> 
             .where(back.notna(), None)
             .equals(found.reset_index(drop=True).astype(object).where(found.notna(), None))
         )
+        assert aliases.suggestions(ledger, other).empty
         with pytest.raises(LedgerError, match="recorded already"):
             aliases.record_suggestions(ledger, run_id, found)
