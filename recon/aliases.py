@@ -119,26 +119,9 @@ def _key(value: str) -> str:
 
 
 def record_suggestions(ledger: Ledger, run_id: int, found: pd.DataFrame) -> None:
-    """Store a run's suggestions, so ``recon resolve`` and notebook 04 can act on them."""
-    if found.empty:
-        return
-    ranked = found.assign(rank=found.groupby(["row", "kind"]).cumcount() + 1)
-    records = [
-        (
-            run_id,
-            int(r["row"]),
-            r["kind"],
-            str(r["value"]),
-            _text(r["candidate"]),
-            _text(r["candidate_id"]),
-            None if pd.isna(r["score"]) else float(r["score"]),
-            _text(r["reason"]),
-            int(r["rank"]),
-        )
-        for r in ranked.to_dict("records")
-    ]
-    with ledger._tx("recording suggestions") as db:
-        db.executemany("INSERT INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
+    """Store suggestions for a run recorded without any, so ``recon resolve`` and
+    notebook 04 can act on them (:meth:`Ledger.record_run` stores a run's own)."""
+    ledger.record_suggestions(run_id, found)
 
 
 def suggestions(ledger: Ledger, run: str | int | None = "latest") -> pd.DataFrame:

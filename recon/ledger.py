@@ -1,6 +1,6 @@
 """The ledger: one SQLite file that is the single record of the workflow.
 
-Size: over 600 lines (about 1,500) because schema and migrations, the storage of runs and
+Size: over 600 lines (about 1,700) because schema and migrations, the storage of runs and
 proposals (schema 4: payload once per key, a view for reading), decisions, attempts and
 targets share one connection and its write discipline (retries, WAL check, locks, one
 transaction per write): a split would have to pass that core between modules, and the
@@ -49,6 +49,14 @@ per content; runs recorded before schema 4 keep their ``run_exceptions`` rows). 
 query of it still works; queries over many runs read ``run_proposals`` and
 ``corrections`` directly (faster). A run is recorded in bulk: one ``executemany`` into a
 temporary table, then SQL (:meth:`Ledger.record_run`).
+
+Lists (schema 7). A run's list of proposals (its order and what it saw differently) and
+its suggestions are stored once per distinct content (``proposal_lists``,
+``suggestion_lists``, keyed by the id of the run that stored them): a run proposing
+exactly what an earlier run did, the same inputs again, refers to that run's lists
+(``runs.proposal_list``, ``runs.suggestion_list``, found by their sha256) and stores
+nothing more than its line in ``runs``. The views ``run_proposals`` and ``suggestions``
+have the columns of the tables they replaced, for every run.
 
 Targets (schema 3). Every attempt records its target (``scheme://host:port[/prefix]`` of
 the base URL, never the key) and whether it was a practice sandbox (see
@@ -112,7 +120,7 @@ ACCEPTED, REJECTED, RETRY, FAILED, STOPPED = "accepted", "rejected", "retry", "f
 # A payload whose every value is printable ASCII without quote or backslash is stored as
 # NULL and built by the view: json.dumps(payload, separators=(",", ":")) gives exactly
 # this text then. Any other payload (an empty, non-ASCII or escaped value) is stored as
-# sent. _PLAIN is the test, in Python (a regex) and SQL (the stored NULL) alike.
+# sent. _PLAIN is the test (:func:`payload_texts`); the stored NULL says it held.
 _PLAIN = r"[ !#-\[\]-~]+"
 
 
@@ -321,6 +329,58 @@ MIGRATIONS = (*MIGRATIONS, ALIASES_MIGRATION)
 # 6 (issue 14): `recon lms pull` (the LMS's learners and learning paths, and which pull a
 # run read); kept in recon.lms_pull and appended as its own step.
 MIGRATIONS = (*MIGRATIONS, LMS_PULL_MIGRATION)
+
+# 7 (issue 12): a run's list of proposals and its suggestions are stored once per
+# distinct content. A second run on the same inputs proposes the very same list, so it
+# refers to the earlier run's (``runs.proposal_list``, ``runs.suggestion_list``: the id
+# of the run that stored the list; ``*_sha256``: the list's digest, to find it again).
+# The tables keep their rows and are renamed, ``run_id`` becoming ``list_id``; views with
+# the old names and columns (``run_proposals``, ``suggestions``, ``proposals``) read
+# them for every run. Runs recorded before this keep their own lists (no digest).
+_LISTS_MIGRATION = (
+    """
+    DROP VIEW proposals;
+    ALTER TABLE run_proposals RENAME TO proposal_lists;
+    ALTER TABLE proposal_lists RENAME COLUMN run_id TO list_id;
+    DROP INDEX IF EXISTS suggestions_run;
+    ALTER TABLE suggestions RENAME TO suggestion_lists;
+    ALTER TABLE suggestion_lists RENAME COLUMN run_id TO list_id;
+    CREATE INDEX suggestion_lists_list ON suggestion_lists(list_id, row);
+    ALTER TABLE runs ADD COLUMN proposal_list INTEGER REFERENCES runs(id);
+    ALTER TABLE runs ADD COLUMN proposals_sha256 TEXT;
+    ALTER TABLE runs ADD COLUMN suggestion_list INTEGER REFERENCES runs(id);
+    ALTER TABLE runs ADD COLUMN suggestions_sha256 TEXT;
+    UPDATE runs SET proposal_list = id, suggestion_list = id;
+    CREATE VIEW run_proposals AS
+    SELECT x.id AS run_id, l.correction, l.seq, l.category, l.rows, l.learner, l.path
+    FROM runs x JOIN proposal_lists l ON l.list_id = x.proposal_list;
+    CREATE VIEW suggestions AS
+    SELECT x.id AS run_id, s.row, s.kind, s.value, s.candidate, s.candidate_id, s.score,
+           s.reason, s.rank
+    FROM runs x JOIN suggestion_lists s ON s.list_id = x.suggestion_list;
+    CREATE VIEW proposals AS
+    SELECT x.id AS run_id, c.key, c.userId, wp.word AS learningPathId, ws.word AS status,
+           c.completionDate, c.timeStampDate, wc.word AS category,
+           CASE WHEN r.rows IS NULL THEN c.rows ELSE nullif(r.rows, '') END AS rows,
+           CASE WHEN r.learner IS NULL THEN c.learner ELSE nullif(r.learner, '') END
+               AS learner,
+           wa.word AS path,
+           coalesce(c.payload, """
+    + _plain_payload("c.userId", "wp.word", "ws.word", "c")
+    + """)
+               AS payload,
+           r.seq AS rowid
+    FROM runs x
+    JOIN proposal_lists r ON r.list_id = x.proposal_list
+    JOIN corrections c ON c.id = r.correction
+    JOIN words wp ON wp.id = c.learningPathId
+    JOIN words ws ON ws.id = c.status
+    JOIN words wc ON wc.id = coalesce(r.category, c.category)
+    LEFT JOIN words wa ON wa.id = CASE WHEN r.path IS NULL THEN c.path
+                                       ELSE nullif(r.path, 0) END
+"""
+)
+MIGRATIONS = (*MIGRATIONS, _LISTS_MIGRATION)
 
 # What the attempts made before targets were recorded (target NULL) were declared to be.
 LEGACY_THIS_LMS, LEGACY_PRACTICE = "this-lms", "practice"
@@ -631,21 +691,31 @@ class Ledger:
     # -- runs -----------------------------------------------------------------------------
 
     def record_run(self, result: Result) -> int:
-        """Store a reconcile run and its proposals; returns the run id (also set on result).
+        """Store a reconcile run, its proposals and its suggestions; returns the run id
+        (also set on result).
 
-        In bulk, without a Python step per proposal: the proposals go into a temporary
-        table in one ``executemany``, and SQL stores each new key's payload once
-        (``corrections``) and the run's references to its keys (``run_proposals``)."""
+        A run's list of proposals, and its list of suggestions, are stored once per
+        distinct content: a run proposing exactly what an earlier run did (the same
+        inputs again) refers to that run's list, found by its digest, and adds little
+        more than its line in ``runs``. A new list is stored in bulk, without a Python
+        step per proposal: one ``executemany`` into a temporary table, then SQL stores
+        each new key's payload once (``corrections``) and the list's references to its
+        keys (``proposal_lists``)."""
         summary = result.to_dict()
         props = result.proposals
-        staged = _staged_proposals(props)
+        texts = {name: _arrow_texts(props.get(name), len(props)) for name in _LIST_COLUMNS}
+        digest = _digest(texts)
+        suggested = _suggestion_rows(result.suggestions)
+        # none: no list at all, so that one given later (record_suggestions) is the run's own
+        suggested_digest = _rows_digest(suggested) if suggested else None
         exceptions = _exceptions_blob(result.exceptions)
         with self._tx() as db, progress_bar(4, "recording the run", unit="step") as bar:
             blob_id = _store_blob(db, exceptions)
             cur = db.execute(
                 "INSERT INTO runs (created_at, as_of, config, inputs, counts, rows_read, "
-                "proposals, problems, progress_ignored, timings, exceptions) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "proposals, problems, progress_ignored, timings, exceptions, "
+                "proposals_sha256, suggestions_sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     now_iso(),
                     summary["as_of"],
@@ -658,18 +728,27 @@ class Ledger:
                     result.progress_ignored,
                     json.dumps(summary["timings_s"]),
                     blob_id,
+                    digest,
+                    suggested_digest,
                 ),
             )
             run_id = int(cur.lastrowid or 0)
             bar.update()
-            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage ({', '.join(_STAGE_COLUMNS)})")
-            db.execute("DELETE FROM temp.stage")
-            marks = ", ".join("?" * len(_STAGE_COLUMNS))
-            db.executemany(f"INSERT INTO temp.stage VALUES ({marks})", staged)
+            proposal_list = _stored_list(db, "proposal", digest)
+            if proposal_list is None:
+                _store_proposals(db, run_id, texts)
+                proposal_list = run_id
             bar.update()
-            for sql in _RECORD_SQL:
-                db.execute(sql, {"run_id": run_id})
-            db.execute("DELETE FROM temp.stage")
+            suggestion_list = None
+            if suggested_digest is not None:
+                suggestion_list = _stored_list(db, "suggestion", suggested_digest)
+                if suggestion_list is None:
+                    _store_suggestions(db, run_id, suggested)
+                    suggestion_list = run_id
+            db.execute(
+                "UPDATE runs SET proposal_list = ?, suggestion_list = ? WHERE id = ?",
+                (proposal_list, suggestion_list, run_id),
+            )
             bar.update()
             db.executemany(
                 "INSERT INTO run_completions VALUES (?, ?, ?, ?)",
@@ -681,6 +760,29 @@ class Ledger:
             bar.update()
         result.run_id = run_id
         return run_id
+
+    def record_suggestions(self, run_id: int, found: pd.DataFrame) -> None:
+        """Store suggestions for a run recorded without any (:meth:`record_run` stores a
+        run's own): once per distinct content, as there."""
+        rows = _suggestion_rows(found)
+        if not rows:
+            return
+        digest = _rows_digest(rows)
+        with self._tx("recording suggestions") as db:
+            if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                raise LedgerError(f"the ledger {self.path} has no run {run_id}")
+            if db.execute(
+                "SELECT 1 FROM suggestions WHERE run_id = ? LIMIT 1", (run_id,)
+            ).fetchone():
+                raise LedgerError(f"run {run_id} has its suggestions recorded already")
+            held = _stored_list(db, "suggestion", digest)
+            if held is None:
+                _store_suggestions(db, run_id, rows)
+                held = run_id
+            db.execute(
+                "UPDATE runs SET suggestion_list = ?, suggestions_sha256 = ? WHERE id = ?",
+                (held, digest, run_id),
+            )
 
     def resolve_run(self, run: str | int | None = "latest") -> int:
         """A run id from ``latest``/None or an id; :class:`LedgerError` when there is none."""
@@ -716,7 +818,7 @@ class Ledger:
                        AS refused
             FROM runs r
             -- the keys through the base tables: the view would build every column
-            LEFT JOIN run_proposals rp ON rp.run_id = r.id
+            LEFT JOIN proposal_lists rp ON rp.list_id = r.proposal_list
             LEFT JOIN corrections p ON p.id = rp.correction
             -- the latest decision through the (key, id) index: a join with a grouped
             -- view of all decisions was scanned once per proposal (quadratic)
@@ -1326,9 +1428,9 @@ class Ledger:
         )
 
 
-# The temporary table a run's proposals are staged in before SQL stores them.
-_STAGE_COLUMNS = (
-    "seq",
+# The columns of a run's list of proposals, as staged (after ``seq``; then ``payload``)
+# and digested.
+_LIST_COLUMNS = (
     "key",
     "userId",
     "learningPathId",
@@ -1339,22 +1441,24 @@ _STAGE_COLUMNS = (
     "rows",
     "learner",
     "path",
-    "payload",
 )
-# Store a staged run: new words, each new key's payload once, the run's references.
-_RECORD_SQL = (
+
+
+# Store a staged list (``temp.list_stage``): new words, each new key's payload once, the
+# list's references to its keys.
+_STORE_LIST_SQL = (
     """
     INSERT OR IGNORE INTO words (word)
-    SELECT learningPathId FROM temp.stage UNION SELECT status FROM temp.stage
-    UNION SELECT category FROM temp.stage
-    UNION SELECT path FROM temp.stage WHERE path IS NOT NULL
+    SELECT learningPathId FROM temp.list_stage UNION SELECT status FROM temp.list_stage
+    UNION SELECT category FROM temp.list_stage
+    UNION SELECT path FROM temp.list_stage WHERE path IS NOT NULL
     """,
     """
     INSERT INTO corrections (key, userId, learningPathId, status, completionDate,
                              timeStampDate, category, rows, learner, path, payload)
     SELECT p.key, p.userId, wp.id, ws.id, p.completionDate, p.timeStampDate, wc.id,
            p.rows, p.learner, wa.id, p.payload
-    FROM temp.stage p
+    FROM temp.list_stage p
     JOIN words wp ON wp.word = p.learningPathId
     JOIN words ws ON ws.word = p.status
     JOIN words wc ON wc.word = p.category
@@ -1363,9 +1467,9 @@ _RECORD_SQL = (
     ORDER BY p.seq
     """,
     f"""
-    INSERT INTO run_proposals (run_id, correction, seq, category, rows, learner, path)
-    SELECT :run_id, c.id, p.seq, {_OVERRIDES_SQL}
-    FROM temp.stage p
+    INSERT INTO proposal_lists (list_id, correction, seq, category, rows, learner, path)
+    SELECT :list_id, c.id, p.seq, {_OVERRIDES_SQL}
+    FROM temp.list_stage p
     JOIN corrections c ON c.key = p.key
     JOIN words wc ON wc.word = p.category
     LEFT JOIN words wa ON wa.word = p.path
@@ -1373,37 +1477,142 @@ _RECORD_SQL = (
 )
 
 
+def payload_texts(texts: dict[str, Any]) -> list[str | None]:
+    """Each proposal's request body as the ledger stores it (``texts``: the
+    ``PAYLOAD_FIELDS`` as :func:`_arrow_texts`): ``None`` where the body is the plain JSON
+    the ``proposals`` view builds from the columns (every value matches ``_PLAIN``, the
+    dates may be missing), else the exact text of ``json.dumps(payload(row),
+    separators=(",", ":"))``. The test runs in Arrow; only the rare other rows take a
+    Python step."""
+    import pyarrow.compute as pc
+
+    odd = None
+    for name in PAYLOAD_FIELDS:
+        ok = pc.match_substring_regex(texts[name], f"^{_PLAIN}$")
+        if name in ("completionDate", "timeStampDate"):
+            ok = pc.or_kleene(ok, pc.is_null(texts[name]))
+        bad = pc.invert(pc.fill_null(ok, False))
+        odd = bad if odd is None else pc.or_(odd, bad)
+    bodies: list[str | None] = [None] * len(texts[PAYLOAD_FIELDS[0]])
+    for at in pc.indices_nonzero(odd).to_pylist():
+        record = {name: texts[name][at].as_py() for name in PAYLOAD_FIELDS}
+        bodies[at] = json.dumps(payload(record), separators=(",", ":"))
+    return bodies
+
+
 def _texts(column: pd.Series) -> pd.Series:
     """A column as text (None where empty), without a Python step per value."""
     return column.astype("string").astype(object).where(column.notna(), None)
 
 
-def payload_texts(proposals: pd.DataFrame) -> pd.Series:
-    """Each proposal's request body as the ledger stores it: ``None`` where the body is
-    the plain JSON the ``proposals`` view builds from the columns (every value printable
-    ASCII without quote or backslash), else the exact text of
-    ``json.dumps(payload(row), separators=(",", ":"))``. Only the rare other rows take
-    a Python step."""
-    plain = pd.Series(True, index=proposals.index)
-    for name in PAYLOAD_FIELDS:
-        column = proposals[name].astype("string")
-        ok = column.str.fullmatch(_PLAIN).fillna(False).astype(bool)
-        optional = name in ("completionDate", "timeStampDate")
-        plain &= (ok | column.isna()) if optional else ok
-    texts: list[str | None] = [None] * len(proposals)
-    odd = proposals.loc[~plain, list(PAYLOAD_FIELDS)]
-    for at, record in zip((~plain).to_numpy().nonzero()[0], odd.to_dict("records"), strict=True):
-        texts[at] = json.dumps(payload(record), separators=(",", ":"))
-    return pd.Series(texts, index=proposals.index, dtype=object)
+def _arrow_texts(column: pd.Series | None, rows: int) -> Any:
+    """A column as Arrow text (null where empty; all null when there is no such column),
+    taken as it is when it holds text already."""
+    import pyarrow as pa
+
+    if column is None:
+        return pa.nulls(rows, pa.large_string())
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        array = None
+    if array is None or not (
+        pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    ):
+        array = pa.array(_texts(column), pa.large_string(), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
 
 
-def _staged_proposals(props: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """The rows of the staging table (``_STAGE_COLUMNS``), built column by column."""
-    columns: list[Any] = [range(1, len(props) + 1)]
-    for name in _STAGE_COLUMNS[1:-1]:
-        columns.append(_texts(props[name]).tolist() if name in props else [None] * len(props))
-    columns.append(payload_texts(props).tolist())
-    return zip(*columns, strict=True)
+def _digest(texts: dict[str, Any]) -> str:
+    """sha256 of text columns (:func:`_arrow_texts`): their names, which values are null,
+    each value's length and bytes. Equal digests: equal columns."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name, array in texts.items():
+        _, offsets, data = array.buffers()
+        ends = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+        digest.update(f"{name}\x00{len(array)}\x00".encode())
+        digest.update(array.is_null().to_numpy(zero_copy_only=False).tobytes())
+        digest.update((ends - ends[0]).tobytes())
+        if data is not None:
+            digest.update(memoryview(data)[int(ends[0]) : int(ends[-1])])
+    return digest.hexdigest()
+
+
+def _stored_list(db: sqlite3.Connection, what: str, digest: str) -> int | None:
+    """The list (``proposal`` or ``suggestion``) an earlier run stored with ``digest``."""
+    row = db.execute(
+        f"SELECT {what}_list FROM runs WHERE {what}s_sha256 = ? AND {what}_list IS NOT NULL "
+        "ORDER BY id LIMIT 1",
+        (digest,),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]) -> None:
+    """Store a run's proposals (:func:`_arrow_texts` columns) as list ``list_id``."""
+    columns = ", ".join(_LIST_COLUMNS)
+    # seq the rowid: the stage is read in the list's order without a sort
+    db.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS list_stage (seq INTEGER PRIMARY KEY, {columns}, payload)"
+    )
+    db.execute("DELETE FROM temp.list_stage")
+    values = [texts[name].to_numpy(zero_copy_only=False).tolist() for name in _LIST_COLUMNS]
+    values.append(payload_texts(texts))
+    rows = len(values[0])
+    marks = ", ".join("?" * (len(_LIST_COLUMNS) + 2))
+    db.executemany(
+        f"INSERT INTO temp.list_stage VALUES ({marks})",
+        zip(range(1, rows + 1), *values, strict=True),
+    )
+    for sql in _STORE_LIST_SQL:
+        db.execute(sql, {"list_id": list_id})
+    db.execute("DELETE FROM temp.list_stage")
+
+
+def _optional_texts(column: pd.Series) -> list[str | None]:
+    return [
+        None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in column
+    ]
+
+
+def _suggestion_rows(found: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """A run's suggestions as ``suggestion_lists`` holds them (after ``list_id``): row,
+    kind, value, candidate, candidate_id, score, reason and rank within the row and kind.
+    A Python step per suggestion: they are few (one per unknown value's candidate)."""
+    if found.empty:
+        return []
+    rank = found.groupby(["row", "kind"]).cumcount() + 1
+    # in one order whatever order they came in: equal suggestions, equal digests
+    return sorted(
+        zip(
+            found["row"].astype("int64").tolist(),
+            [str(v) for v in found["kind"]],
+            [str(v) for v in found["value"]],
+            _optional_texts(found["candidate"]),
+            _optional_texts(found["candidate_id"]),
+            [None if pd.isna(v) else float(v) for v in found["score"]],
+            _optional_texts(found["reason"]),
+            rank.astype("int64").tolist(),
+            strict=True,
+        ),
+        key=lambda line: (line[0], line[1], line[7]),
+    )
+
+
+def _rows_digest(rows: list[tuple[Any, ...]]) -> str:
+    """sha256 of rows of texts, numbers and None (their JSON: floats exactly)."""
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def _store_suggestions(db: sqlite3.Connection, list_id: int, rows: list[tuple[Any, ...]]) -> None:
+    db.executemany(
+        "INSERT INTO suggestion_lists VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((list_id, *row) for row in rows),
+    )
 
 
 def _exceptions_blob(frame: pd.DataFrame) -> bytes:
@@ -1416,7 +1625,7 @@ def _exceptions_blob(frame: pd.DataFrame) -> bytes:
     arrays = [
         pa.array(frame.iloc[:, i].astype("int64"), pa.int64())
         if i == 0
-        else pa.array(_texts(frame.iloc[:, i]), pa.string())
+        else _arrow_texts(frame.iloc[:, i], len(frame)).cast(pa.string())
         for i in range(frame.shape[1])
     ]
     table = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])

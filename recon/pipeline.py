@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aliases import engine_aliases, record_suggestions, rejected
+from .aliases import engine_aliases, rejected
 from .config import Config, load_config
 from .engine import reconcile
 from .errors import ReconError
@@ -93,8 +93,7 @@ def reconcile_run(
         if ledger is None:
             return result
         mark = time.perf_counter()
-        run_id = ledger.record_run(result)
-        record_suggestions(ledger, run_id, result.suggestions)
+        run_id = ledger.record_run(result)  # with its suggestions
         record_run_pulls(ledger, run_id, result.lms_pulls)
         result.timings["ledger"] = time.perf_counter() - mark
     except BaseException:

@@ -3,15 +3,18 @@ a run's exceptions as one blob; the migration from schema 3 loses nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recon import ledger as lg
@@ -117,9 +120,17 @@ def test_a_schema_3_ledger_migrates_with_nothing_lost(old_ledger: Path) -> None:
         ("lms", "SELECT * FROM lms"),
     ):
         assert _raw(old_ledger, sql) == before[table], table
-    runs_after = _raw(old_ledger, "SELECT * FROM runs ORDER BY id")
-    assert [r[:-1] for r in runs_after] == before["runs"]  # plus `exceptions`, NULL
-    assert all(r[-1] is None for r in runs_after)
+    # runs: every old column as it was; the new ones say "recorded before": no
+    # exceptions blob (schema 4), their own lists without a digest (schema 7)
+    old_columns = [r[1] for r in _raw(FIXTURE, "PRAGMA table_info(runs)")]
+    cols = ", ".join(old_columns)
+    assert _raw(old_ledger, f"SELECT {cols} FROM runs ORDER BY id") == before["runs"]
+    added = _raw(
+        old_ledger,
+        "SELECT exceptions, proposal_list = id, proposals_sha256, suggestion_list = id, "
+        "suggestions_sha256 FROM runs ORDER BY id",
+    )
+    assert added == [(None, 1, None, 1, None)] * len(before["runs"])
 
 
 def test_every_ledger_feature_works_on_a_migrated_ledger(old_ledger: Path, tmp_path: Path) -> None:
@@ -222,18 +233,50 @@ def test_runs_keep_what_each_saw_when_a_key_comes_again(tmp_path: Path) -> None:
 ODD = st.text(st.characters(codec="utf-8"), max_size=12)
 
 
+@pytest.fixture(scope="module")
+def sample_result() -> Any:
+    return reconcile(SAMPLE, as_of="2026-06-01T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def payload_ledger(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with Ledger(tmp_path_factory.mktemp("payloads") / "l.db") as ledger:
+        yield ledger
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(ODD, ODD, ODD, st.none() | ODD, st.none() | ODD), min_size=1, max_size=8))
-def test_payload_texts_are_exactly_what_json_dumps_gives(rows: list[tuple[Any, ...]]) -> None:
-    frame = pd.DataFrame(rows, columns=list(PAYLOAD_FIELDS), dtype=object)
-    texts = lg.payload_texts(frame)
-    for record, text in zip(frame.to_dict("records"), texts, strict=True):
-        exact = json.dumps(payload(record), separators=(",", ":"))
-        if text is None:  # the view builds it: only for the plain ones
-            built = "{" + ",".join(f'"{k}":"{v}"' for k, v in payload(record).items()) + "}"
-            assert built == exact
-        else:
-            assert text == exact
+@example([("nul\x00here", "p", "completed", None, None), ("u", "p", "s", "", "d\x7f")])
+@example([("plain", "p", "started", "2026-01-01", None), ("é", 'q"', "a\\b", None, "\n")])
+def test_payloads_come_back_exactly_as_json_dumps_gives(
+    payload_ledger: Ledger, sample_result: Any, rows: list[tuple[Any, ...]]
+) -> None:
+    props = pd.DataFrame(rows, columns=list(PAYLOAD_FIELDS), dtype=object)
+    props["key"] = [uuid.uuid4().hex[:20] for _ in rows]
+    props["category"] = "missing-progress"
+    result = dataclasses.replace(sample_result, proposals=props)
+    run_id = payload_ledger.record_run(result)
+    stored = payload_ledger.proposals(run_id)
+    want = [json.dumps(payload(r), separators=(",", ":")) for r in props.to_dict("records")]
+    assert stored["key"].tolist() == props["key"].tolist()
+    assert stored["payload"].tolist() == want
+    # the ledger keeps a text exactly where the view could not build it (SQL's test of
+    # "plain" is _PLAIN's)
+    kept = dict(
+        payload_ledger._query(
+            "SELECT c.key, c.payload IS NOT NULL FROM corrections c JOIN run_proposals r "
+            "ON r.correction = c.id WHERE r.run_id = ?",
+            (run_id,),
+        )
+    )
+    plain = re.compile(lg._PLAIN)
+    for record in props.to_dict("records"):
+        simple = all(
+            (record[f] is None and f in ("completionDate", "timeStampDate"))
+            or (record[f] is not None and plain.fullmatch(record[f]) is not None)
+            for f in PAYLOAD_FIELDS
+        )
+        assert kept[record["key"]] == (not simple), record
 
 
 def test_odd_payloads_go_through_the_ledger_as_sent(tmp_path: Path) -> None:
