@@ -1,5 +1,5 @@
 """DuckDB helpers every stage shares: run a statement, quote a name or a value, fetch a
-query as a DataFrame.
+query as a DataFrame (in DuckDB's order, or in ``row`` order without a sort of its text).
 
 Nothing here knows a rule or a file format: the rules are in :mod:`recon.engine` (and
 the cell normalisation in :mod:`recon.normalise`), reading in :mod:`recon.inputs`.
@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 def run(
@@ -44,4 +46,43 @@ def frame(
     for name in categorical:
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, table.column(name).dictionary_encode())
+    return table.to_pandas()
+
+
+def frame_in_row_order(
+    con: duckdb.DuckDBPyConnection, sql: str, categorical: Iterable[str]
+) -> pd.DataFrame:
+    """:func:`frame` of ``sql`` in ``row`` order, sorted here rather than
+    by DuckDB: sorting a million rows' text costs more than sorting their row
+    numbers and moving dictionary codes. The same frame as an ORDER BY would give,
+    categories included in the same order (first appearance, row after row)."""
+    table = con.sql(sql).to_arrow_reader(200_000).read_all()
+    rows = table.column("row").to_numpy()
+    # Row numbers are distinct: each one's place is found in one pass, no sort.
+    low = int(rows.min()) if len(rows) else 0
+    slots = np.full(int(rows.max()) - low + 1 if len(rows) else 0, -1, dtype=np.int64)
+    slots[rows - low] = np.arange(len(rows))
+    order = slots[slots >= 0]
+    if len(order) != len(rows):  # a row twice would be lost: sort instead
+        order = np.argsort(rows, kind="stable")
+    # Each column replaced in turn, so a million rows' text is freed once coded.
+    for i, name in enumerate(table.column_names):
+        if name not in categorical:
+            table = table.set_column(i, name, table.column(i).take(order))
+            continue
+        # One dictionary for every chunk, then its codes moved into row order.
+        coded = table.column(i).dictionary_encode().take(order).combine_chunks()
+        raw = coded.indices.fill_null(-1).to_numpy()
+        missing = raw < 0
+        codes, first = pd.factorize(raw[~missing])
+        ordered = np.full(len(raw), -1, dtype=np.int32)
+        ordered[~missing] = codes
+        table = table.set_column(
+            i,
+            name,
+            pa.DictionaryArray.from_arrays(
+                pa.array(ordered, mask=missing), coded.dictionary.take(pa.array(first))
+            ),
+        )
+        del coded
     return table.to_pandas()

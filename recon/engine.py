@@ -44,7 +44,7 @@ from . import normalise, xapi
 from . import outcomes as oc
 from .config import Config, ProgressSpec, load_config
 from .derive import StatusRule, status_sql
-from .duck import frame, literal, quote, run
+from .duck import frame, frame_in_row_order, literal, quote, run
 from .errors import ConfigError, InputError
 from .inputs import BAD, ROW, InputInfo, load_table
 from .normalise import LOOKALIKE, UNRANKED
@@ -946,47 +946,6 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
     """The result's frames. Every row is either a row problem (``row_problems``) or a
     valid row (``collapsed``), so the outcomes are a union of the two, never a join of
     two million-row tables: a join's hash table is what would decide peak memory."""
-    import numpy as np
-    import pyarrow as pa
-
-    def _sorted_frame(
-        con: duckdb.DuckDBPyConnection, sql: str, categorical: Iterable[str]
-    ) -> pd.DataFrame:
-        """:func:`recon.duck.frame` of ``sql`` in ``row`` order, sorted here rather than
-        by DuckDB: sorting a million rows' text costs more than sorting their row
-        numbers and moving dictionary codes. The same frame as an ORDER BY would give,
-        categories included in the same order (first appearance, row after row)."""
-        table = con.sql(sql).to_arrow_reader(200_000).read_all()
-        rows = table.column("row").to_numpy()
-        # Row numbers are distinct: each one's place is found in one pass, no sort.
-        low = int(rows.min()) if len(rows) else 0
-        slots = np.full(int(rows.max()) - low + 1 if len(rows) else 0, -1, dtype=np.int64)
-        slots[rows - low] = np.arange(len(rows))
-        order = slots[slots >= 0]
-        if len(order) != len(rows):  # a row twice would be lost: sort instead
-            order = np.argsort(rows, kind="stable")
-        # Each column replaced in turn, so a million rows' text is freed once coded.
-        for i, name in enumerate(table.column_names):
-            if name not in categorical:
-                table = table.set_column(i, name, table.column(i).take(order))
-                continue
-            # One dictionary for every chunk, then its codes moved into row order.
-            coded = table.column(i).dictionary_encode().take(order).combine_chunks()
-            raw = coded.indices.fill_null(-1).to_numpy()
-            missing = raw < 0
-            codes, first = pd.factorize(raw[~missing])
-            ordered = np.full(len(raw), -1, dtype=np.int32)
-            ordered[~missing] = codes
-            table = table.set_column(
-                i,
-                name,
-                pa.DictionaryArray.from_arrays(
-                    pa.array(ordered, mask=missing), coded.dictionary.take(pa.array(first))
-                ),
-            )
-            del coded
-        return table.to_pandas()
-
     run(
         con,
         """
@@ -1051,7 +1010,7 @@ def _frames(con: duckdb.DuckDBPyConnection, ext_info: InputInfo) -> dict[str, pd
         run(con, f"DROP TABLE IF EXISTS {table}")
     user_ids = [r[0] for r in run(con, "SELECT id FROM user_codes ORDER BY code")]
     path_ids = [r[0] for r in run(con, "SELECT id FROM path_codes ORDER BY code")]
-    outcomes = _sorted_frame(
+    outcomes = frame_in_row_order(
         con,
         f"""
     SELECT row, problem AS outcome, coalesce(user_code, -1) AS user_code,
