@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -476,9 +477,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
     """The sheet as a table (``__row``, ``c0``..., ``__bad``), the header as written and
     the rows with values right of the header's last column.
 
-    Read with python-calamine (Rust; a 200,000-row sheet in about a second, where
-    openpyxl took 15 s). Cells become text column by column: a column of text cells
-    (most of them) takes no Python step per cell. An empty cell is None, as in a CSV."""
+    Read with python-calamine (Rust; openpyxl took 15 s for a 200,000-row sheet). Cells
+    become text column by column, without a Python step per cell: the rows go into one
+    2-D array (numpy copies the references in C), a column of text cells goes to Arrow
+    as it is, and a column with other cells is converted kind by kind in Arrow
+    (:func:`_column_text`). An empty cell is None, as in a CSV."""
     from python_calamine import CalamineWorkbook
 
     try:
@@ -516,24 +519,30 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
     total = max(map(len, rows), default=0)
     if any(len(r) != total for r in rows):  # calamine's rows are all as wide; in case not
         rows = [list(r) + [""] * (total - len(r)) for r in rows]
-    cells = list(zip(*rows, strict=True)) if rows else []
+    # Rows x columns in one object array: a column is then a view, not a Python transpose.
+    cells = np.array(rows, dtype=object).reshape(len(rows), total)
+    del grid, rows
     columns = [
-        _column_text(cells[i]) if i < total else pa.nulls(len(rows), pa.string())
+        _column_text(cells[:, i]) if i < total else pa.nulls(len(cells), pa.string())
         for i in range(width)
     ]
-    bad: list[str | None] = [None] * len(rows)
+    bad: list[str | None] = [None] * len(cells)
     bad_rows: list[int] = []
-    if total > width:  # values right of the header: only then a look at every row
-        for n, r in enumerate(rows):
-            extra = [t for t in (_cell_text(v) for v in r[width:]) if t]
-            if extra:
-                bad[n] = "values right of the header's last column: " + ", ".join(
-                    repr(c) for c in extra
-                )
-                bad_rows.append(n + 1)
+    if total > width:  # values right of the header: only the rows that have some
+        extra = [_column_text(cells[:, i]) for i in range(width, total)]
+        found = extra[0].is_valid()
+        for column in extra[1:]:
+            found = pc.or_(found, column.is_valid())
+        where = pc.indices_nonzero(found)
+        texts = zip(*(c.take(where).to_pylist() for c in extra), strict=True)
+        for n, row in zip(where.to_pylist(), texts, strict=True):
+            bad[n] = "values right of the header's last column: " + ", ".join(
+                repr(c) for c in row if c
+            )
+            bad_rows.append(n + 1)
     # Trailing blank rows are formatting, not data; blank rows in the middle are kept so
     # row numbers match what the analyst sees in the spreadsheet.
-    keep = len(rows)
+    keep = len(cells)
     if columns:
         filled = pa.array(bad, pa.string()).is_valid()
         for column in columns:
@@ -547,15 +556,58 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
     return table, names, bad_rows
 
 
-def _column_text(values: tuple[Any, ...]) -> pa.Array:
-    """One column's cells as text (:func:`_cell_text`); '' (calamine's empty cell) is
-    NULL. A column of text cells only goes to Arrow as it is, without a Python step
-    per cell."""
-    if set(map(type, values)) <= {str}:
+def _column_text(values: np.ndarray[Any, Any]) -> pa.Array:
+    """One column's cells as text, exactly :func:`_cell_text`'s; '' (calamine's empty
+    cell) is NULL. A column of text cells goes to Arrow as it is; any other column is
+    converted one kind of cell at a time (dates, numbers, ...) in Arrow, so no kind
+    costs a Python step per cell."""
+    try:
         texts = pa.array(values, pa.string())
-    else:
-        texts = pa.array([_cell_text(v) for v in values], pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # not all text: kind by kind
+        kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+        out = np.empty(len(values), dtype=object)
+        for kind in set(kinds.tolist()):
+            where = kinds == kind
+            out[where] = _kind_text(kind, values[where])
+        texts = pa.array(out, pa.string())
     return pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.string()), texts)
+
+
+_FRACTION = r"\.000000$"  # Arrow writes microseconds always; isoformat only when not 0
+
+
+def _kind_text(kind: type, values: np.ndarray[Any, Any]) -> Any:
+    """Cells of one Python type as :func:`_cell_text` writes them, vectorised."""
+    if kind is str:
+        return values
+    if kind is datetime:
+        text = pc.cast(pa.array(values, pa.timestamp("us")), pa.string())
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.replace_substring_regex(text, _FRACTION, "").to_numpy(zero_copy_only=False)
+    if kind is date:  # a date cell at midnight: as a date-time, like any other
+        day = pc.cast(pa.array(values, pa.date32()), pa.string())
+        return pc.binary_join_element_wise(day, "T00:00:00", "").to_numpy(zero_copy_only=False)
+    if kind is time:
+        text = pc.cast(pa.array(values, pa.time64("us")), pa.string())
+        return pc.replace_substring_regex(text, _FRACTION, "").to_numpy(zero_copy_only=False)
+    if kind is bool:
+        flags = pa.array(values, pa.bool_())
+        return pc.if_else(flags, "TRUE", "FALSE").to_numpy(zero_copy_only=False)
+    if kind is int:
+        return pc.cast(pa.array(values, pa.int64()), pa.string()).to_numpy(zero_copy_only=False)
+    if kind is float:
+        numbers = pa.array(values, pa.float64())
+        # Whole numbers Arrow can hold as int64 are written as integers; the rest
+        # (fractions, huge, inf, nan) by Python, whose repr Arrow does not copy exactly.
+        whole = pc.and_(
+            pc.equal(numbers, pc.floor(numbers)), pc.less(pc.abs(numbers), float(2**62))
+        ).to_numpy(zero_copy_only=False)
+        out = np.empty(len(values), dtype=object)
+        ints = pc.cast(pc.filter(numbers, pa.array(whole)), pa.int64())
+        out[whole] = pc.cast(ints, pa.string()).to_numpy(zero_copy_only=False)
+        out[~whole] = [_cell_text(v) for v in values[~whole]]
+        return out
+    return [_cell_text(v) for v in values]
 
 
 def resolve_columns(
