@@ -55,6 +55,9 @@ from .validation import _ISO_8601, STATUS_RANK, STATUSES, validate_activity
 KEY_LENGTH = 20
 DUCKDB_MEMORY_FLOOR_MB = 320
 DUCKDB_MEMORY_PER_INPUT_MB = 1.6
+# Past a gigabyte DuckDB spills instead: at ten million rows (2 GB of CSV) the limit
+# would otherwise be 3.4 GB, and the whole command must stay within 2 GB.
+DUCKDB_MEMORY_CAP_MB = 1024
 _SEP = "\x1f"
 COMPLETED = STATUS_RANK["completed"]
 """The rank of ``completed``: ranks are named, never written as numbers."""
@@ -108,7 +111,10 @@ def _connect(config: Config, spill_dir: str) -> duckdb.DuckDBPyConnection:
         )
         / 2**20
     )
-    limit_mb = max(DUCKDB_MEMORY_FLOOR_MB, round(DUCKDB_MEMORY_PER_INPUT_MB * inputs_mb))
+    limit_mb = min(
+        DUCKDB_MEMORY_CAP_MB,
+        max(DUCKDB_MEMORY_FLOOR_MB, round(DUCKDB_MEMORY_PER_INPUT_MB * inputs_mb)),
+    )
     run(con, f"SET memory_limit = '{limit_mb}MB'")
     run(con, f"SET temp_directory = {literal(spill_dir)}")
     # Values without an offset are in the configured zone: DuckDB's casts use TimeZone.
