@@ -173,7 +173,9 @@ def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDI
         con.register("qs", queries[["block", "text"]].reset_index(names="i"))
         con.register("cs", choices[["block", "text"]].reset_index(names="i"))
         # Hashes of (block, text) stand for the texts: the join then moves integers, and a
-        # collision only costs a pair that rapidfuzz measures and drops.
+        # collision only costs a pair that rapidfuzz measures and drops. The pairs come out
+        # in the values' and the directory's order: a join's order varies from run to run,
+        # and it decides the order of tied candidates and which equal scores make the top 3.
         neighbourhood = """
             SELECT i, hash(coalesce(block, ''), text) AS h FROM {t} WHERE length(text) > 0
             UNION ALL
@@ -188,6 +190,7 @@ def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDI
             ),
             qn AS ({neighbourhood.format(t="qs")}), cn AS ({neighbourhood.format(t="cs_used")})
             SELECT DISTINCT qn.i AS q, cn.i AS c FROM qn JOIN cn ON cn.h = qn.h
+            ORDER BY q, c
             """
         ).df()
     finally:
