@@ -92,11 +92,6 @@ def _plain(value: str) -> str:
     return "".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
-def _split(email: str) -> tuple[str, str]:
-    local, at, domain = email.rpartition("@")
-    return (local, domain) if at else (email, "")
-
-
 def _plain_all(values: pd.Series) -> pd.Series:
     """:func:`_plain` for a whole column: ASCII cells vectorised, the rest one by one."""
     text = values.astype("string[pyarrow]")  # vectorised string functions
@@ -108,36 +103,27 @@ def _plain_all(values: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
-def _canonical(plain: str, spec: IdentitySpec) -> tuple[str, str, list[str]]:
-    """(local part, domain, what was ignored) of an address already :func:`_plain`."""
-    local, domain = _split(plain)
-    how = []
-    if domain in spec.domain_aliases:
-        how.append(f"domain {domain} read as {spec.domain_aliases[domain]} ([identity])")
-        domain = spec.domain_aliases[domain]
-    if domain in spec.plus_tags_ignored and "+" in local:
-        local = local.split("+", 1)[0]
-        how.append(f"plus tag ignored ({domain} ignores it)")
-    if domain in spec.dots_ignored and "." in local:
-        local = local.replace(".", "")
-        how.append(f"dots ignored ({domain} ignores them)")
-    return local, domain, how
-
-
 def _canonical_all(frame: pd.DataFrame, spec: IdentitySpec) -> pd.DataFrame:
-    """:func:`_canonical` for a frame's ``plain`` column, vectorised: ``local``, ``domain``."""
-    parts = frame["plain"].str.rpartition("@")
-    has_at = parts[1] == "@"
-    local = parts[0].where(has_at, frame["plain"])
-    domain = parts[2].where(has_at, "")
-    domain = domain.map(spec.domain_aliases).fillna(domain) if spec.domain_aliases else domain
-    plus = domain.isin(spec.plus_tags_ignored)
-    if plus.any():
-        local = local.where(~plus, local.str.split("+", n=1).str[0])
-    dots = domain.isin(spec.dots_ignored)
-    if dots.any():
-        local = local.where(~dots, local.str.replace(".", "", regex=False))
-    return frame.assign(local=local, domain=domain)
+    """A frame's ``plain`` addresses as compared: ``local`` part and ``domain`` once the
+    domain's alias, plus tag and dots are applied, and what was ignored in words, one
+    column per step (``'' `` where it did not apply): ``how_alias``, ``how_plus``,
+    ``how_dots``."""
+    plain = frame["plain"].astype("string[pyarrow]")
+    parts = plain.str.extract(r"(?s)^(.*)@(.*)$")  # greedy: split at the last @
+    local = parts[0].fillna(plain)
+    written = parts[1].fillna("")  # no @: all local part, no domain
+    domain = written.map(spec.domain_aliases).fillna(written) if spec.domain_aliases else written
+    aliased = written != domain
+    how_alias = ("domain " + written + " read as " + domain + " ([identity])").where(aliased, "")
+    plus = domain.isin(spec.plus_tags_ignored) & local.str.contains("+", regex=False)
+    local = local.where(~plus, local.str.split("+", n=1).str[0])
+    how_plus = ("plus tag ignored (" + domain + " ignores it)").where(plus, "")
+    dots = domain.isin(spec.dots_ignored) & local.str.contains(".", regex=False)
+    local = local.where(~dots, local.str.replace(".", "", regex=False))
+    how_dots = ("dots ignored (" + domain + " ignores them)").where(dots, "")
+    columns = {"local": local, "domain": domain}
+    columns |= {"how_alias": how_alias, "how_plus": how_plus, "how_dots": how_dots}
+    return frame.assign(**{k: c.astype(object) for k, c in columns.items()})
 
 
 def _name(value: object) -> str | None:
@@ -243,14 +229,16 @@ def _learner_candidates(
     )
 
     vc, dc = _canonical_all(v, spec), _canonical_all(d, spec)
-    same = vc.merge(dc[["local", "domain", "email", "id", "plain"]], on=["local", "domain"])
+    dc_how = ["how_alias", "how_plus", "how_dots"]
+    same = vc.merge(dc[["local", "domain", "email", "id", "plain", *dc_how]], on=["local", "domain"])
     same = same[same["plain_x"] != same["plain_y"]]
     if not same.empty:
-        reasons = [
-            "the same address once "
-            + "; ".join(dict.fromkeys(_canonical(a, spec)[2] + _canonical(b, spec)[2]))
-            for a, b in zip(same["plain_x"], same["plain_y"], strict=True)
-        ]
+        # what either side ignored, each step named once
+        how = [f"how_{step}_{side}" for side in "xy" for step in ("alias", "plus", "dots")]
+        texts = same[how].to_numpy().ravel()  # pair by pair, in that order
+        pair = np.repeat(np.arange(len(same)), len(how))
+        said = texts != ""
+        reasons = "the same address once " + _joined(pair[said], texts[said], "; ", len(same))
         found.append(same.assign(score=_SCORE_CANONICAL, reason=reasons, evidence=ADDRESS))
     near = _near(
         vc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
@@ -445,19 +433,20 @@ def _empty_candidates() -> pd.DataFrame:
     )
 
 
-def _joined(groups: np.ndarray, texts: pd.Series, sep: str) -> np.ndarray:
-    """Per group number (0..n-1, every one present), its distinct texts in the order they
-    come, joined by ``sep``: ``sep.join(dict.fromkeys(texts))`` for every group at once.
+def _joined(groups: np.ndarray, texts: pd.Series | np.ndarray, sep: str, n: int) -> np.ndarray:
+    """Per group number 0..n-1, its distinct texts in the order they come, joined by
+    ``sep`` (``''`` for a group without any): ``sep.join(dict.fromkeys(texts))`` for every
+    group at once.
 
     One round per position in a group (a group holds a few texts: the readings of one
     candidate, the candidates of one tie), each round over all the groups that long;
     not a Python call per group, which was most of the time at 1M rows.
     """
-    frame = pd.DataFrame({"g": groups, "t": texts.to_numpy(dtype=object)}).drop_duplicates()
+    frame = pd.DataFrame({"g": groups, "t": np.asarray(texts, dtype=object)}).drop_duplicates()
     frame = frame.sort_values("g", kind="stable")  # stable: each group's texts in order
     g, t = frame["g"].to_numpy(), frame["t"].to_numpy()
     nth = frame.groupby("g").cumcount().to_numpy()
-    out = np.empty(int(g.max()) + 1 if len(g) else 0, dtype=object)
+    out = np.full(n, "", dtype=object)
     out[g[nth == 0]] = t[nth == 0]
     for k in range(1, int(nth.max()) + 1 if len(nth) else 1):
         at = nth == k
@@ -473,7 +462,7 @@ def _combined(c: pd.DataFrame, keys: list[str], score: tuple[str, str]) -> pd.Da
         candidate=("candidate", "first"), candidate_id=("candidate_id", "first"), **{score[0]: score}
     )
     # ngroup numbers the groups in the order agg lists them (first appearance)
-    out["reason"] = _joined(by.ngroup().to_numpy(), c["reason"], "; ")
+    out["reason"] = _joined(by.ngroup().to_numpy(), c["reason"], "; ", len(out))
     return out.reset_index()
 
 
@@ -515,7 +504,7 @@ def _rank(
         shown = tied["candidate"] + " (" + tied["candidate_id"] + ")"  # distinct: one per id
         by = tied.groupby("value")
         why = by.agg(n=("score", "size"), score=("score", "first"))
-        why["shown"] = _joined(by.ngroup().to_numpy(), shown, ", ")
+        why["shown"] = _joined(by.ngroup().to_numpy(), shown, ", ", len(why))
         lines.append(
             pd.DataFrame(
                 {
