@@ -230,7 +230,9 @@ def _learner_candidates(
 
     vc, dc = _canonical_all(v, spec), _canonical_all(d, spec)
     dc_how = ["how_alias", "how_plus", "how_dots"]
-    same = vc.merge(dc[["local", "domain", "email", "id", "plain", *dc_how]], on=["local", "domain"])
+    same = vc.merge(
+        dc[["local", "domain", "email", "id", "plain", *dc_how]], on=["local", "domain"]
+    )
     same = same[same["plain_x"] != same["plain_y"]]
     if not same.empty:
         # what either side ignored, each step named once
@@ -459,7 +461,9 @@ def _combined(c: pd.DataFrame, keys: list[str], score: tuple[str, str]) -> pd.Da
     as named, and the distinct reasons joined in the order they come."""
     by = c.groupby(keys, sort=False)
     out = by.agg(
-        candidate=("candidate", "first"), candidate_id=("candidate_id", "first"), **{score[0]: score}
+        candidate=("candidate", "first"),
+        candidate_id=("candidate_id", "first"),
+        **{score[0]: score},
     )
     # ngroup numbers the groups in the order agg lists them (first appearance)
     out["reason"] = _joined(by.ngroup().to_numpy(), c["reason"], "; ", len(out))
