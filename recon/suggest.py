@@ -142,18 +142,49 @@ def _code(value: str) -> str:
     return re.sub(r"(?<!\d)0+(?=\d)", "", text)
 
 
-def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDITS) -> pd.DataFrame:
-    """Pairs (``q``, ``c`` indexes) whose ``text`` is 1..max_edits edits apart within the
-    same ``block``, found without comparing every pair.
+def _near(
+    queries: pd.DataFrame, choices: pd.DataFrame, text: str, block: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of ``queries`` and of ``choices`` (side by side, one pair a line) whose
+    ``text`` is 1..MAX_EDITS edits apart, within the same ``block`` column when given,
+    found without comparing every pair; and per pair its ``edits`` and ``similarity``
+    (OSA: a swap of two letters is one edit).
 
     Two texts within one edit share a member of their deletion neighbourhoods (the text
     and each text with one letter deleted); two edits mostly do too (a letter changed at
     each end is the miss). The shared members are joined in DuckDB, the pairs then
-    measured by rapidfuzz (OSA: a swap of two letters is one edit).
+    measured by rapidfuzz, all pairs in one call each.
     """
+    queries, choices = queries.reset_index(drop=True), choices.reset_index(drop=True)
+    pairs = _shared_neighbours(
+        pd.DataFrame({"block": queries[block] if block else None, "text": queries[text]}),
+        pd.DataFrame({"block": choices[block] if block else None, "text": choices[text]}),
+    )
+    a = list(queries[text].to_numpy()[pairs["q"].to_numpy()])
+    b = list(choices[text].to_numpy()[pairs["c"].to_numpy()])
+    pairs["edits"] = np.asarray(process.cpdist(a, b, scorer=OSA.distance, workers=1), "int64")
+    pairs["similarity"] = process.cpdist(
+        a, b, scorer=OSA.normalized_similarity, dtype=np.float64, workers=1
+    )
+    pairs = pairs[(pairs["edits"] >= 1) & (pairs["edits"] <= MAX_EDITS)].reset_index(drop=True)
+    return (
+        queries.iloc[pairs["q"]].reset_index(drop=True),
+        choices.iloc[pairs["c"]].reset_index(drop=True),
+        pairs[["edits", "similarity"]],
+    )
+
+
+def _edits(n: pd.Series) -> pd.Series:
+    """'1 edit', '2 edits'."""
+    return n.astype(str) + np.where(n > 1, " edits", " edit")
+
+
+def _shared_neighbours(queries: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame:
+    """Pairs (``q``, ``c`` positions) of ``block``/``text`` rows sharing a member of their
+    deletion neighbourhoods (see :func:`_near`)."""
     empty = pd.DataFrame({"q": pd.Series(dtype="int64"), "c": pd.Series(dtype="int64")})
     if queries.empty or choices.empty:
-        return empty.assign(edits=pd.Series(dtype="int64"))
+        return empty
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
@@ -182,17 +213,7 @@ def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDI
         ).df()
     finally:
         con.close()
-    if pairs.empty:
-        return empty.assign(edits=pd.Series(dtype="int64"))
-    a = queries["text"].to_numpy()[pairs["q"].to_numpy()]
-    b = choices["text"].to_numpy()[pairs["c"].to_numpy()]
-    edits = process.cpdist(list(a), list(b), scorer=OSA.distance, workers=1)
-    pairs["edits"] = np.asarray(edits, dtype="int64")
-    return pairs[(pairs["edits"] >= 1) & (pairs["edits"] <= max_edits)].reset_index(drop=True)
-
-
-def _similarity(a: str, b: str) -> float:
-    return float(OSA.normalized_similarity(a, b))
+    return pairs
 
 
 def _learner_candidates(
@@ -242,29 +263,25 @@ def _learner_candidates(
         said = texts != ""
         reasons = "the same address once " + _joined(pair[said], texts[said], "; ", len(same))
         found.append(same.assign(score=_SCORE_CANONICAL, reason=reasons, evidence=ADDRESS))
-    near = _near(
-        vc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
-        dc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
-    )
-    if not near.empty:
-        q = vc.reset_index(drop=True).iloc[near["q"]].reset_index(drop=True)
-        c = dc.reset_index(drop=True).iloc[near["c"]].reset_index(drop=True)
-        sims = [_similarity(a, b) for a, b in zip(q["local"], c["local"], strict=True)]
-        found.append(
-            pd.DataFrame(
-                {
-                    "value": q["value"],
-                    "email": c["email"],
-                    "id": c["id"],
-                    "score": [_SCORE_LOCAL_EDIT * s for s in sims],
-                    "reason": [
-                        f"'{a}' is {n} edit{'s' if n > 1 else ''} from '{b}' before the @"
-                        for a, b, n in zip(q["local"], c["local"], near["edits"], strict=True)
-                    ],
-                    "evidence": ADDRESS,
-                }
-            )
+    q, c, near = _near(vc, dc, "local", "domain")
+    found.append(
+        pd.DataFrame(
+            {
+                "value": q["value"],
+                "email": c["email"],
+                "id": c["id"],
+                "score": _SCORE_LOCAL_EDIT * near["similarity"],
+                "reason": "'"
+                + q["local"]
+                + "' is "
+                + _edits(near["edits"])
+                + " from '"
+                + c["local"]
+                + "' before the @",
+                "evidence": ADDRESS,
+            }
         )
+    )
     if "employee_id" in v and "employee_id" in d:
         ve = v.assign(emp=v["employee_id"].map(_employee)).dropna(subset=["emp"])
         de = d.assign(emp=d["employee_id"].map(_employee)).dropna(subset=["emp"])
@@ -358,29 +375,21 @@ def _path_candidates(
             evidence=CODE,
         )
     )
-    near = _near(
-        v.assign(block=None, text=v["norm"]).reset_index(drop=True),
-        cat.assign(block=None, text=cat["norm"]).reset_index(drop=True),
-    )
-    if not near.empty:
-        q = v.reset_index(drop=True).iloc[near["q"]].reset_index(drop=True)
-        c = cat.reset_index(drop=True).iloc[near["c"]].reset_index(drop=True)
-        sims = [_similarity(a, b) for a, b in zip(q["norm"], c["norm"], strict=True)]
-        found.append(
-            pd.DataFrame(
-                {
-                    "value": q["value"],
-                    "code": c["code"],
-                    "id": c["id"],
-                    "score": [_SCORE_CODE_EDIT * s for s in sims],
-                    "reason": [
-                        f"{n} edit{'s' if n > 1 else ''} from {what.get(s, s)}"
-                        for n, s in zip(near["edits"], c["source"], strict=True)
-                    ],
-                    "evidence": CODE,
-                }
-            )
+    q, c, near = _near(v, cat, "norm")
+    found.append(
+        pd.DataFrame(
+            {
+                "value": q["value"],
+                "code": c["code"],
+                "id": c["id"],
+                "score": _SCORE_CODE_EDIT * near["similarity"],
+                "reason": _edits(near["edits"])
+                + " from "
+                + c["source"].map(what).fillna(c["source"]),
+                "evidence": CODE,
+            }
         )
+    )
     if "title" in v and "title" in cat:
         vt = v.dropna(subset=["title"])
         vt = vt[vt["title"].astype(str).str.strip() != ""]
