@@ -108,15 +108,17 @@ def _canonical_all(frame: pd.DataFrame, spec: IdentitySpec) -> pd.DataFrame:
     domain's alias, plus tag and dots are applied, and what was ignored in words, one
     column per step (``'' `` where it did not apply): ``how_alias``, ``how_plus``,
     ``how_dots``."""
+    # Arrow's regex replace runs in C++ (extract and split fall back to Python per row);
+    # greedy .* splits at the last @, as str.rpartition; no @: all local part, no domain
     plain = frame["plain"].astype("string[pyarrow]")
-    parts = plain.str.extract(r"(?s)^(.*)@(.*)$")  # greedy: split at the last @
-    local = parts[0].fillna(plain)
-    written = parts[1].fillna("")  # no @: all local part, no domain
+    has_at = plain.str.contains("@", regex=False)
+    local = plain.str.replace(r"(?s)^(.*)@.*$", r"\1", regex=True)
+    written = plain.str.replace(r"(?s)^.*@", "", regex=True).where(has_at, "")
     domain = written.map(spec.domain_aliases).fillna(written) if spec.domain_aliases else written
     aliased = written != domain
     how_alias = ("domain " + written + " read as " + domain + " ([identity])").where(aliased, "")
     plus = domain.isin(spec.plus_tags_ignored) & local.str.contains("+", regex=False)
-    local = local.where(~plus, local.str.split("+", n=1).str[0])
+    local = local.where(~plus, local.str.replace(r"(?s)\+.*$", "", regex=True))
     how_plus = ("plus tag ignored (" + domain + " ignores it)").where(plus, "")
     dots = domain.isin(spec.dots_ignored) & local.str.contains(".", regex=False)
     local = local.where(~dots, local.str.replace(".", "", regex=False))
