@@ -29,7 +29,7 @@ candidates score exactly the same, the row has no candidate either, only the rea
 naming them. At most three candidates per row, best first; below ``[identity]
 min_score`` none.
 
-Size: just over 600 lines because both kinds' rules, their scores and the one ranking
+Size: about 700 lines because both kinds' rules, their scores and the one ranking
 that merges them are read together when a score is questioned; the ledger side is
 :mod:`recon.aliases`.
 
