@@ -29,7 +29,7 @@ candidates score exactly the same, the row has no candidate either, only the rea
 naming them. At most three candidates per row, best first; below ``[identity]
 min_score`` none.
 
-Size: just over 600 lines because both kinds' rules, their scores and the one ranking
+Size: about 700 lines because both kinds' rules, their scores and the one ranking
 that merges them are read together when a score is questioned; the ledger side is
 :mod:`recon.aliases`.
 
@@ -92,51 +92,40 @@ def _plain(value: str) -> str:
     return "".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
-def _split(email: str) -> tuple[str, str]:
-    local, at, domain = email.rpartition("@")
-    return (local, domain) if at else (email, "")
-
-
 def _plain_all(values: pd.Series) -> pd.Series:
     """:func:`_plain` for a whole column: ASCII cells vectorised, the rest one by one."""
     text = values.astype("string[pyarrow]")  # vectorised string functions
     ascii_ = text.str.isascii().fillna(True).astype(bool)
-    out = text.str.lower().str.replace(r"\s+", "", regex=True)
+    # the blanks str.split() removes in ASCII (\s leaves out \x0b and \x1c-\x1f)
+    out = text.str.lower().str.replace(r"[\t\n\x0b\x0c\r\x1c-\x1f ]+", "", regex=True)
     if not ascii_.all():
         out[~ascii_] = pd.Series([_plain(x) for x in text[~ascii_]], index=text.index[~ascii_])
     return out.astype(object)
 
 
-def _canonical(plain: str, spec: IdentitySpec) -> tuple[str, str, list[str]]:
-    """(local part, domain, what was ignored) of an address already :func:`_plain`."""
-    local, domain = _split(plain)
-    how = []
-    if domain in spec.domain_aliases:
-        how.append(f"domain {domain} read as {spec.domain_aliases[domain]} ([identity])")
-        domain = spec.domain_aliases[domain]
-    if domain in spec.plus_tags_ignored and "+" in local:
-        local = local.split("+", 1)[0]
-        how.append(f"plus tag ignored ({domain} ignores it)")
-    if domain in spec.dots_ignored and "." in local:
-        local = local.replace(".", "")
-        how.append(f"dots ignored ({domain} ignores them)")
-    return local, domain, how
-
-
 def _canonical_all(frame: pd.DataFrame, spec: IdentitySpec) -> pd.DataFrame:
-    """:func:`_canonical` for a frame's ``plain`` column, vectorised: ``local``, ``domain``."""
-    parts = frame["plain"].str.rpartition("@")
-    has_at = parts[1] == "@"
-    local = parts[0].where(has_at, frame["plain"])
-    domain = parts[2].where(has_at, "")
-    domain = domain.map(spec.domain_aliases).fillna(domain) if spec.domain_aliases else domain
-    plus = domain.isin(spec.plus_tags_ignored)
-    if plus.any():
-        local = local.where(~plus, local.str.split("+", n=1).str[0])
-    dots = domain.isin(spec.dots_ignored)
-    if dots.any():
-        local = local.where(~dots, local.str.replace(".", "", regex=False))
-    return frame.assign(local=local, domain=domain)
+    """A frame's ``plain`` addresses as compared: ``local`` part and ``domain`` once the
+    domain's alias, plus tag and dots are applied, and what was ignored in words, one
+    column per step (``'' `` where it did not apply): ``how_alias``, ``how_plus``,
+    ``how_dots``."""
+    # Arrow's regex replace runs in C++ (extract and split fall back to Python per row);
+    # greedy .* splits at the last @, as str.rpartition; no @: all local part, no domain
+    plain = frame["plain"].astype("string[pyarrow]")
+    has_at = plain.str.contains("@", regex=False)
+    local = plain.str.replace(r"(?s)^(.*)@.*$", r"\1", regex=True)
+    written = plain.str.replace(r"(?s)^.*@", "", regex=True).where(has_at, "")
+    domain = written.map(spec.domain_aliases).fillna(written) if spec.domain_aliases else written
+    aliased = written != domain
+    how_alias = ("domain " + written + " read as " + domain + " ([identity])").where(aliased, "")
+    plus = domain.isin(spec.plus_tags_ignored) & local.str.contains("+", regex=False)
+    local = local.where(~plus, local.str.replace(r"(?s)\+.*$", "", regex=True))
+    how_plus = ("plus tag ignored (" + domain + " ignores it)").where(plus, "")
+    dots = domain.isin(spec.dots_ignored) & local.str.contains(".", regex=False)
+    local = local.where(~dots, local.str.replace(".", "", regex=False))
+    how_dots = ("dots ignored (" + domain + " ignores them)").where(dots, "")
+    columns = {"local": local, "domain": domain}
+    columns |= {"how_alias": how_alias, "how_plus": how_plus, "how_dots": how_dots}
+    return frame.assign(**{k: c.astype(object) for k, c in columns.items()})
 
 
 def _name(value: object) -> str | None:
@@ -155,25 +144,58 @@ def _code(value: str) -> str:
     return re.sub(r"(?<!\d)0+(?=\d)", "", text)
 
 
-def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDITS) -> pd.DataFrame:
-    """Pairs (``q``, ``c`` indexes) whose ``text`` is 1..max_edits edits apart within the
-    same ``block``, found without comparing every pair.
+def _near(
+    queries: pd.DataFrame, choices: pd.DataFrame, text: str, block: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of ``queries`` and of ``choices`` (side by side, one pair a line) whose
+    ``text`` is 1..MAX_EDITS edits apart, within the same ``block`` column when given,
+    found without comparing every pair; and per pair its ``edits`` and ``similarity``
+    (OSA: a swap of two letters is one edit).
 
     Two texts within one edit share a member of their deletion neighbourhoods (the text
     and each text with one letter deleted); two edits mostly do too (a letter changed at
     each end is the miss). The shared members are joined in DuckDB, the pairs then
-    measured by rapidfuzz (OSA: a swap of two letters is one edit).
+    measured by rapidfuzz, all pairs in one call each.
     """
+    queries, choices = queries.reset_index(drop=True), choices.reset_index(drop=True)
+    pairs = _shared_neighbours(
+        pd.DataFrame({"block": queries[block] if block else None, "text": queries[text]}),
+        pd.DataFrame({"block": choices[block] if block else None, "text": choices[text]}),
+    )
+    a = list(queries[text].to_numpy()[pairs["q"].to_numpy()])
+    b = list(choices[text].to_numpy()[pairs["c"].to_numpy()])
+    pairs["edits"] = np.asarray(process.cpdist(a, b, scorer=OSA.distance, workers=1), "int64")
+    pairs["similarity"] = process.cpdist(
+        a, b, scorer=OSA.normalized_similarity, dtype=np.float64, workers=1
+    )
+    pairs = pairs[(pairs["edits"] >= 1) & (pairs["edits"] <= MAX_EDITS)].reset_index(drop=True)
+    return (
+        queries.iloc[pairs["q"]].reset_index(drop=True),
+        choices.iloc[pairs["c"]].reset_index(drop=True),
+        pairs[["edits", "similarity"]],
+    )
+
+
+def _edits(n: pd.Series) -> pd.Series:
+    """'1 edit', '2 edits'."""
+    return n.astype(str) + np.where(n > 1, " edits", " edit")
+
+
+def _shared_neighbours(queries: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame:
+    """Pairs (``q``, ``c`` positions) of ``block``/``text`` rows sharing a member of their
+    deletion neighbourhoods (see :func:`_near`)."""
     empty = pd.DataFrame({"q": pd.Series(dtype="int64"), "c": pd.Series(dtype="int64")})
     if queries.empty or choices.empty:
-        return empty.assign(edits=pd.Series(dtype="int64"))
+        return empty
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
         con.register("qs", queries[["block", "text"]].reset_index(names="i"))
         con.register("cs", choices[["block", "text"]].reset_index(names="i"))
         # Hashes of (block, text) stand for the texts: the join then moves integers, and a
-        # collision only costs a pair that rapidfuzz measures and drops.
+        # collision only costs a pair that rapidfuzz measures and drops. The pairs come out
+        # in the values' and the directory's order: a join's order varies from run to run,
+        # and it decides the order of tied candidates and which equal scores make the top 3.
         neighbourhood = """
             SELECT i, hash(coalesce(block, ''), text) AS h FROM {t} WHERE length(text) > 0
             UNION ALL
@@ -188,21 +210,12 @@ def _near(queries: pd.DataFrame, choices: pd.DataFrame, max_edits: int = MAX_EDI
             ),
             qn AS ({neighbourhood.format(t="qs")}), cn AS ({neighbourhood.format(t="cs_used")})
             SELECT DISTINCT qn.i AS q, cn.i AS c FROM qn JOIN cn ON cn.h = qn.h
+            ORDER BY q, c
             """
         ).df()
     finally:
         con.close()
-    if pairs.empty:
-        return empty.assign(edits=pd.Series(dtype="int64"))
-    a = queries["text"].to_numpy()[pairs["q"].to_numpy()]
-    b = choices["text"].to_numpy()[pairs["c"].to_numpy()]
-    edits = process.cpdist(list(a), list(b), scorer=OSA.distance, workers=1)
-    pairs["edits"] = np.asarray(edits, dtype="int64")
-    return pairs[(pairs["edits"] >= 1) & (pairs["edits"] <= max_edits)].reset_index(drop=True)
-
-
-def _similarity(a: str, b: str) -> float:
-    return float(OSA.normalized_similarity(a, b))
+    return pairs
 
 
 def _learner_candidates(
@@ -239,38 +252,38 @@ def _learner_candidates(
     )
 
     vc, dc = _canonical_all(v, spec), _canonical_all(d, spec)
-    same = vc.merge(dc[["local", "domain", "email", "id", "plain"]], on=["local", "domain"])
+    dc_how = ["how_alias", "how_plus", "how_dots"]
+    same = vc.merge(
+        dc[["local", "domain", "email", "id", "plain", *dc_how]], on=["local", "domain"]
+    )
     same = same[same["plain_x"] != same["plain_y"]]
     if not same.empty:
-        reasons = [
-            "the same address once "
-            + "; ".join(dict.fromkeys(_canonical(a, spec)[2] + _canonical(b, spec)[2]))
-            for a, b in zip(same["plain_x"], same["plain_y"], strict=True)
-        ]
+        # what either side ignored, each step named once
+        how = [f"how_{step}_{side}" for side in "xy" for step in ("alias", "plus", "dots")]
+        texts = same[how].to_numpy().ravel()  # pair by pair, in that order
+        pair = np.repeat(np.arange(len(same)), len(how))
+        said = texts != ""
+        reasons = "the same address once " + _joined(pair[said], texts[said], "; ", len(same))
         found.append(same.assign(score=_SCORE_CANONICAL, reason=reasons, evidence=ADDRESS))
-    near = _near(
-        vc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
-        dc.rename(columns={"domain": "block", "local": "text"}).reset_index(drop=True),
-    )
-    if not near.empty:
-        q = vc.reset_index(drop=True).iloc[near["q"]].reset_index(drop=True)
-        c = dc.reset_index(drop=True).iloc[near["c"]].reset_index(drop=True)
-        sims = [_similarity(a, b) for a, b in zip(q["local"], c["local"], strict=True)]
-        found.append(
-            pd.DataFrame(
-                {
-                    "value": q["value"],
-                    "email": c["email"],
-                    "id": c["id"],
-                    "score": [_SCORE_LOCAL_EDIT * s for s in sims],
-                    "reason": [
-                        f"'{a}' is {n} edit{'s' if n > 1 else ''} from '{b}' before the @"
-                        for a, b, n in zip(q["local"], c["local"], near["edits"], strict=True)
-                    ],
-                    "evidence": ADDRESS,
-                }
-            )
+    q, c, near = _near(vc, dc, "local", "domain")
+    found.append(
+        pd.DataFrame(
+            {
+                "value": q["value"],
+                "email": c["email"],
+                "id": c["id"],
+                "score": _SCORE_LOCAL_EDIT * near["similarity"],
+                "reason": "'"
+                + q["local"]
+                + "' is "
+                + _edits(near["edits"])
+                + " from '"
+                + c["local"]
+                + "' before the @",
+                "evidence": ADDRESS,
+            }
         )
+    )
     if "employee_id" in v and "employee_id" in d:
         ve = v.assign(emp=v["employee_id"].map(_employee)).dropna(subset=["emp"])
         de = d.assign(emp=d["employee_id"].map(_employee)).dropna(subset=["emp"])
@@ -364,29 +377,21 @@ def _path_candidates(
             evidence=CODE,
         )
     )
-    near = _near(
-        v.assign(block=None, text=v["norm"]).reset_index(drop=True),
-        cat.assign(block=None, text=cat["norm"]).reset_index(drop=True),
-    )
-    if not near.empty:
-        q = v.reset_index(drop=True).iloc[near["q"]].reset_index(drop=True)
-        c = cat.reset_index(drop=True).iloc[near["c"]].reset_index(drop=True)
-        sims = [_similarity(a, b) for a, b in zip(q["norm"], c["norm"], strict=True)]
-        found.append(
-            pd.DataFrame(
-                {
-                    "value": q["value"],
-                    "code": c["code"],
-                    "id": c["id"],
-                    "score": [_SCORE_CODE_EDIT * s for s in sims],
-                    "reason": [
-                        f"{n} edit{'s' if n > 1 else ''} from {what.get(s, s)}"
-                        for n, s in zip(near["edits"], c["source"], strict=True)
-                    ],
-                    "evidence": CODE,
-                }
-            )
+    q, c, near = _near(v, cat, "norm")
+    found.append(
+        pd.DataFrame(
+            {
+                "value": q["value"],
+                "code": c["code"],
+                "id": c["id"],
+                "score": _SCORE_CODE_EDIT * near["similarity"],
+                "reason": _edits(near["edits"])
+                + " from "
+                + c["source"].map(what).fillna(c["source"]),
+                "evidence": CODE,
+            }
         )
+    )
     if "title" in v and "title" in cat:
         vt = v.dropna(subset=["title"])
         vt = vt[vt["title"].astype(str).str.strip() != ""]
@@ -441,6 +446,41 @@ def _empty_candidates() -> pd.DataFrame:
     )
 
 
+def _joined(groups: np.ndarray, texts: pd.Series | np.ndarray, sep: str, n: int) -> np.ndarray:
+    """Per group number 0..n-1, its distinct texts in the order they come, joined by
+    ``sep`` (``''`` for a group without any): ``sep.join(dict.fromkeys(texts))`` for every
+    group at once.
+
+    One round per position in a group (a group holds a few texts: the readings of one
+    candidate, the candidates of one tie), each round over all the groups that long;
+    not a Python call per group, which was most of the time at 1M rows.
+    """
+    frame = pd.DataFrame({"g": groups, "t": np.asarray(texts, dtype=object)}).drop_duplicates()
+    frame = frame.sort_values("g", kind="stable")  # stable: each group's texts in order
+    g, t = frame["g"].to_numpy(), frame["t"].to_numpy()
+    nth = frame.groupby("g").cumcount().to_numpy()
+    out = np.full(n, "", dtype=object)
+    out[g[nth == 0]] = t[nth == 0]
+    for k in range(1, int(nth.max()) + 1 if len(nth) else 1):
+        at = nth == k
+        out[g[at]] = out[g[at]] + sep + t[at]
+    return out
+
+
+def _combined(c: pd.DataFrame, keys: list[str], score: tuple[str, str]) -> pd.DataFrame:
+    """One line per ``keys``: the first candidate (c is best first), ``score`` aggregated
+    as named, and the distinct reasons joined in the order they come."""
+    by = c.groupby(keys, sort=False)
+    out = by.agg(
+        candidate=("candidate", "first"),
+        candidate_id=("candidate_id", "first"),
+        **{score[0]: score},
+    )
+    # ngroup numbers the groups in the order agg lists them (first appearance)
+    out["reason"] = _joined(by.ngroup().to_numpy(), c["reason"], "; ", len(out))
+    return out.reset_index()
+
+
 def _rank(
     candidates: pd.DataFrame,
     rejected: set[tuple[str, str]],
@@ -454,7 +494,7 @@ def _rank(
     c = candidates.copy()
     c["id_key"] = c["candidate_id"].str.lower()
     if rejected:
-        keys = pd.MultiIndex.from_arrays([c["value"].str.strip().map(_plain), c["id_key"]])
+        keys = pd.MultiIndex.from_arrays([_plain_all(c["value"].str.strip()), c["id_key"]])
         c = c[~keys.isin(list(rejected))]
     if c.empty:
         return _empty_candidates()
@@ -462,22 +502,10 @@ def _rank(
     # Rules that read the same evidence (one code matched as the mapped code, as the sku
     # and as the slug; one address read three ways) count once, at their best: they are
     # not independent witnesses, and adding them would lift a typo above a bulk threshold.
-    c = c.groupby(["value", "id_key", "evidence"], sort=False).agg(
-        candidate=("candidate", "first"),
-        candidate_id=("candidate_id", "first"),
-        score=("score", "max"),
-        reason=("reason", lambda r: "; ".join(dict.fromkeys(r))),
-    )
-    c = c.reset_index()
+    c = _combined(c, ["value", "id_key", "evidence"], ("score", "max"))
     # Independent evidence (the address, an employee id, a name; the code, a title) adds up.
     c["miss"] = np.log1p(-c["score"].clip(upper=_CAP))
-    grouped = c.groupby(["value", "id_key"], sort=False).agg(
-        candidate=("candidate", "first"),
-        candidate_id=("candidate_id", "first"),
-        miss=("miss", "sum"),
-        reason=("reason", lambda r: "; ".join(dict.fromkeys(r))),
-    )
-    grouped = grouped.reset_index().drop(columns="id_key")
+    grouped = _combined(c, ["value", "id_key"], ("miss", "sum")).drop(columns="id_key")
     grouped["score"] = (1 - np.exp(grouped.pop("miss"))).clip(upper=_CAP).round(3)
     grouped = grouped[grouped["score"] >= min_score]
     grouped = grouped.sort_values(["value", "score"], ascending=[True, False], kind="stable")
@@ -488,10 +516,10 @@ def _rank(
     tied = at_top[tie_count > 1]
     lines = [grouped[~grouped["value"].isin(set(tied["value"]))].groupby("value").head(MAX_PER_ROW)]
     if not tied.empty:
-        named = tied.assign(shown=tied["candidate"] + " (" + tied["candidate_id"] + ")")
-        why = named.groupby("value").agg(
-            shown=("shown", ", ".join), n=("shown", "size"), score=("score", "first")
-        )
+        shown = tied["candidate"] + " (" + tied["candidate_id"] + ")"  # distinct: one per id
+        by = tied.groupby("value")
+        why = by.agg(n=("score", "size"), score=("score", "first"))
+        why["shown"] = _joined(by.ngroup().to_numpy(), shown, ", ", len(why))
         lines.append(
             pd.DataFrame(
                 {
@@ -499,10 +527,14 @@ def _rank(
                     "candidate": None,
                     "candidate_id": None,
                     "score": np.nan,
-                    "reason": [
-                        f"{n} candidates score {sc:.2f} alike: {sh}: no guess"
-                        for n, sc, sh in zip(why["n"], why["score"], why["shown"], strict=True)
-                    ],
+                    "reason": (
+                        why["n"].astype(str)
+                        + " candidates score "
+                        + why["score"].map({s: f"{s:.2f}" for s in why["score"].unique()})
+                        + " alike: "
+                        + why["shown"]
+                        + ": no guess"
+                    ).to_numpy(),
                 }
             )
         )
