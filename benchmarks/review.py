@@ -5,7 +5,7 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/review.py [--config recon.toml] [--rows N] [--work DIR]
 
 The run is made as an analyst makes it: ``recon reconcile`` in a fresh process, recording
-into a real ledger under ``--work`` (default /tmp/reviewspeed). Its inputs are ``--config``
+into a real ledger under ``--work`` (default /tmp/reviewspeed2). Its inputs are ``--config``
 (read only), else synthetic ones from :mod:`recon.devtools.synth` (``--rows``, default
 900,000 provider rows: about 100,000 proposals), written under ``--work``. Then:
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="inputs' recon.toml (read only)")
     parser.add_argument("--rows", type=int, default=900_000, help="synthetic provider rows")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/reviewspeed"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/reviewspeed2"))
     parser.add_argument("--as-of", default="2026-11-27T00:00:00Z")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
