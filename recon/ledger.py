@@ -91,6 +91,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .aliases import MIGRATION as ALIASES_MIGRATION
@@ -1323,6 +1324,104 @@ class Ledger:
             "SELECT run_id, started_at, finished_at, target, practice, result, http_status, "
             "errors FROM attempts WHERE key = ? ORDER BY id",
             (key,),
+        )
+
+    # -- the review's reads (recon.review_model): lean for the whole run, full per page ----
+
+    def review_rows(
+        self, run: str | int | None = "latest", target: Target | None = None
+    ) -> tuple[pd.DataFrame, dict[int, str]]:
+        """The columns the review widget filters, counts and pages by, for every proposal
+        of a run in ledger order, and ``words`` (word id -> text) for the id columns.
+
+        ``correction`` (its id, for :meth:`review_page`), ``key``, ``who`` (learner, a
+        space, user id), ``path_word``/``code_word``/``category_word`` (word ids of the
+        learning path id, the course code (0: none) and the category), ``day`` (the
+        first 10 characters of the completion or activity date), ``decision_id``
+        (0: none); ``decision``, ``submission``, ``attempts``, ``api_errors`` and
+        ``http_status`` as :meth:`proposals` has them. Ids and codes rather than text:
+        reading 100,000 proposals' every column, the payload the view builds included,
+        is what made the review slow to open.
+        """
+        run_id = self.resolve_run(run)
+        target = target if target is not None else self.home_target()
+        with self._lock:
+            rows = self._db.execute(
+                f"""
+                WITH state AS ({_STATE_SQL})
+                SELECT r.correction, c.key,
+                       coalesce(CASE WHEN r.learner IS NULL THEN c.learner
+                                     ELSE nullif(r.learner, '') END, '') || ' ' || c.userId,
+                       c.learningPathId,
+                       coalesce(CASE WHEN r.path IS NULL THEN c.path
+                                     ELSE nullif(r.path, 0) END, 0),
+                       coalesce(r.category, c.category),
+                       substr(coalesce(c.completionDate, c.timeStampDate), 1, 10),
+                       coalesce(l.id, 0), coalesce(l.decision, 'undecided'),
+                       CASE WHEN s.accepted = 1 THEN 'accepted'
+                            WHEN s.rejected = 1 THEN 'rejected'
+                            WHEN s.key IS NULL THEN 'not-sent'
+                            WHEN s.last_result IS NULL THEN 'unknown'
+                            WHEN s.last_result = 'stopped' THEN 'not-sent'
+                            ELSE 'failed' END,
+                       coalesce(s.attempts, 0), s.last_errors, s.last_http_status
+                FROM run_proposals r
+                JOIN corrections c ON c.id = r.correction
+                -- the latest decision through the (key, id) index, as proposals()
+                LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = c.key)
+                LEFT JOIN state s ON s.key = c.key
+                WHERE r.run_id = :run_id
+                ORDER BY r.seq
+                """,
+                {**self._scope(target), "run_id": run_id},
+            ).fetchall()
+            words = {int(i): str(w) for i, w in self._db.execute("SELECT id, word FROM words")}
+        names = (
+            "correction", "key", "who", "path_word", "code_word", "category_word", "day",
+            "decision_id", "decision", "submission", "attempts", "api_errors", "http_status",
+        )  # fmt: skip
+        ints = {"correction", "path_word", "code_word", "category_word", "decision_id", "attempts"}
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        frame = pd.DataFrame(
+            {
+                name: np.array(values, dtype=np.int64 if name in ints else object)
+                for name, values in zip(names, columns, strict=True)
+            }
+        )
+        return frame, words
+
+    def review_page(
+        self, run: str | int | None, corrections: Sequence[int], decision_ids: Sequence[int]
+    ) -> pd.DataFrame:
+        """For a few proposals of a run (by correction id; one row each, in no particular
+        order): the columns of the ``proposals`` view with ``correction``, and the
+        decision columns of :meth:`proposals` (``decision``, ``decided_by``,
+        ``decided_at``, ``note``, ``policy``) from the decisions ``decision_ids`` (one per
+        correction, 0: none): those :meth:`review_rows` read, so a page shows the run as
+        it was read, not what another analyst decided since."""
+        run_id = self.resolve_run(run)
+        pairs = [(int(c), int(d)) for c, d in zip(corrections, decision_ids, strict=True)]
+        if not pairs:
+            pairs = [(0, 0)]  # VALUES needs a row; correction 0 does not exist
+        values = ", ".join("(?, ?)" for _ in pairs)
+        # The view's own SELECT (the same columns by the same rules), by correction id:
+        # through the view a key would be looked for in the whole run.
+        body = _PROPOSALS_VIEW.split(" AS", 1)[1].replace(
+            "r.seq AS rowid", "r.seq AS rowid, r.correction"
+        )
+        return self._frame(
+            f"""
+            WITH wanted(correction, decision_id) AS (VALUES {values})
+            SELECT p.run_id, p.key, p.userId, p.learningPathId, p.status, p.completionDate,
+                   p.timeStampDate, p.category, p.rows, p.learner, p.path, p.payload,
+                   coalesce(l.decision, 'undecided') AS decision, l.by AS decided_by,
+                   l.at AS decided_at, l.note, l.policy, p.correction
+            FROM ({body} WHERE r.run_id = ? AND r.correction IN
+                  (SELECT correction FROM wanted)) p
+            JOIN wanted w ON w.correction = p.correction
+            LEFT JOIN decisions l ON l.id = w.decision_id
+            """,
+            (*(v for pair in pairs for v in pair), run_id),
         )
 
 
