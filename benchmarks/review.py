@@ -42,7 +42,7 @@ imported = time.perf_counter()
 widget = ReviewWidget(Ledger(sys.argv[1]), None, by="bench", config=sys.argv[2])
 opened = time.perf_counter()
 print(json.dumps({"import_s": imported - start, "open_s": opened - imported,
-                  "proposals": len(widget.frame)}))
+                  "proposals": widget.model.proposal_count}))
 """
 
 
@@ -143,7 +143,7 @@ def main() -> None:
         f"  in this process (imports done), x3: median {statistics.median(walls):.2f} s, "
         f"max {max(walls):.2f} s wall; median {statistics.median(cpus):.2f} s cpu"
     )
-    print(f"{len(widget.frame):,} proposals; interactions (wall, in Python):")
+    print(f"{widget.model.proposal_count:,} proposals; interactions (wall, in Python):")
 
     timed("page change (next page)", widget.next_page, repeat=30)
     timed("page change (jump to last page)", lambda: widget.go_to(10**9), repeat=10)

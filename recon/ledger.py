@@ -1391,7 +1391,7 @@ class Ledger:
         return frame, words
 
     def review_page(
-        self, run: str | int | None, corrections: Sequence[int], decision_ids: Sequence[int]
+        self, run: str | int | None, corrections: Iterable[int], decision_ids: Iterable[int]
     ) -> pd.DataFrame:
         """For a few proposals of a run (by correction id; one row each, in no particular
         order): the columns of the ``proposals`` view with ``correction``, and the
