@@ -12,7 +12,7 @@ into a real ledger under ``--work`` (default /tmp/reviewspeed2). Its inputs are 
 - opening: ``ReviewWidget(ledger, None, config=...)`` as notebook 02 makes it (``LMS now``
   read from the LMS export), in a fresh process (imports included, best of 2, wall and
   CPU) and in this process (3 times: median and max, wall and CPU);
-- every interaction, repeated: median and max wall milliseconds.
+- every interaction, repeated: median and max wall milliseconds, median CPU.
 
 Prints the load average and the date with the figures: the machine is shared.
 """
@@ -52,14 +52,19 @@ def cpu() -> float:
 
 
 def timed(label: str, action, repeat: int = 1) -> list[float]:
-    """Run ``action`` ``repeat`` times; print median and max wall ms."""
-    times = []
+    """Run ``action`` ``repeat`` times; print median and max wall ms, and median CPU ms
+    (the machine is shared: CPU is what this process itself spent)."""
+    times, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, started_cpu = time.perf_counter(), cpu()
         action()
         times.append(time.perf_counter() - start)
-    ms = statistics.median(times) * 1000, max(times) * 1000
-    print(f"  {label:<52} median {ms[0]:7.1f} ms, max {ms[1]:7.1f} ms  (x{repeat})")
+        cpus.append(cpu() - started_cpu)
+    ms = statistics.median(times) * 1000, max(times) * 1000, statistics.median(cpus) * 1000
+    print(
+        f"  {label:<52} median {ms[0]:7.1f} ms, max {ms[1]:7.1f} ms wall; "
+        f"median {ms[2]:6.1f} ms cpu  (x{repeat})"
+    )
     return times
 
 

@@ -176,6 +176,7 @@ class ReviewModel:
             self._search_cache = None
             self._selected_by = {}
             self._now = {}
+            self._now_known = np.zeros(n, dtype=bool)
             self._frame = None
             self.apply(self.filters, keep_page=True)
 
@@ -233,6 +234,7 @@ class ReviewModel:
             frame["path_label"] = frame["learningPathId"].astype(str).map(self._path_labels)
             frame["provider_date"] = _local_dates(when, self.provider_zone)
             self._add_lms_now(frame)
+            self._now_known[positions] = self.evidence is not None
             for column, _ in _HELD_COLUMNS:
                 frame[column] = frame[column].astype(object)
             return frame
@@ -369,7 +371,14 @@ class ReviewModel:
         """The proposals on the current page."""
         with self.lock:
             start = self.page * self.page_size
-            return self.rows_at(self._matching[start : start + self.page_size])
+            shown = self._matching[start : start + self.page_size]
+            if self.evidence is None or self._now_known[shown].all():
+                return self.rows_at(shown)
+            # LMS now costs one query per page whatever its size: ask it for the pages
+            # around too, so the next and previous page find theirs read.
+            size = self.page_size
+            around = self._matching[max(0, start - size) : start + 3 * size]
+            return self.rows_at(around).loc[shown]
 
     def go_to(self, page: int) -> int:
         """Move to page ``page`` (0-based, clamped); returns the page now current."""
