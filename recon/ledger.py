@@ -1349,7 +1349,7 @@ class Ledger:
             rows = self._db.execute(
                 f"""
                 WITH state AS ({_STATE_SQL})
-                SELECT r.correction, c.key,
+                SELECT r.seq, r.correction, c.key,
                        coalesce(CASE WHEN r.learner IS NULL THEN c.learner
                                      ELSE nullif(r.learner, '') END, '') || ' ' || c.userId,
                        c.learningPathId,
@@ -1371,21 +1371,23 @@ class Ledger:
                 LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = c.key)
                 LEFT JOIN state s ON s.key = c.key
                 WHERE r.run_id = :run_id
-                ORDER BY r.seq
                 """,
                 {**self._scope(target), "run_id": run_id},
             ).fetchall()
             words = {int(i): str(w) for i, w in self._db.execute("SELECT id, word FROM words")}
         names = (
-            "correction", "key", "who", "path_word", "code_word", "category_word", "day",
+            "seq", "correction", "key", "who", "path_word", "code_word", "category_word", "day",
             "decision_id", "decision", "submission", "attempts", "api_errors", "http_status",
         )  # fmt: skip
         ints = {"correction", "path_word", "code_word", "category_word", "decision_id", "attempts"}
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        # In the run's order (seq), sorted here: an ORDER BY made SQLite sort every row
+        # with its texts before returning the first.
+        order = np.argsort(np.array(columns[0], dtype=np.int64), kind="stable")
         frame = pd.DataFrame(
             {
-                name: np.array(values, dtype=np.int64 if name in ints else object)
-                for name, values in zip(names, columns, strict=True)
+                name: np.array(values, dtype=np.int64 if name in ints else object)[order]
+                for name, values in zip(names[1:], columns[1:], strict=True)
             }
         )
         return frame, words
