@@ -1426,6 +1426,66 @@ class Ledger:
             (*(v for pair in pairs for v in pair), run_id),
         )
 
+    def decide_bulk(
+        self,
+        keys: Iterable[str],
+        decision: str,
+        *,
+        run: str | int | None = "latest",
+        by: str | None = None,
+        note: str | None = None,
+        policy: str | None = None,
+        only_undecided: bool = False,
+    ) -> Decided:
+        """:meth:`decide` for many keys in a few statements: the keys go into a temporary
+        table, and one query each checks them, finds those already decided and inserts
+        the decisions (:meth:`decide` asks per 500 keys: 89,649 keys took 8 s). The same
+        rules, the same :class:`Decided`, the same rows in ``decisions``."""
+        if decision not in ("approved", "rejected"):
+            raise LedgerError(f"a decision is 'approved' or 'rejected', not {decision!r}")
+        run_id = self.resolve_run(run)
+        keys = list(dict.fromkeys(keys))
+        at = now_iso()
+        with self._tx() as db:
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS bulk_keys (seq INTEGER PRIMARY KEY, key TEXT)"
+            )
+            db.execute("DELETE FROM temp.bulk_keys")
+            db.executemany("INSERT INTO temp.bulk_keys (key) VALUES (?)", ((k,) for k in keys))
+            unknown = [
+                r[0]
+                for r in db.execute(
+                    "SELECT b.key FROM temp.bulk_keys b WHERE NOT EXISTS (SELECT 1 FROM "
+                    "corrections c CROSS JOIN run_proposals r ON r.run_id = ? AND "
+                    "r.correction = c.id WHERE c.key = b.key) ORDER BY b.seq",
+                    (run_id,),
+                )
+            ]
+            if unknown:
+                raise LedgerError(
+                    f"run {run_id} has no proposal with key {unknown[0]!r}"
+                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                )
+            decided: dict[str, dict[str, Any]] = {}
+            if only_undecided:
+                rows = db.execute(
+                    "SELECT b.key, d.decision, d.by, d.at, d.note, d.policy "
+                    "FROM temp.bulk_keys b JOIN decisions d ON d.id = "
+                    "(SELECT max(id) FROM decisions WHERE key = b.key) ORDER BY b.seq"
+                )
+                names = ("decision", "by", "at", "note", "policy")
+                decided = {r[0]: dict(zip(names, r[1:], strict=True)) for r in rows}
+            db.execute(
+                "INSERT INTO decisions (run_id, key, decision, by, at, note, policy) "
+                "SELECT ?, b.key, ?, ?, ?, ?, ? FROM temp.bulk_keys b "
+                "WHERE NOT (? AND EXISTS (SELECT 1 FROM decisions d WHERE d.key = b.key)) "
+                "ORDER BY b.seq",
+                (run_id, decision, by, at, note, policy, int(only_undecided)),
+            )
+            db.execute("DELETE FROM temp.bulk_keys")
+        todo = tuple(k for k in keys if k not in decided)
+        return Decided(decision, todo, tuple(k for k in keys if k in decided), decided)
+
 
 # The temporary table a run's proposals are staged in before SQL stores them.
 _STAGE_COLUMNS = (

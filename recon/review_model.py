@@ -419,7 +419,9 @@ class ReviewModel:
             if not todo:
                 return Decided(decision, ())
             # The ledger first: if writing fails, the screen must not claim otherwise.
-            decided = self.ledger.decide(
+            # Many keys (an "all matching"): in a few statements, not per 500 keys.
+            write = self.ledger.decide_bulk if len(todo) > 500 else self.ledger.decide
+            decided = write(
                 todo,
                 decision,
                 run=self.run_id,

@@ -327,3 +327,40 @@ def test_lms_now_of_each_page_is_the_whole_exports_fold(ledger: Ledger, case: Pa
             rows = evidence.lms_rows(user, path)
             assert rows["row"].tolist() == mine["row"].tolist()
             assert rows["status"].tolist() == mine["status"].tolist()
+
+
+def _decisions(ledger: Ledger) -> list[tuple[object, ...]]:
+    rows = ledger.decisions()
+    return [tuple(r) for r in rows.drop(columns=["id", "at"]).itertuples(index=False)]
+
+
+def test_bulk_decide_equals_decide(case: Path, tmp_path: Path) -> None:
+    """``Ledger.decide_bulk`` writes what ``Ledger.decide`` writes and says the same,
+    by key and with the bulk rule (only undecided), unknown keys refused alike."""
+    ledgers = []
+    for name in ("per-key", "bulk"):
+        opened = Ledger(tmp_path / f"{name}.db")
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
+        ledgers.append(opened)
+    one, bulk = ledgers
+    keys = one.proposals()["key"].tolist()
+    assert keys == bulk.proposals()["key"].tolist()
+    steps = [
+        (keys[:5], "rejected", False),
+        (keys[3:12] + keys[:2], "approved", True),  # some decided: left, with what they hold
+        (keys[::-1], "approved", True),
+        (keys[10:14], "rejected", False),  # by key: overrides
+    ]
+    for chosen, decision, only in steps:
+        a = one.decide(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
+        b = bulk.decide_bulk(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
+        assert (a.changed, a.left) == (b.changed, b.left)
+        drop = {k: {f: v for f, v in held.items() if f != "at"} for k, held in a.held.items()}
+        assert drop == {k: {f: v for f, v in h.items() if f != "at"} for k, h in b.held.items()}
+        assert _decisions(one) == _decisions(bulk)
+    for ledger, write in ((one, one.decide), (bulk, bulk.decide_bulk)):
+        with pytest.raises(LedgerError, match="no proposal with key 'nope' \\(and 1 more\\)"):
+            write([keys[0], "nope", "nada"], "approved")
+        assert len(ledger.decisions()) == len(one.decisions())
+    for ledger in ledgers:
+        ledger.close()
