@@ -58,7 +58,10 @@ class Evidence:
     ``provider_rows(rows)``: the provider's rows by row number, with their original cells.
 
     Why opening is quick with a million rows: the LMS export is read at once (``LMS now``
-    needs it) but kept in DuckDB, and folded there per pair (:meth:`now_for`), never
+    needs it) but kept in DuckDB with only each row's pair (and its hash) computed; the
+    written rules and the fold run on the rows of the pairs asked about (a page's,
+    :meth:`now_for`; one pair's, :meth:`lms_rows`), and on every row only when all are
+    asked for (:attr:`lms`, :meth:`now`, ``now_for`` of more than 500 pairs). Nothing is
     turned into a pandas frame of every row unless ``lms`` is asked for. The provider's
     export (only the evidence of a proposal needs it) is read on first use, or in the
     background once :meth:`start_provider` is called (the review widget calls it when it
@@ -121,9 +124,9 @@ class Evidence:
 
     def _pair_rows(self, pairs: Iterable[tuple[str, str]]) -> str:
         """Make the table ``picked``: :meth:`_rows_sql` of only the rows of ``pairs``
-        (user id, learning path id; any case) and return its name. The pairs are literals
-        (DuckDB then reads only the matching rows of ``lms_cells``); the rows picked by
-        the pair of trimmed ids are a superset, filtered again by the rules' own pair."""
+        (user id, learning path id; any case) and return its name. The rows are found in
+        ``lms_cells`` by their pair's hash (a superset: the pair of the trimmed cells, and
+        any collision), then the rules run on them and their own pair is compared."""
         pairs = list(pairs)
         wanted = ", ".join(
             f"lower({literal(str(u))}) || chr(0) || lower({literal(str(p))})" for u, p in pairs
@@ -132,9 +135,10 @@ class Evidence:
             wanted = "NULL"
         run(
             self._con,
-            # the pairs' hashes first: comparing integers finds the rows faster
+            # by the pairs' hashes (integers: the quickest to find; a rare collision is
+            # dropped below, where the rules' own pair is compared)
             f"CREATE OR REPLACE TEMP TABLE picked_cells AS SELECT * EXCLUDE (h) FROM "
-            f"lms_cells WHERE h IN (SELECT hash(unnest([{wanted}]))) AND pair IN ({wanted})",
+            f"lms_cells WHERE h IN (SELECT hash(unnest([{wanted}])))",
         )
         run(
             self._con,
