@@ -2,12 +2,17 @@
 
 :class:`~recon.review.ReviewWidget` draws this model; tests and scripts drive it directly.
 
-Why it stays responsive with 100,000 proposals: the run's proposals are read from the
-ledger once into a DataFrame, with every derived column built column-wise (no Python step
-per proposal); the kind and path filters compare integer codes computed at load, by the
-ledger's own rule (:meth:`~recon.ledger.Ledger.select`: the category as written, the
-path id in any ASCII case), the others are a handful of vectorised comparisons over the
-frame (learner text, dates, decision), and only the current page is drawn.
+Why it stays responsive with 100,000 proposals: only what filters, counts and pages need
+is read for every proposal (:meth:`~recon.ledger.Ledger.review_rows`: ids and codes, no
+payload, no text built per row), column-wise with no Python step per proposal; the kind
+and path filters compare integer codes, by the ledger's own rule
+(:meth:`~recon.ledger.Ledger.select`: the category as written, the path id in any ASCII
+case), the others are a handful of vectorised comparisons (learner text, dates, decision
+codes); counters are a bincount of the decision codes. Only the current page is drawn,
+and only its rows are read in full (:meth:`ReviewModel.rows_at`,
+:meth:`~recon.ledger.Ledger.review_page`), with ``LMS now`` for their pairs (cached per
+pair, read for three pages at a time). :attr:`ReviewModel.frame`, every proposal in full,
+is built only when asked for.
 
 Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
 moment it is made, before the model's copy changes, so a kernel restart or a second
