@@ -10,6 +10,7 @@ read here differently from how ``recon reconcile`` read it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, load_config
+from .duck import literal, quote
 from .engine import lms_macros, lms_rows_sql
-from .inputs import ROW, InputInfo, load_table, resolve_columns, run
+from .inputs import BAD, ROW, InputInfo, load_table, resolve_columns, run
 
 __all__ = ["NO_RECORD", "Evidence", "LMS_RANK"]
 
@@ -37,8 +39,14 @@ _NOW_SQL = f"""
            coalesce('“' || arg_min(word, row) FILTER (WHERE status IS NULL) || '”',
                     arg_max(status, CASE status {_RANK_SQL} END)) AS lms_status,
            min(completionDate) AS lms_date
-    FROM lms_rows GROUP BY pair
+    FROM {{rows}} GROUP BY pair
 """
+# Above this many pairs asked about, ``LMS now`` folds the whole export at once (what a run's every
+# proposal needs) rather than picking the pairs' rows first (what a page needs).
+_FEW_PAIRS = 500
+# The pairs of the registered frame ``wanted`` (user, path), folded by DuckDB's lower()
+# as the export's pairs are: the same rule both sides.
+_WANTED_PAIR = "lower(w.user) || chr(0) || lower(w.path)"
 
 
 class Evidence:
@@ -50,7 +58,10 @@ class Evidence:
     ``provider_rows(rows)``: the provider's rows by row number, with their original cells.
 
     Why opening is quick with a million rows: the LMS export is read at once (``LMS now``
-    needs it) but kept in DuckDB, and folded there per pair (:meth:`now_for`), never
+    needs it) but kept in DuckDB with only each row's pair (and its hash) computed; the
+    written rules and the fold run on the rows of the pairs asked about (a page's,
+    :meth:`now_for`; one pair's, :meth:`lms_rows`), and on every row only when all are
+    asked for (:attr:`lms`, :meth:`now`, ``now_for`` of more than 500 pairs). Nothing is
     turned into a pandas frame of every row unless ``lms`` is asked for. The provider's
     export (only the evidence of a proposal needs it) is read on first use, or in the
     background once :meth:`start_provider` is called (the review widget calls it when it
@@ -82,18 +93,59 @@ class Evidence:
             )
             cols["completion"] = info.sql_name(found["completion"])
         lms_macros(self._con, prog, self.config.source)
+        self._cols = cols
+        # Opening computes only each row's pair (trim and lower, as the rules do) beside
+        # the cells the rules read; the rules themselves (status words, completion
+        # dates: the costly part) run on the rows of the pairs asked about
+        # (:meth:`_pair_rows`), or on every row through the view ``lms_rows`` when all
+        # of them are asked for (:attr:`lms`, :meth:`now`, a whole run's ``LMS now``).
+        run(self._con, f"CREATE VIEW lms_rows AS {self._rows_sql('progress')}")
+        user, path = (f"lower(nullif(recon_trim({quote(cols[c])}), ''))" for c in ("user", "path"))
+        cells = ", ".join([ROW, BAD, *(quote(c) for c in cols.values())])
         run(
             self._con,
-            "CREATE TABLE lms_rows AS SELECT row, user_id AS userId, path_id AS "
-            "learningPathId, word, status, "
-            f"strftime(timezone('UTC', completion_ts), '{_WIRE}') AS completionDate, "
-            "completion_raw, lower(user_id) || chr(0) || lower(path_id) AS pair "
-            f"FROM ({lms_rows_sql('progress', cols)}) "
-            "WHERE user_id IS NOT NULL AND path_id IS NOT NULL ORDER BY row",
+            f"CREATE TABLE lms_cells AS SELECT *, hash(pair) AS h FROM (SELECT {cells}, "
+            f"{user} || chr(0) || {path} AS pair FROM progress)",
         )
         self._lms: pd.DataFrame | None = None
         self._lock = threading.Lock()
         self._provider: Future[tuple[duckdb.DuckDBPyConnection, InputInfo]] | None = None
+
+    def _rows_sql(self, table: str) -> str:
+        """The LMS rows of ``table`` (the export, or a subset of its rows) as the engine
+        reads them (:func:`lms_rows_sql`), with ``pair``."""
+        return (
+            "SELECT row, user_id AS userId, path_id AS learningPathId, word, status, "
+            f"strftime(timezone('UTC', completion_ts), '{_WIRE}') AS completionDate, "
+            "completion_raw, lower(user_id) || chr(0) || lower(path_id) AS pair "
+            f"FROM ({lms_rows_sql(table, self._cols)}) "
+            "WHERE user_id IS NOT NULL AND path_id IS NOT NULL"
+        )
+
+    def _pair_rows(self, pairs: Iterable[tuple[str, str]]) -> str:
+        """Make the table ``picked``: :meth:`_rows_sql` of only the rows of ``pairs``
+        (user id, learning path id; any case) and return its name. The rows are found in
+        ``lms_cells`` by their pair's hash (a superset: the pair of the trimmed cells, and
+        any collision), then the rules run on them and their own pair is compared."""
+        pairs = list(pairs)
+        wanted = ", ".join(
+            f"lower({literal(str(u))}) || chr(0) || lower({literal(str(p))})" for u, p in pairs
+        )
+        if not wanted:
+            wanted = "NULL"
+        run(
+            self._con,
+            # by the pairs' hashes (integers: the quickest to find; a rare collision is
+            # dropped below, where the rules' own pair is compared)
+            f"CREATE OR REPLACE TEMP TABLE picked_cells AS SELECT * EXCLUDE (h) FROM "
+            f"lms_cells WHERE h IN (SELECT hash(unnest([{wanted}])))",
+        )
+        run(
+            self._con,
+            f"CREATE OR REPLACE TEMP TABLE picked AS SELECT * FROM ("
+            f"{self._rows_sql('picked_cells')}) WHERE pair IN ({wanted})",
+        )
+        return "picked"
 
     def close(self) -> None:
         self._con.close()
@@ -148,7 +200,11 @@ class Evidence:
         ``lms_status``: the status, or the word as written (quoted) when recon does not
         understand it; ``lms_date``: the completion date (UTC wire format) or None.
         """
-        return self._con.sql(f"{_NOW_SQL} ORDER BY pair").df().set_index("pair")
+        return (
+            self._con.sql(_NOW_SQL.format(rows="lms_rows") + " ORDER BY pair")
+            .df()
+            .set_index("pair")
+        )
 
     def now_for(self, users: pd.Series, paths: pd.Series) -> pd.DataFrame:
         """:meth:`now` for each (user id, learning path id) given, in their order
@@ -162,32 +218,34 @@ class Evidence:
                 "path": paths.astype(str).to_numpy(dtype=object),
             }
         )
-        con = self._con.cursor()  # its own cursor: callers may be on other threads
-        try:
+        pairs = set(zip(wanted["user"], wanted["path"], strict=True))
+        # A page asks about a few pairs; a NUL in an id cannot be a SQL literal.
+        few = len(pairs) <= _FEW_PAIRS and not any("\0" in u + p for u, p in pairs)
+        # The connection itself, under the lock: the rules' macros are its own (TEMP),
+        # a cursor would not see them.
+        with self._lock:
+            con = self._con
+            rows = self._pair_rows(pairs) if few else "lms_rows"
             con.register("wanted", wanted)
             found = con.sql(
-                f"WITH now AS ({_NOW_SQL}) SELECT n.lms_status, n.lms_date FROM wanted w "
-                "LEFT JOIN now n ON n.pair = lower(w.user) || chr(0) || lower(w.path) "
-                "ORDER BY w.at"
+                f"WITH now AS ({_NOW_SQL.format(rows=rows)}) SELECT n.lms_status, n.lms_date "
+                f"FROM wanted w LEFT JOIN now n ON n.pair = {_WANTED_PAIR} ORDER BY w.at"
             ).df()
             con.unregister("wanted")
-        finally:
-            con.close()
         found.index = users.index
         return found
 
     def lms_rows(self, user_id: str, path_id: str) -> pd.DataFrame:
         """Every LMS row for one learner and path, as the export has them."""
-        con = self._con.cursor()
-        try:
-            return con.execute(
+        pair = (str(user_id), str(path_id))
+        with self._lock:
+            rows = "lms_rows" if "\0" in pair[0] + pair[1] else self._pair_rows([pair])
+            return self._con.execute(
                 "SELECT row, userId, learningPathId, word, status, completionDate, "
-                "completion_raw FROM lms_rows WHERE pair = lower(?) || chr(0) || lower(?) "
+                f"completion_raw FROM {rows} WHERE pair = lower(?) || chr(0) || lower(?) "
                 "ORDER BY row",
-                [str(user_id), str(path_id)],
+                list(pair),
             ).df()
-        finally:
-            con.close()
 
     def provider_rows(self, rows: list[int]) -> pd.DataFrame:
         """The provider's rows ``rows`` (1-based data rows) with their cells as written."""

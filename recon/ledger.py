@@ -99,6 +99,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .aliases import MIGRATION as ALIASES_MIGRATION
@@ -1426,6 +1427,166 @@ class Ledger:
             "errors FROM attempts WHERE key = ? ORDER BY id",
             (key,),
         )
+
+    # -- the review's reads (recon.review_model): lean for the whole run, full per page ----
+
+    def review_rows(
+        self, run: str | int | None = "latest", target: Target | None = None
+    ) -> tuple[pd.DataFrame, dict[int, str]]:
+        """The columns the review widget filters, counts and pages by, for every proposal
+        of a run in ledger order, and ``words`` (word id -> text) for the id columns.
+
+        ``correction`` (its id, for :meth:`review_page`), ``key``, ``who`` (learner, a
+        space, user id), ``path_word``/``code_word``/``category_word`` (word ids of the
+        learning path id, the course code (0: none) and the category), ``day`` (the
+        first 10 characters of the completion or activity date), ``decision_id``
+        (0: none); ``decision``, ``submission``, ``attempts``, ``api_errors`` and
+        ``http_status`` as :meth:`proposals` has them. Ids and codes rather than text:
+        reading 100,000 proposals' every column, the payload the view builds included,
+        is what made the review slow to open.
+        """
+        run_id = self.resolve_run(run)
+        target = target if target is not None else self.home_target()
+        with self._lock:
+            rows = self._db.execute(
+                f"""
+                WITH state AS ({_STATE_SQL})
+                SELECT r.seq, r.correction, c.key,
+                       coalesce(CASE WHEN r.learner IS NULL THEN c.learner
+                                     ELSE nullif(r.learner, '') END, '') || ' ' || c.userId,
+                       c.learningPathId,
+                       coalesce(CASE WHEN r.path IS NULL THEN c.path
+                                     ELSE nullif(r.path, 0) END, 0),
+                       coalesce(r.category, c.category),
+                       substr(coalesce(c.completionDate, c.timeStampDate), 1, 10),
+                       coalesce(l.id, 0), coalesce(l.decision, 'undecided'),
+                       CASE WHEN s.accepted = 1 THEN 'accepted'
+                            WHEN s.rejected = 1 THEN 'rejected'
+                            WHEN s.key IS NULL THEN 'not-sent'
+                            WHEN s.last_result IS NULL THEN 'unknown'
+                            WHEN s.last_result = 'stopped' THEN 'not-sent'
+                            ELSE 'failed' END,
+                       coalesce(s.attempts, 0), s.last_errors, s.last_http_status
+                FROM run_proposals r
+                JOIN corrections c ON c.id = r.correction
+                -- the latest decision through the (key, id) index, as proposals()
+                LEFT JOIN decisions l ON l.id = (SELECT max(id) FROM decisions WHERE key = c.key)
+                LEFT JOIN state s ON s.key = c.key
+                WHERE r.run_id = :run_id
+                """,
+                {**self._scope(target), "run_id": run_id},
+            ).fetchall()
+            words = {int(i): str(w) for i, w in self._db.execute("SELECT id, word FROM words")}
+        names = (
+            "seq", "correction", "key", "who", "path_word", "code_word", "category_word", "day",
+            "decision_id", "decision", "submission", "attempts", "api_errors", "http_status",
+        )  # fmt: skip
+        ints = {"correction", "path_word", "code_word", "category_word", "decision_id", "attempts"}
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        # In the run's order (seq), sorted here: an ORDER BY made SQLite sort every row
+        # with its texts before returning the first.
+        order = np.argsort(np.array(columns[0], dtype=np.int64), kind="stable")
+        frame = pd.DataFrame(
+            {
+                name: np.array(values, dtype=np.int64 if name in ints else object)[order]
+                for name, values in zip(names[1:], columns[1:], strict=True)
+            }
+        )
+        return frame, words
+
+    def review_page(
+        self, run: str | int | None, corrections: Iterable[int], decision_ids: Iterable[int]
+    ) -> pd.DataFrame:
+        """For a few proposals of a run (by correction id; one row each, in no particular
+        order): the columns of the ``proposals`` view with ``correction``, and the
+        decision columns of :meth:`proposals` (``decision``, ``decided_by``,
+        ``decided_at``, ``note``, ``policy``) from the decisions ``decision_ids`` (one per
+        correction, 0: none): those :meth:`review_rows` read, so a page shows the run as
+        it was read, not what another analyst decided since."""
+        run_id = self.resolve_run(run)
+        pairs = [(int(c), int(d)) for c, d in zip(corrections, decision_ids, strict=True)]
+        if not pairs:
+            pairs = [(0, 0)]  # VALUES needs a row; correction 0 does not exist
+        values = ", ".join("(?, ?)" for _ in pairs)
+        # The view's own SELECT (the same columns by the same rules), by correction id:
+        # through the view a key would be looked for in the whole run.
+        body = _PROPOSALS_VIEW.split(" AS", 1)[1].replace(
+            "r.seq AS rowid", "r.seq AS rowid, r.correction"
+        )
+        return self._frame(
+            f"""
+            WITH wanted(correction, decision_id) AS (VALUES {values})
+            SELECT p.run_id, p.key, p.userId, p.learningPathId, p.status, p.completionDate,
+                   p.timeStampDate, p.category, p.rows, p.learner, p.path, p.payload,
+                   coalesce(l.decision, 'undecided') AS decision, l.by AS decided_by,
+                   l.at AS decided_at, l.note, l.policy, p.correction
+            FROM ({body} WHERE r.run_id = ? AND r.correction IN
+                  (SELECT correction FROM wanted)) p
+            JOIN wanted w ON w.correction = p.correction
+            LEFT JOIN decisions l ON l.id = w.decision_id
+            """,
+            (*(v for pair in pairs for v in pair), run_id),
+        )
+
+    def decide_bulk(
+        self,
+        keys: Iterable[str],
+        decision: str,
+        *,
+        run: str | int | None = "latest",
+        by: str | None = None,
+        note: str | None = None,
+        policy: str | None = None,
+        only_undecided: bool = False,
+    ) -> Decided:
+        """:meth:`decide` for many keys in a few statements: the keys go into a temporary
+        table, and one query each checks them, finds those already decided and inserts
+        the decisions (:meth:`decide` asks per 500 keys: 89,649 keys took 8 s). The same
+        rules, the same :class:`Decided`, the same rows in ``decisions``."""
+        if decision not in ("approved", "rejected"):
+            raise LedgerError(f"a decision is 'approved' or 'rejected', not {decision!r}")
+        run_id = self.resolve_run(run)
+        keys = list(dict.fromkeys(keys))
+        at = now_iso()
+        with self._tx() as db:
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS bulk_keys (seq INTEGER PRIMARY KEY, key TEXT)"
+            )
+            db.execute("DELETE FROM temp.bulk_keys")
+            db.executemany("INSERT INTO temp.bulk_keys (key) VALUES (?)", ((k,) for k in keys))
+            unknown = [
+                r[0]
+                for r in db.execute(
+                    "SELECT b.key FROM temp.bulk_keys b WHERE NOT EXISTS (SELECT 1 FROM "
+                    "corrections c CROSS JOIN run_proposals r ON r.run_id = ? AND "
+                    "r.correction = c.id WHERE c.key = b.key) ORDER BY b.seq",
+                    (run_id,),
+                )
+            ]
+            if unknown:
+                raise LedgerError(
+                    f"run {run_id} has no proposal with key {unknown[0]!r}"
+                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                )
+            decided: dict[str, dict[str, Any]] = {}
+            if only_undecided:
+                rows = db.execute(
+                    "SELECT b.key, d.decision, d.by, d.at, d.note, d.policy "
+                    "FROM temp.bulk_keys b JOIN decisions d ON d.id = "
+                    "(SELECT max(id) FROM decisions WHERE key = b.key) ORDER BY b.seq"
+                )
+                names = ("decision", "by", "at", "note", "policy")
+                decided = {r[0]: dict(zip(names, r[1:], strict=True)) for r in rows}
+            db.execute(
+                "INSERT INTO decisions (run_id, key, decision, by, at, note, policy) "
+                "SELECT ?, b.key, ?, ?, ?, ?, ? FROM temp.bulk_keys b "
+                "WHERE NOT (? AND EXISTS (SELECT 1 FROM decisions d WHERE d.key = b.key)) "
+                "ORDER BY b.seq",
+                (run_id, decision, by, at, note, policy, int(only_undecided)),
+            )
+            db.execute("DELETE FROM temp.bulk_keys")
+        todo = tuple(k for k in keys if k not in decided)
+        return Decided(decision, todo, tuple(k for k in keys if k in decided), decided)
 
 
 # The columns of a run's list of proposals, as staged (after ``seq``; then ``payload``)

@@ -24,6 +24,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +157,19 @@ class ReviewWidget(widgets.VBox):
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
+        reading: Future[Evidence] | None = None
         if evidence is None and config is not None:
-            evidence = Evidence(config)
+            # The input files are read while the ledger is: DuckDB and SQLite both work
+            # outside Python's lock, so the two overlap on a second core.
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-lms")
+            reading = pool.submit(Evidence, config)
+            pool.shutdown(wait=False)
         self.model = ReviewModel(
             ledger, run=run, target=self.target, by=by, page_size=page_size, evidence=evidence
         )
+        if reading is not None:
+            # Nothing of the model's load needs the files: LMS now is read per page.
+            self.model.evidence = reading.result()
         self.open_key: str | None = None  # the proposal whose evidence is open
         self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
@@ -280,7 +289,7 @@ class ReviewWidget(widgets.VBox):
         super().__init__(
             [
                 widgets.HTML(
-                    f"<b>Run {self.run_id}</b>: {len(self.frame):,} proposal(s). "
+                    f"<b>Run {self.run_id}</b>: {self.model.proposal_count:,} proposal(s). "
                     f"Submissions go to {esc(target)}."
                 ),
                 widgets.HBox([self.kind, self.path, self.learner]),
@@ -308,7 +317,7 @@ class ReviewWidget(widgets.VBox):
             self.model.evidence.start_provider()
 
     def __repr__(self) -> str:
-        return f"<ReviewWidget run={self.run_id} proposals={len(self.frame)}>"
+        return f"<ReviewWidget run={self.run_id} proposals={self.model.proposal_count}>"
 
     # -- building blocks ------------------------------------------------------------------
 
@@ -774,10 +783,8 @@ class ReviewWidget(widgets.VBox):
         if report.fatal:
             parts.append(f'<span style="color:#c62828">Stopped: {esc(report.fatal)}</span>')
         with self._lock:
-            frame = self.frame
-            rejected = frame[frame["key"].isin(sent_keys) & (frame["submission"] == "rejected")]
-        if not rejected.empty:
-            shown = rejected.head(100)
+            rejected, shown = self.model.rejected_among(sent_keys, 100)
+        if rejected:
             rows = "".join(
                 f"<tr><td>{esc(r['learner'] or r['userId'])}</td>"
                 f'<td title="{esc(r["learningPathId"])}">{esc(r["path_label"])}</td>'
@@ -785,9 +792,9 @@ class ReviewWidget(widgets.VBox):
                 f"<td>{esc(_messages(r))}</td></tr>"
                 for _, r in shown.iterrows()
             )
-            more = f"<br>… and {len(rejected) - len(shown):,} more" if len(rejected) > 100 else ""
+            more = f"<br>… and {rejected - len(shown):,} more" if rejected > 100 else ""
             parts.append(
-                f"Rejected by the API ({len(rejected):,}):"
+                f"Rejected by the API ({rejected:,}):"
                 '<table class="recon-rejected" style="font-size:12px">'
                 "<tr><th>learner</th><th>learning path</th><th>status</th><th>message</th></tr>"
                 f"{rows}</table>{more}"

@@ -2,12 +2,17 @@
 
 :class:`~recon.review.ReviewWidget` draws this model; tests and scripts drive it directly.
 
-Why it stays responsive with 100,000 proposals: the run's proposals are read from the
-ledger once into a DataFrame, with every derived column built column-wise (no Python step
-per proposal); the kind and path filters compare integer codes computed at load, by the
-ledger's own rule (:meth:`~recon.ledger.Ledger.select`: the category as written, the
-path id in any ASCII case), the others are a handful of vectorised comparisons over the
-frame (learner text, dates, decision), and only the current page is drawn.
+Why it stays responsive with 100,000 proposals: only what filters, counts and pages need
+is read for every proposal (:meth:`~recon.ledger.Ledger.review_rows`: ids and codes, no
+payload, no text built per row), column-wise with no Python step per proposal; the kind
+and path filters compare integer codes, by the ledger's own rule
+(:meth:`~recon.ledger.Ledger.select`: the category as written, the path id in any ASCII
+case), the others are a handful of vectorised comparisons (learner text, dates, decision
+codes); counters are a bincount of the decision codes. Only the current page is drawn,
+and only its rows are read in full (:meth:`ReviewModel.rows_at`,
+:meth:`~recon.ledger.Ledger.review_page`), with ``LMS now`` for their pairs (cached per
+pair, read for three pages at a time). :attr:`ReviewModel.frame`, every proposal in full,
+is built only when asked for.
 
 Why a decision is never lost: each one is written to the ledger (``Ledger.decide``) the
 moment it is made, before the model's copy changes, so a kernel restart or a second
@@ -118,21 +123,109 @@ class ReviewModel:
         self.page = 0
         self.filters = Filters()
         self.lock = threading.RLock()
-        self.frame = pd.DataFrame()
         self._matching = np.zeros(0, dtype=np.int64)
         self._search_cache: tuple[str, np.ndarray] | None = None
         # (kind, path) -> the positions the ledger selects: a run's proposals never
         # change, so each answer holds for as long as the model reviews that run.
         self._selected_by: dict[tuple[str, str], np.ndarray] = {}
+        # (user id, learning path id) -> (lms_status, lms_date): a page asks only once.
+        self._now: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._frame: pd.DataFrame | None = None
         self.load()
 
     # -- loading --------------------------------------------------------------------------
 
     def load(self) -> None:
         """Read the run's proposals, with their decisions and submission states, and apply
-        the filters again (the page is kept, clamped)."""
+        the filters again (the page is kept, clamped).
+
+        Only what filters, counts and pages need is read for every proposal
+        (:meth:`Ledger.review_rows`: ids and codes); the other columns are read for the
+        rows shown (:meth:`rows_at`), with ``LMS now`` for their pairs.
+        """
         with self.lock:
-            frame = self.ledger.proposals(self.run_id, self.target)
+            rows, words = self.ledger.review_rows(self.run_id, self.target)
+            n = len(rows)
+            self._rows = rows
+            self._keys = pd.Index(rows["key"])  # key -> position, built once
+            self._ids = _words(rows["path_word"], words)
+            self._codes = _words(rows["code_word"], words)
+            self._categories = _words(rows["category_word"], words)
+            self._search = pd.Series(rows["who"], dtype=object).str.lower()
+            self._day = pd.to_datetime(
+                pd.Series(rows["day"], dtype=object), format="%Y-%m-%d", errors="coerce"
+            ).to_numpy("datetime64[D]")
+            # Decisions as small codes (DECISIONS' order): counting and filtering them is
+            # a bincount and a comparison, never a text column of the whole run.
+            self._decision = pd.Categorical(rows["decision"], categories=DECISIONS).codes.copy()
+            # What was decided here since reading (the page shows it, not the ledger's
+            # decision read with the run): its columns, by position.
+            self._touched = np.zeros(n, dtype=bool)
+            self._held = {column: np.full(n, None, dtype=object) for column, _ in _HELD_COLUMNS}
+            self._final = np.isin(rows["submission"].to_numpy(dtype=object), FINAL)
+            sent = rows["submission"].value_counts()
+            self._sent = {k: int(sent[k]) for k in ("accepted", "rejected", "failed") if k in sent}
+            self.spellings = code_spellings(
+                pd.DataFrame({"learningPathId": self._ids, "path": self._codes})
+            )
+            ids = [str(p) for p in self._ids.categories]
+            labels = {p: path_label(self.spellings.get(p.lower()), p) for p in ids}
+            self._path_labels = labels
+            # The kind and path filters compare small integer codes: the category, and the
+            # learning path id folded as the ledger folds it (``Ledger.select``).
+            self._kind_codes = np.asarray(self._categories.codes, dtype=np.int64)
+            self._kind_of = {str(k): i for i, k in enumerate(self._categories.categories)}
+            folded_codes, folded = pd.factorize(pd.Series([_fold_id(p) for p in ids], dtype=object))
+            self._path_codes = folded_codes[np.asarray(self._ids.codes)] if n else np.zeros(0, int)
+            self._path_of = {str(k): i for i, k in enumerate(folded)}
+            self._search_cache = None
+            self._selected_by = {}
+            self._now = {}
+            self._now_known = np.zeros(n, dtype=bool)
+            self._frame = None
+            self.apply(self.filters, keep_page=True)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every proposal of the run as a frame (see the class): built when first asked
+        for after a load or a decision (seconds at 100,000 proposals; the review itself
+        never needs it)."""
+        with self.lock:
+            if self._frame is None:
+                self._frame = self.rows_at(np.arange(len(self._rows)))
+            return self._frame
+
+    @property
+    def proposal_count(self) -> int:
+        """How many proposals the run has."""
+        return len(self._rows)
+
+    def rows_at(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows of :attr:`frame` at ``positions`` (index: the positions), read for
+        those rows only."""
+        with self.lock:
+            positions = np.asarray(positions, dtype=np.int64)
+            rows = self._rows.iloc[positions]
+            parts = [
+                self.ledger.review_page(
+                    self.run_id,
+                    rows["correction"].iloc[at : at + 5000],
+                    rows["decision_id"].iloc[at : at + 5000],
+                )
+                for at in range(0, max(len(rows), 1), 5000)
+            ]
+            read = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            at = pd.Index(read["correction"]).get_indexer(rows["correction"])
+            frame = read.iloc[at].drop(columns="correction")
+            frame.index = pd.RangeIndex(len(frame)) if positions.size == 0 else positions
+            frame["decision"] = np.asarray(DECISIONS, dtype=object)[self._decision[positions]]
+            touched = self._touched[positions]
+            for column, _ in _HELD_COLUMNS[1:]:
+                frame[column] = frame[column].astype(object)
+                frame.loc[touched, column] = self._held[column][positions[touched]]
+            for column in ("submission", "attempts", "api_errors", "http_status"):
+                frame[column] = rows[column].to_numpy()
+            frame["target"] = self.target.label if self.target is not None else None
             learner = frame["learner"].fillna("").astype(str)
             user = frame["userId"].fillna("").astype(str)
             frame["search"] = (learner + " " + user).str.lower()
@@ -143,30 +236,13 @@ class ReviewModel:
             frame["day"] = pd.to_datetime(
                 when.astype("str").str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
             )
-            self.spellings = code_spellings(frame)
-            ids = frame["learningPathId"].astype(str)
-            # One label per distinct path, not one Python step per proposal.
-            labels = {p: path_label(self.spellings.get(p.lower()), p) for p in ids.unique()}
-            frame["path_label"] = ids.map(labels)
-            self._path_labels = labels
+            frame["path_label"] = frame["learningPathId"].astype(str).map(self._path_labels)
             frame["provider_date"] = _local_dates(when, self.provider_zone)
             self._add_lms_now(frame)
-            # The columns a decision writes are plain object arrays: writing one row of a
-            # pyarrow-backed text column rebuilds all 100,000 (tens of ms per click).
+            self._now_known[positions] = self.evidence is not None
             for column, _ in _HELD_COLUMNS:
                 frame[column] = frame[column].astype(object)
-            self.frame = frame.reset_index(drop=True)
-            self._day = self.frame["day"].to_numpy("datetime64[D]")
-            self._keys = pd.Index(self.frame["key"])  # key -> position, built once
-            # The kind and path filters compare small integer codes: the category, and the
-            # learning path id folded as the ledger folds it (``Ledger.select``).
-            self._kind_codes, kinds = pd.factorize(self.frame["category"])
-            self._kind_of = {str(k): i for i, k in enumerate(kinds)}
-            self._path_codes, folded = pd.factorize(_ascii_lower(self.frame["learningPathId"]))
-            self._path_of = {str(k): i for i, k in enumerate(folded)}
-            self._search_cache = None
-            self._selected_by = {}
-            self.apply(self.filters, keep_page=True)
+            return frame
 
     @property
     def provider_zone(self) -> str:
@@ -177,13 +253,32 @@ class ReviewModel:
             frame["lms_status"] = None
             frame["lms_date"] = None
             return
-        found = self.evidence.now_for(frame["userId"], frame["learningPathId"])
-        frame["lms_status"] = found["lms_status"].fillna(NO_RECORD).to_numpy()
-        frame["lms_date"] = found["lms_date"].to_numpy()
+        users, paths = frame["userId"].astype(str), frame["learningPathId"].astype(str)
+        pairs = list(zip(users, paths, strict=True))
+        missing = list(dict.fromkeys(p for p in pairs if p not in self._now))
+        if missing:
+            users = pd.Series([u for u, _ in missing], dtype=object)
+            paths = pd.Series([p for _, p in missing], dtype=object)
+            found = self.evidence.now_for(users, paths)
+            status = found["lms_status"].fillna(NO_RECORD).to_numpy()
+            day = found["lms_date"].to_numpy()
+            if len(missing) > 5_000:  # a whole run: not kept (the pages keep theirs)
+                fresh = dict(zip(missing, zip(status, day, strict=True), strict=True))
+                frame["lms_status"] = [fresh[p][0] for p in pairs]
+                frame["lms_date"] = [fresh[p][1] for p in pairs]
+                return
+            self._now.update(zip(missing, zip(status, day, strict=True), strict=True))
+        frame["lms_status"] = [self._now[p][0] for p in pairs]
+        frame["lms_date"] = [self._now[p][1] for p in pairs]
 
     def kind_options(self) -> list[tuple[str, str]]:
         """(label, category) per category of the run, proposed ones first, with counts."""
-        counts = self.frame["category"].value_counts()
+        names = self._categories.categories
+        n = np.bincount(self._kind_codes, minlength=len(names))
+        # As value_counts orders them: most first, ties in order of first appearance.
+        first = pd.unique(self._kind_codes)
+        counts = pd.Series(n[first].tolist(), index=[str(names[int(c)]) for c in first])
+        counts = counts.sort_values(ascending=False, kind="stable")
         kinds = [k for k in oc.PROPOSED if k in counts] + [
             str(k) for k in counts.index if k not in oc.PROPOSED
         ]
@@ -191,12 +286,12 @@ class ReviewModel:
 
     def path_options(self) -> list[tuple[str, str]]:
         """(label, learning path id) per path of the run: the course code first."""
-        if self.frame.empty:
-            return []
-        grouped = self.frame.groupby("learningPathId", observed=True)
-        counts = grouped.size()
-        labels = grouped["path_label"].first()
-        return sorted((f"{labels[p]} · {int(counts[p]):,}", str(p)) for p in counts.index)
+        ids = [str(p) for p in self._ids.categories]
+        counts = np.bincount(np.asarray(self._ids.codes), minlength=len(ids))
+        labels = self._path_labels
+        return sorted(
+            (f"{labels[p]} · {int(n):,}", p) for p, n in zip(ids, counts, strict=True) if n
+        )
 
     def path_labels(self) -> dict[str, str]:
         """Learning path id -> its label (course code, start of the id)."""
@@ -209,10 +304,10 @@ class ReviewModel:
         :meth:`~recon.ledger.Ledger.select` selects them (the path id in any ASCII case),
         from codes computed once at load."""
         if not (kind or path):
-            return np.ones(len(self.frame), dtype=bool)
+            return np.ones(len(self._rows), dtype=bool)
         if (kind, path) in self._selected_by:
             return self._selected_by[(kind, path)]
-        mask = np.ones(len(self.frame), dtype=bool)
+        mask = np.ones(len(self._rows), dtype=bool)
         for value, codes, known, what in (
             (kind, self._kind_codes, self._kind_of, "category"),
             (_fold_id(path), self._path_codes, self._path_of, "learning path"),
@@ -227,12 +322,11 @@ class ReviewModel:
         return mask
 
     def _mask(self, filters: Filters) -> np.ndarray:
-        frame = self.frame
         mask = self._selected(filters.kind, filters.path).copy()
         text = filters.learner.strip().lower()
         if text:
             if self._search_cache is None or self._search_cache[0] != text:
-                found = frame["search"].str.contains(text, regex=False).to_numpy(dtype=bool)
+                found = self._search.str.contains(text, regex=False).to_numpy(dtype=bool)
                 self._search_cache = (text, found)
             mask &= self._search_cache[1]
         # A date bound leaves out proposals without a date (NaT compares False).
@@ -241,7 +335,7 @@ class ReviewModel:
         if filters.date_to is not None:
             mask &= self._day <= np.datetime64(_as_date(filters.date_to), "D")
         if filters.decision:
-            mask &= (frame["decision"] == filters.decision).to_numpy(dtype=bool)
+            mask &= self._decision == DECISIONS.index(filters.decision)
         return mask
 
     def apply(self, filters: Filters | None = None, *, keep_page: bool = False) -> int:
@@ -276,13 +370,20 @@ class ReviewModel:
     def matching(self) -> pd.DataFrame:
         """The proposals matching the filters, in ledger order."""
         with self.lock:
-            return self.frame.iloc[self._matching]
+            return self.rows_at(self._matching)
 
     def page_frame(self) -> pd.DataFrame:
         """The proposals on the current page."""
         with self.lock:
             start = self.page * self.page_size
-            return self.frame.iloc[self._matching[start : start + self.page_size]]
+            shown = self._matching[start : start + self.page_size]
+            if self.evidence is None or self._now_known[shown].all():
+                return self.rows_at(shown)
+            # LMS now costs one query per page whatever its size: ask it for the pages
+            # around too, so the next and previous page find theirs read.
+            size = self.page_size
+            around = self._matching[max(0, start - size) : start + 3 * size]
+            return self.rows_at(around).loc[shown]
 
     def go_to(self, page: int) -> int:
         """Move to page ``page`` (0-based, clamped); returns the page now current."""
@@ -318,12 +419,14 @@ class ReviewModel:
             positions = self._positions(pd.Index(list(keys)))
             # Only the rows asked about: converting a whole 100,000-row column per click
             # is what made a single decision slow.
-            sent = self.frame["submission"].iloc[positions].isin(FINAL).to_numpy()
-            todo = self.frame["key"].iloc[positions[~sent]].tolist()
+            sent = self._final[positions]
+            todo = self._rows["key"].iloc[positions[~sent]].tolist()
             if not todo:
                 return Decided(decision, ())
             # The ledger first: if writing fails, the screen must not claim otherwise.
-            decided = self.ledger.decide(
+            # Many keys (an "all matching"): in a few statements, not per 500 keys.
+            write = self.ledger.decide_bulk if len(todo) > 500 else self.ledger.decide
+            decided = write(
                 todo,
                 decision,
                 run=self.run_id,
@@ -333,21 +436,28 @@ class ReviewModel:
                 only_undecided=only_undecided,
             )
             changed = self._positions(pd.Index(decided.changed))
-            # The frame has a RangeIndex (see load): positions are its labels. The
-            # ledger's own time stamp differs by milliseconds at most.
-            self.frame.loc[changed, "decision"] = decision
-            self.frame.loc[changed, "decided_by"] = self.by
-            self.frame.loc[changed, "decided_at"] = now_iso()
-            self.frame.loc[changed, "note"] = note
-            self.frame.loc[changed, "policy"] = policy
+            # The ledger's own time stamp differs by milliseconds at most.
+            self._hold(changed, [decision, self.by, now_iso(), note, policy])
             if decided.left:
                 # Decided earlier, perhaps by someone else since this copy was read: show
                 # what the ledger holds, not this copy.
                 held = pd.DataFrame.from_dict(decided.held, orient="index")
                 left = self._positions(pd.Index(held.index))
-                for column, field_name in _HELD_COLUMNS:
-                    self.frame.loc[left, column] = held[field_name].to_numpy()
+                self._hold(left, [held[name].to_numpy() for _, name in _HELD_COLUMNS])
             return decided
+
+    def _hold(self, positions: np.ndarray, values: list[Any]) -> None:
+        """The decision columns of ``positions`` as decided here (values: one each of
+        ``_HELD_COLUMNS``, a value or an array)."""
+        if not len(positions):
+            return
+        for (column, _), value in zip(_HELD_COLUMNS, values, strict=True):
+            self._held[column][positions] = value
+        self._decision[positions] = pd.Categorical(
+            self._held["decision"][positions], categories=DECISIONS
+        ).codes
+        self._touched[positions] = True
+        self._frame = None
 
     def decide_matching(
         self, decision: str, *, note: str | None = None, override: bool = False
@@ -355,7 +465,7 @@ class ReviewModel:
         """Decide every proposal matching the filters (all pages); returns what the
         ledger did and the filters in words. Only undecided ones unless ``override``."""
         with self.lock:
-            keys = self.frame["key"].iloc[self._matching].tolist()
+            keys = self._rows["key"].iloc[self._matching].tolist()
             filters = self.describe_filters()
             policy = f"all matching: {filters}" + (
                 "; overriding earlier decisions" if override else ""
@@ -380,8 +490,8 @@ class ReviewModel:
     def counts(self) -> dict[str, int]:
         """Proposals of the run per decision (the whole run, not only the matching)."""
         with self.lock:
-            found = self.frame["decision"].value_counts()
-            return {d: int(found.get(d, 0)) for d in DECISIONS}
+            found = np.bincount(self._decision, minlength=len(DECISIONS))
+            return {d: int(n) for d, n in zip(DECISIONS, found, strict=True)}
 
     def counters_text(self) -> str:
         """``undecided N · approved N · rejected N``."""
@@ -390,19 +500,28 @@ class ReviewModel:
     def matching_undecided(self) -> int:
         """How many matching proposals have no decision yet (what a bulk action changes)."""
         with self.lock:
-            return int((self.frame["decision"].iloc[self._matching] == "undecided").sum())
+            return int((self._decision[self._matching] == 0).sum())
 
     def sent_counts(self) -> dict[str, int]:
         """Proposals of the run per final or failed submission state."""
-        sent = self.frame["submission"].value_counts()
-        return {k: int(sent[k]) for k in ("accepted", "rejected", "failed") if k in sent}
+        return dict(self._sent)  # counted at load: only a submission changes it
+
+    def rejected_among(self, keys: set[str], first: int) -> tuple[int, pd.DataFrame]:
+        """How many of ``keys`` the API rejected, and the first ``first`` of them (rows
+        of :attr:`frame`)."""
+        with self.lock:
+            found = np.flatnonzero(
+                self._rows["key"].isin(keys).to_numpy(dtype=bool)
+                & (self._rows["submission"] == "rejected").to_numpy(dtype=bool)
+            )
+            return len(found), self.rows_at(found[:first])
 
     # -- evidence -------------------------------------------------------------------------
 
     def record(self, key: str) -> pd.Series:
         """The model's row of proposal ``key``."""
         with self.lock:
-            return self.frame.iloc[int(self._positions(pd.Index([key]))[0])]
+            return self.rows_at(self._positions(pd.Index([key]))).iloc[0]
 
     def evidence_of(self, key: str) -> dict[str, Any]:
         """Everything behind proposal ``key``: the provider row(s) with their original
@@ -438,15 +557,18 @@ def _local_dates(when: pd.Series, zone: str) -> pd.Series:
     return days.where(stamps.notna().to_numpy(), None)
 
 
+def _words(ids: pd.Series, words: dict[int, str]) -> pd.Categorical[str]:
+    """Word ids as their texts (0: none), a categorical: one text per distinct word."""
+    distinct, codes = np.unique(ids.to_numpy(dtype=np.int64), return_inverse=True)
+    texts = [words.get(int(i)) for i in distinct]
+    if distinct.size and distinct[0] == 0:  # none: a missing value
+        return pd.Categorical.from_codes(codes - 1, pd.Index([str(t) for t in texts[1:]]))
+    return pd.Categorical.from_codes(codes, pd.Index([str(t) for t in texts]))
+
+
 def _fold_id(value: str) -> str:
     """A learning path id folded as SQLite's lower() folds it (ASCII only)."""
     return "".join(c.lower() if c.isascii() else c for c in value)
-
-
-def _ascii_lower(values: pd.Series) -> pd.Series:
-    """:func:`_fold_id` of each value, one step per distinct value."""
-    text = values.astype(str)
-    return text.map({v: _fold_id(v) for v in text.unique()})
 
 
 def _as_date(value: Any) -> date:

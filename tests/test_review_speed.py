@@ -18,7 +18,7 @@ from recon.errors import LedgerError, ReconError
 from recon.evidence import LMS_RANK, Evidence
 from recon.ledger import Ledger
 from recon.pipeline import reconcile_run
-from recon.review_model import ReviewModel, _local_dates
+from recon.review_model import DECISIONS, ReviewModel, _local_dates
 
 USERS = [{"email": f"user{i:02d}@example.com", "userId": f"U{i:02d}"} for i in range(9)]
 PATHS = [
@@ -206,3 +206,161 @@ def test_provider_dates_are_the_local_days(values: list[str | None], zone: str) 
     # None or NaN alike: no date (the widget shows a blank for either).
     days = [d if isinstance(d, str) else None for d in _local_dates(when, zone)]
     assert days == [d if isinstance(d, str) else None for d in expected]
+
+
+# -- the lean read (issue 12, second round): what the model reads per page is the run ----
+
+PROPOSAL_COLUMNS = [
+    "run_id", "key", "userId", "learningPathId", "status", "completionDate",
+    "timeStampDate", "category", "rows", "learner", "path", "payload", "decision",
+    "decided_by", "note", "policy", "submission", "attempts", "api_errors", "http_status",
+    "target",
+]  # fmt: skip
+
+
+def _same(frame: pd.DataFrame, expected: pd.DataFrame, columns: list[str]) -> None:
+    """Equal cell by cell, a missing value (None or NaN) equal to any other."""
+    left = frame[columns].astype(object).where(frame[columns].notna(), None)
+    right = expected[columns].astype(object).where(expected[columns].notna(), None)
+    assert left.to_numpy().tolist() == right.to_numpy().tolist()
+
+
+def test_the_lean_read_pages_are_the_full_read(ledger: Ledger) -> None:
+    """Every page the model builds from ``review_rows``/``review_page`` holds what
+    ``Ledger.proposals`` holds for those rows, before and after decisions (made by the
+    model, and by a second analyst the model has not read yet)."""
+    model = ReviewModel(ledger, by="tester", page_size=7)
+    other = ReviewModel(ledger, by="other")
+    for step in range(3):
+        full = ledger.proposals(model.run_id)
+        if step == 1:  # decided by the model: its pages show them as the ledger does
+            model.decide(full["key"].iloc[:5], "rejected", note="moved")
+            model.set_filters(kind=str(full["category"].iloc[0]))
+            model.decide_matching("approved")
+            model.set_filters(kind="")
+            full = ledger.proposals(model.run_id)
+        if step == 2:  # decided by another: not on the model's pages until it reloads
+            before = full
+            other.decide(before["key"].iloc[5:9], "rejected")
+            full = before
+        for page in range(model.page_count):
+            model.go_to(page)
+            shown = model.page_frame()
+            want = full.iloc[shown.index]
+            _same(shown, want, PROPOSAL_COLUMNS)
+            assert shown["path_label"].notna().all()
+        # The whole frame is the same read (it is built from the same pages).
+        _same(model.frame, full, PROPOSAL_COLUMNS)
+    model.load()
+    _same(model.frame, ledger.proposals(model.run_id), PROPOSAL_COLUMNS)
+
+
+def test_review_page_is_proposals_for_its_rows(ledger: Ledger) -> None:
+    rows, words = ledger.review_rows()
+    full = ledger.proposals()
+    assert rows["key"].tolist() == full["key"].tolist()
+    assert [words[w] for w in rows["category_word"]] == full["category"].tolist()
+    assert [words[w] for w in rows["path_word"]] == full["learningPathId"].tolist()
+    assert [words.get(w) for w in rows["code_word"]] == full["path"].tolist()
+    assert rows["decision"].tolist() == full["decision"].tolist()
+    assert rows["submission"].tolist() == full["submission"].tolist()
+    picked = rows.iloc[[3, 0, 11]]
+    page = ledger.review_page("latest", picked["correction"], picked["decision_id"])
+    page = page.set_index("key").loc[picked["key"]].reset_index()
+    _same(page, full.iloc[[3, 0, 11]], PROPOSAL_COLUMNS[:16])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["one", "matching", "override"]),
+            st.sampled_from(["approved", "rejected"]),
+            st.integers(0, 26),
+            st.sampled_from(["", "completion", "progress"]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_counters_equal_a_recount_after_decisions(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, str, int, str]]
+) -> None:
+    """The counters, kept as codes, equal a recount of the ledger after any decisions."""
+    folder = tmp_path_factory.mktemp("counters")
+    case = write_case_in(folder / "case", EXTERNAL, PROGRESS, users=USERS, paths=PATHS)
+    with Ledger(folder / "ledger.db") as ledger:
+        reconcile_run(case, as_of=AS_OF, ledger=ledger)
+        model = ReviewModel(ledger, by="tester")
+        keys = ledger.proposals()["key"].tolist()
+        kinds = sorted(set(ledger.proposals()["category"]))
+        for how, decision, at, kind in steps:
+            if how == "one":
+                model.decide([keys[at % len(keys)]], decision)
+            else:
+                wanted = [k for k in kinds if kind in k][:1] or [""]
+                model.set_filters(kind=wanted[0])
+                model.decide_matching(decision, override=how == "override")
+            held = ledger.proposals()["decision"].value_counts()
+            assert model.counts() == {d: int(held.get(d, 0)) for d in DECISIONS}
+            matching = ledger.proposals().iloc[model.matching().index]
+            assert model.matching_undecided() == int((matching["decision"] == "undecided").sum())
+            model.set_filters(kind="")
+
+
+def test_lms_now_of_each_page_is_the_whole_exports_fold(ledger: Ledger, case: Path) -> None:
+    """LMS now read per page (the pairs' rows only) equals the fold of the whole export
+    (the view of every row), for every page and for a pair's rows."""
+    with Evidence(case) as evidence:
+        whole = evidence.now()
+        model = ReviewModel(ledger, by="tester", evidence=evidence, page_size=4)
+        for page in range(model.page_count):
+            model.go_to(page)
+            shown = model.page_frame()
+            pair = shown["userId"].str.lower() + "\x00" + shown["learningPathId"].str.lower()
+            want = whole.reindex(pair.to_numpy())
+            assert shown["lms_status"].tolist() == want["lms_status"].fillna("no record").tolist()
+            assert shown["lms_date"].fillna("").tolist() == want["lms_date"].fillna("").tolist()
+        every = evidence.lms
+        for user, path in [("U00", "lp-SAFE"), ("u02", "LP-LEAD"), ("U08", "nowhere")]:
+            mine = every[every["pair"] == f"{user.lower()}\x00{path.lower()}"]
+            rows = evidence.lms_rows(user, path)
+            assert rows["row"].tolist() == mine["row"].tolist()
+            assert rows["status"].tolist() == mine["status"].tolist()
+
+
+def _decisions(ledger: Ledger) -> list[tuple[object, ...]]:
+    rows = ledger.decisions()
+    return [tuple(r) for r in rows.drop(columns=["id", "at"]).itertuples(index=False)]
+
+
+def test_bulk_decide_equals_decide(case: Path, tmp_path: Path) -> None:
+    """``Ledger.decide_bulk`` writes what ``Ledger.decide`` writes and says the same,
+    by key and with the bulk rule (only undecided), unknown keys refused alike."""
+    ledgers = []
+    for name in ("per-key", "bulk"):
+        opened = Ledger(tmp_path / f"{name}.db")
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
+        ledgers.append(opened)
+    one, bulk = ledgers
+    keys = one.proposals()["key"].tolist()
+    assert keys == bulk.proposals()["key"].tolist()
+    steps = [
+        (keys[:5], "rejected", False),
+        (keys[3:12] + keys[:2], "approved", True),  # some decided: left, with what they hold
+        (keys[::-1], "approved", True),
+        (keys[10:14], "rejected", False),  # by key: overrides
+    ]
+    for chosen, decision, only in steps:
+        a = one.decide(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
+        b = bulk.decide_bulk(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
+        assert (a.changed, a.left) == (b.changed, b.left)
+        drop = {k: {f: v for f, v in held.items() if f != "at"} for k, held in a.held.items()}
+        assert drop == {k: {f: v for f, v in h.items() if f != "at"} for k, h in b.held.items()}
+        assert _decisions(one) == _decisions(bulk)
+    for ledger, write in ((one, one.decide), (bulk, bulk.decide_bulk)):
+        with pytest.raises(LedgerError, match="no proposal with key 'nope' \\(and 1 more\\)"):
+            write([keys[0], "nope", "nada"], "approved")
+        assert len(ledger.decisions()) == len(one.decisions())
+    for ledger in ledgers:
+        ledger.close()
