@@ -20,10 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-try:  # recon.bench moves to recon.devtools.bench
-    from recon.devtools.bench import generate_inputs, run_command  # type: ignore[import-not-found]
-except ImportError:
-    from recon.bench import generate_inputs, run_command
+from recon.devtools.bench import generate_inputs, run_command
 
 NAIVE = r"""
 import sys, tomllib
