@@ -47,6 +47,9 @@ __all__ = ["DECISIONS", "PAGE_SIZE", "Filters", "ReviewModel"]
 
 PAGE_SIZE = 50
 DECISIONS = ("undecided", "approved", "rejected")
+BULK_FROM = 500
+"""Past this many keys a decision is written by ``Ledger.decide_bulk`` (a few
+statements) rather than ``Ledger.decide`` (chunks of keys): the same rows either way."""
 # Submission states after which a decision no longer changes anything: the API has
 # answered for good.
 FINAL = ("accepted", "rejected")
@@ -425,7 +428,7 @@ class ReviewModel:
                 return Decided(decision, ())
             # The ledger first: if writing fails, the screen must not claim otherwise.
             # Many keys (an "all matching"): in a few statements, not per 500 keys.
-            write = self.ledger.decide_bulk if len(todo) > 500 else self.ledger.decide
+            write = self.ledger.decide_bulk if len(todo) > BULK_FROM else self.ledger.decide
             decided = write(
                 todo,
                 decision,

@@ -364,3 +364,51 @@ def test_bulk_decide_equals_decide(case: Path, tmp_path: Path) -> None:
         assert len(ledger.decisions()) == len(one.decisions())
     for ledger in ledgers:
         ledger.close()
+
+
+@pytest.mark.parametrize("bulk_from", [0, 3])
+def test_the_models_bulk_decisions_are_its_per_key_decisions(
+    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk_from: int
+) -> None:
+    """The widget's decisions through ``decide_bulk`` (an "all matching" past
+    ``BULK_FROM`` keys) leave the ledger and the model exactly as ``decide`` does: the
+    same decision rows, counts and held values, step after step."""
+    import recon.review_model as review_model
+
+    ledgers = {}
+    for name in ("per-key", "bulk"):
+        opened = Ledger(tmp_path / f"{name}.db")
+        reconcile_run(case, as_of=AS_OF, ledger=opened)
+        ledgers[name] = opened
+    models = {name: ReviewModel(opened, by="tester") for name, opened in ledgers.items()}
+    keys = ledgers["per-key"].proposals()["key"].tolist()
+    assert len(keys) > 6, "the case must hold enough proposals to cross the threshold"
+    kinds = sorted(set(ledgers["per-key"].proposals()["category"]))
+    steps = [
+        ("one", "rejected", keys[:2]),
+        ("matching", "approved", kinds[0]),  # some already decided: left as they are
+        ("keys", "rejected", keys[1:6]),
+        ("override", "rejected", ""),
+        ("matching", "approved", ""),
+    ]
+    for how, decision, what in steps:
+        outcomes = {}
+        for name, model in models.items():
+            # per-key: never bulk; bulk: every write of more than bulk_from keys (0: all)
+            monkeypatch.setattr(
+                review_model, "BULK_FROM", 10**9 if name == "per-key" else bulk_from
+            )
+            if how in ("one", "keys"):
+                done = model.decide(list(what), decision, note="n")
+            else:
+                model.set_filters(kind=what)
+                done, _ = model.decide_matching(decision, override=how == "override", note="n")
+            outcomes[name] = (sorted(done.changed), sorted(done.left))
+            model.set_filters(kind="")
+        assert outcomes["per-key"] == outcomes["bulk"]
+        assert _decisions(ledgers["per-key"]) == _decisions(ledgers["bulk"])
+        assert models["per-key"].counts() == models["bulk"].counts()
+        shown = ["key", "decision", "decided_by", "note"]
+        assert models["per-key"].frame[shown].equals(models["bulk"].frame[shown])
+    for opened in ledgers.values():
+        opened.close()
