@@ -47,9 +47,6 @@ __all__ = ["DECISIONS", "PAGE_SIZE", "Filters", "ReviewModel"]
 
 PAGE_SIZE = 50
 DECISIONS = ("undecided", "approved", "rejected")
-BULK_FROM = 500
-"""Past this many keys a decision is written by ``Ledger.decide_bulk`` (a few
-statements) rather than ``Ledger.decide`` (chunks of keys): the same rows either way."""
 # Submission states after which a decision no longer changes anything: the API has
 # answered for good.
 FINAL = ("accepted", "rejected")
@@ -427,9 +424,7 @@ class ReviewModel:
             if not todo:
                 return Decided(decision, ())
             # The ledger first: if writing fails, the screen must not claim otherwise.
-            # Many keys (an "all matching"): in a few statements, not per 500 keys.
-            write = self.ledger.decide_bulk if len(todo) > BULK_FROM else self.ledger.decide
-            decided = write(
+            decided = self.ledger.decide(
                 todo,
                 decision,
                 run=self.run_id,

@@ -334,11 +334,14 @@ def _decisions(ledger: Ledger) -> list[tuple[object, ...]]:
     return [tuple(r) for r in rows.drop(columns=["id", "at"]).itertuples(index=False)]
 
 
-def test_bulk_decide_equals_decide(case: Path, tmp_path: Path) -> None:
-    """``Ledger.decide_bulk`` writes what ``Ledger.decide`` writes and says the same,
-    by key and with the bulk rule (only undecided), unknown keys refused alike."""
+def test_deciding_many_keys_at_once_equals_deciding_them_one_by_one(
+    case: Path, tmp_path: Path
+) -> None:
+    """``Ledger.decide`` over many keys (one set of statements for all of them) writes
+    what deciding each key alone writes and says the same, by key and with the bulk
+    rule (only undecided), unknown keys refused alike."""
     ledgers = []
-    for name in ("per-key", "bulk"):
+    for name in ("one-by-one", "together"):
         opened = Ledger(tmp_path / f"{name}.db")
         reconcile_run(case, as_of=AS_OF, ledger=opened)
         ledgers.append(opened)
@@ -352,63 +355,22 @@ def test_bulk_decide_equals_decide(case: Path, tmp_path: Path) -> None:
         (keys[10:14], "rejected", False),  # by key: overrides
     ]
     for chosen, decision, only in steps:
-        a = one.decide(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
-        b = bulk.decide_bulk(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
-        assert (a.changed, a.left) == (b.changed, b.left)
-        drop = {k: {f: v for f, v in held.items() if f != "at"} for k, held in a.held.items()}
+        changed: list[str] = []
+        left: list[str] = []
+        held: dict[str, dict[str, object]] = {}
+        for key in chosen:
+            alone = one.decide([key], decision, by="t", note="n", policy="p", only_undecided=only)
+            changed += alone.changed
+            left += alone.left
+            held.update(alone.held)
+        b = bulk.decide(chosen, decision, by="t", note="n", policy="p", only_undecided=only)
+        assert (tuple(changed), tuple(left)) == (b.changed, b.left)
+        drop = {k: {f: v for f, v in h.items() if f != "at"} for k, h in held.items()}
         assert drop == {k: {f: v for f, v in h.items() if f != "at"} for k, h in b.held.items()}
         assert _decisions(one) == _decisions(bulk)
-    for ledger, write in ((one, one.decide), (bulk, bulk.decide_bulk)):
+    for ledger in ledgers:
         with pytest.raises(LedgerError, match="no proposal with key 'nope' \\(and 1 more\\)"):
-            write([keys[0], "nope", "nada"], "approved")
+            ledger.decide([keys[0], "nope", "nada"], "approved")
         assert len(ledger.decisions()) == len(one.decisions())
     for ledger in ledgers:
         ledger.close()
-
-
-@pytest.mark.parametrize("bulk_from", [0, 3])
-def test_the_models_bulk_decisions_are_its_per_key_decisions(
-    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk_from: int
-) -> None:
-    """The widget's decisions through ``decide_bulk`` (an "all matching" past
-    ``BULK_FROM`` keys) leave the ledger and the model exactly as ``decide`` does: the
-    same decision rows, counts and held values, step after step."""
-    import recon.review_model as review_model
-
-    ledgers = {}
-    for name in ("per-key", "bulk"):
-        opened = Ledger(tmp_path / f"{name}.db")
-        reconcile_run(case, as_of=AS_OF, ledger=opened)
-        ledgers[name] = opened
-    models = {name: ReviewModel(opened, by="tester") for name, opened in ledgers.items()}
-    keys = ledgers["per-key"].proposals()["key"].tolist()
-    assert len(keys) > 6, "the case must hold enough proposals to cross the threshold"
-    kinds = sorted(set(ledgers["per-key"].proposals()["category"]))
-    steps = [
-        ("one", "rejected", keys[:2]),
-        ("matching", "approved", kinds[0]),  # some already decided: left as they are
-        ("keys", "rejected", keys[1:6]),
-        ("override", "rejected", ""),
-        ("matching", "approved", ""),
-    ]
-    for how, decision, what in steps:
-        outcomes = {}
-        for name, model in models.items():
-            # per-key: never bulk; bulk: every write of more than bulk_from keys (0: all)
-            monkeypatch.setattr(
-                review_model, "BULK_FROM", 10**9 if name == "per-key" else bulk_from
-            )
-            if how in ("one", "keys"):
-                done = model.decide(list(what), decision, note="n")
-            else:
-                model.set_filters(kind=what)
-                done, _ = model.decide_matching(decision, override=how == "override", note="n")
-            outcomes[name] = (sorted(done.changed), sorted(done.left))
-            model.set_filters(kind="")
-        assert outcomes["per-key"] == outcomes["bulk"]
-        assert _decisions(ledgers["per-key"]) == _decisions(ledgers["bulk"])
-        assert models["per-key"].counts() == models["bulk"].counts()
-        shown = ["key", "decision", "decided_by", "note"]
-        assert models["per-key"].frame[shown].equals(models["bulk"].frame[shown])
-    for opened in ledgers.values():
-        opened.close()
