@@ -1,8 +1,8 @@
 """The `recon` command line: thin wrappers over the library, one function per command.
 
 Size: over 600 lines because it holds the parser of every command beside the code
-that reads each option (a test checks the two and the README agree); issue 10 may move the
-parser's tables out once the command set settles.
+that reads each option (a test checks the two and the README agree); the parser is not split
+from the handlers because each option's meaning would then live in two files.
 
 Exit codes (a contract): 0 nothing left to do, 1 something to do or some records
 refused, 2 an error (bad input, refused key, feature off, ...) and anything unexpected, so

@@ -1,6 +1,6 @@
 """The ledger: one SQLite file that is the single record of the workflow.
 
-Size: over 600 lines (about 1,700) because schema and migrations, the storage of runs and
+Size: over 600 lines (about 1,800) because schema and migrations, the storage of runs and
 proposals (schema 4: payload once per key, a view for reading), decisions, attempts and
 targets share one connection and its write discipline (retries, WAL check, locks, one
 transaction per write): a split would have to pass that core between modules, and the

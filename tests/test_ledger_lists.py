@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
+from ledger_inspect import raw_rows as _raw
+from ledger_inspect import used_bytes as _size
 
 from recon import aliases
 from recon import ledger as lg
@@ -45,28 +45,6 @@ SNAPSHOT = {
     "run_pulls": "SELECT * FROM run_pulls ORDER BY rowid",
     "lms": "SELECT * FROM lms",
 }
-
-
-def _raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in db.execute(sql)]
-    finally:
-        db.close()
-
-
-def _size(path: Path) -> int:
-    """Bytes the ledger holds (its pages in use, the -wal copied in)."""
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        pages, free, size = (
-            db.execute(f"PRAGMA {p}").fetchone()[0]
-            for p in ("page_count", "freelist_count", "page_size")
-        )
-        return int((pages - free) * size)
-    finally:
-        db.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import re
 import shutil
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from ledger_inspect import raw_rows as _raw
+from ledger_inspect import used_bytes as _size
 
 from recon import ledger as lg
 from recon.cli import main
@@ -45,28 +46,6 @@ COLUMNS = [
     "path",
     "payload",
 ]
-
-
-def _raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in db.execute(sql)]
-    finally:
-        db.close()
-
-
-def _size(path: Path) -> int:
-    """Bytes the ledger holds (its pages in use, the -wal copied in)."""
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        pages, free, size = (
-            db.execute(f"PRAGMA {p}").fetchone()[0]
-            for p in ("page_count", "freelist_count", "page_size")
-        )
-        return int((pages - free) * size)
-    finally:
-        db.close()
 
 
 @pytest.fixture
