@@ -151,6 +151,29 @@ def lms_macros(con: duckdb.DuckDBPyConnection, spec: ProgressSpec, source: Path 
     normalise.set_zone(con, spec.timezone, "progress", source)
 
 
+def load_progress(
+    con: duckdb.DuckDBPyConnection, spec: ProgressSpec
+) -> tuple[InputInfo, dict[str, str]]:
+    """The LMS export ``spec`` names, loaded as ``progress`` with the columns
+    :func:`lms_rows_sql` reads (user, path, status, and completion when configured: a
+    configured column the file lacks is an :class:`recon.errors.InputError`, never
+    skipped). The engine, the review's evidence and a report's sources all read it so."""
+    return load_table(
+        con,
+        "progress",
+        "progress",
+        Path(spec.file),
+        {
+            "user": spec.user_id,
+            "path": spec.path_id,
+            "status": spec.status,
+            "completion": spec.completion_date,
+        },
+        sheet=spec.sheet,
+        allow_no_rows=True,
+    )
+
+
 def lms_rows_sql(table: str, cols: Mapping[str, str]) -> str:
     """A SELECT of every row of an LMS export loaded as ``table`` (columns named in
     ``cols``: user, path, status and maybe completion), read by the written rules:
@@ -248,20 +271,7 @@ def _load(con: duckdb.DuckDBPyConnection, config: Config) -> tuple[dict[str, Inp
         },
         sheet=ext.sheet,
     )
-    infos["progress"], cols["progress"] = load_table(
-        con,
-        "progress",
-        "progress",
-        prog.file,
-        {
-            "user": prog.user_id,
-            "path": prog.path_id,
-            "status": prog.status,
-            "completion": prog.completion_date,
-        },
-        sheet=prog.sheet,
-        allow_no_rows=True,
-    )
+    infos["progress"], cols["progress"] = load_progress(con, prog)
     if config.users is not None:
         u = config.users
         infos["users"], cols["users"] = load_table(

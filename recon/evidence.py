@@ -21,8 +21,8 @@ import pandas as pd
 
 from .config import Config, load_config
 from .duck import literal, quote
-from .engine import lms_macros, lms_rows_sql
-from .inputs import BAD, ROW, InputInfo, load_table, resolve_columns, run
+from .engine import lms_macros, lms_rows_sql, load_progress
+from .inputs import BAD, ROW, InputInfo, load_table, run
 
 __all__ = ["NO_RECORD", "Evidence", "LMS_RANK"]
 
@@ -75,23 +75,7 @@ class Evidence:
         self.provider_file = Path(ext.file)
         self._con = duckdb.connect(config={"preserve_insertion_order": True})
         run(self._con, "SET enable_progress_bar = false")
-        info, cols = load_table(
-            self._con,
-            "progress",
-            "progress",
-            Path(prog.file),
-            {"user": prog.user_id, "path": prog.path_id, "status": prog.status},
-            sheet=prog.sheet,
-            allow_no_rows=True,
-        )
-        # The completion date is optional in an LMS export (as the engine reads it).
-        if prog.completion_date is not None and any(
-            c.strip().lower() == prog.completion_date.strip().lower() for c in info.columns
-        ):
-            found = resolve_columns(
-                list(info.columns), {"completion": prog.completion_date}, Path(prog.file)
-            )
-            cols["completion"] = info.sql_name(found["completion"])
+        _, cols = load_progress(self._con, prog)
         lms_macros(self._con, prog, self.config.source)
         self._cols = cols
         # Opening computes only each row's pair (trim and lower, as the rules do) beside

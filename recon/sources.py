@@ -16,8 +16,8 @@ import duckdb
 import pandas as pd
 
 from .config import Config
-from .engine import lms_macros, lms_rows_sql
-from .inputs import ROW, load_table, resolve_columns, run
+from .engine import lms_macros, lms_rows_sql, load_progress
+from .inputs import ROW, load_table, run
 from .normalise import define_date_rule
 from .result import Result
 
@@ -72,22 +72,7 @@ def _read(config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
             {"learner": ext.learner, "path": ext.path, "completion": ext.completion_date},
             sheet=ext.sheet,
         )
-        info, lcols = load_table(
-            con,
-            "progress",
-            "progress",
-            Path(prog.file),
-            {"user": prog.user_id, "path": prog.path_id, "status": prog.status},
-            sheet=prog.sheet,
-            allow_no_rows=True,
-        )
-        if prog.completion_date is not None and any(
-            c.strip().lower() == prog.completion_date.strip().lower() for c in info.columns
-        ):
-            found = resolve_columns(
-                list(info.columns), {"completion": prog.completion_date}, Path(prog.file)
-            )
-            lcols["completion"] = info.sql_name(found["completion"])
+        _, lcols = load_progress(con, prog)
         lms_macros(con, prog, config.source)  # also recon_trim and the date helpers
         lms = con.sql(
             f"SELECT lower(user_id) || chr(0) || lower(path_id) AS pair, "

@@ -186,3 +186,41 @@ def test_submit_asks_first_with_target_and_time(ledger: Ledger, case: Path, clie
     widget.show_payload(slot)
     text = widget.preview.value
     assert "practice" in text and "accepted" in text and "200" in text
+
+
+def test_a_configured_lms_completion_column_the_file_lacks_is_an_error_everywhere(
+    tmp_path: Path,
+) -> None:
+    """The engine, the review's evidence and a report's sources read the LMS export the
+    same way: a configured completion column missing from the file is an error naming
+    it, never a column silently left out (no completion dates shown as if there were
+    none)."""
+    import csv
+
+    from recon.config import load_config
+    from recon.engine import reconcile
+    from recon.errors import InputError
+    from recon.evidence import Evidence
+    from recon.sources import read_sources
+
+    case = write_case_in(
+        tmp_path / "case",
+        [ext("ana@example.com", "SAFE-101", "Completed", "2026-03-01")],
+        [lms("U1", "LP-1", "completed", "2026-03-01")],
+    )
+    config = load_config(case)
+    progress = Path(config.progress.file)
+    with progress.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    with progress.open("w", newline="", encoding="utf-8") as fh:
+        kept = [c for c in rows[0] if c != config.progress.completion_date]
+        writer = csv.DictWriter(fh, kept, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    missing = f"column {config.progress.completion_date!r} not found"
+    with pytest.raises(InputError, match=missing):
+        reconcile(config, as_of=AS_OF)
+    with pytest.raises(InputError, match=missing):
+        Evidence(config)
+    with pytest.raises(InputError, match=missing):
+        read_sources(config).lms  # noqa: B018  (read on first use)
