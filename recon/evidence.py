@@ -170,11 +170,6 @@ class Evidence:
         assert self._provider is not None
         return self._provider.result()
 
-    @property
-    def provider_info(self) -> InputInfo:
-        """What was read of the provider's export (its columns as written)."""
-        return self._provider_read()[1]
-
     # -- questions ------------------------------------------------------------------------
 
     def now(self) -> pd.DataFrame:
