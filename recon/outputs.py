@@ -173,50 +173,78 @@ def _categories_cells(column: pd.Series) -> pa.Array | None:
     return pa.concat_arrays([pa.array([""], pa.string()), _rendered(shown)])
 
 
+def _text_cells(column: pd.Series) -> pa.Array | None:
+    """A text column's cells as Arrow text (missing values NULL), or None when any cell
+    is no text (a number in an object column, say: COPY renders those)."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+    ):
+        return None
+    try:
+        cells = pa.array(column, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.combine_chunks()
+    if pa.types.is_null(cells.type):  # every cell missing
+        return pa.nulls(len(cells), pa.string())
+    if pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type):
+        return cells
+    return None
+
+
 def _is_integer(column: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(column.dtype) and isinstance(column.dtype, np.dtype)
 
 
 def _write_rows_arrow(frame: pd.DataFrame, out: BinaryIO) -> bool:
-    """Write the rows of a frame of categorical text and integer columns (outcomes.csv)
-    to ``out`` as DuckDB's COPY would, a chunk of rows at a time: each category is
-    rendered once with the separator that follows it, so a chunk's bytes are one
-    ``take`` of those cells, row after row. False, having written nothing, for a frame
-    with any other column (DuckDB writes those faster, on every core)."""
+    """Write the rows of a frame of text, categorical text and integer columns to
+    ``out`` as DuckDB's COPY would, a chunk of rows at a time: each category is
+    rendered once with the separator that follows it, each other cell once per chunk,
+    so a chunk's bytes are one ``take`` of those cells, row after row. False, having
+    written nothing, for a frame with any other column (floats, booleans, dates, mixed
+    objects: DuckDB's COPY renders those, :func:`_copy_rows`)."""
     columns = [frame.iloc[:, j] for j in range(frame.shape[1])]
     if not columns:
         return False
     last = len(columns) - 1
     fixed: list[pa.Array] = []  # every categorical's cells, in one array
-    bases: list[int] = []  # where each column's cells start in it; -1: integers
+    bases: list[int] = []  # where each column's cells start in it; -1: rendered per chunk
+    rows: list[np.ndarray | pa.Array] = []  # per column: its codes, numbers or text
     size = 0
     for j, column in enumerate(columns):
         cells = _categories_cells(column)
-        if cells is None:
-            if not _is_integer(column):
+        if cells is not None:
+            fixed.append(_with(cells, "\n" if j == last else ","))
+            bases.append(size)
+            size += len(cells)
+            rows.append(column.cat.codes.to_numpy())
+        elif _is_integer(column):
+            bases.append(-1)
+            rows.append(column.to_numpy())
+        else:
+            text = _text_cells(column)
+            if text is None:
                 return False
             bases.append(-1)
-            continue
-        fixed.append(_with(cells, "\n" if j == last else ","))
-        bases.append(size)
-        size += len(cells)
-    codes = [
-        c.cat.codes.to_numpy() if b >= 0 else c.to_numpy()
-        for c, b in zip(columns, bases, strict=True)
-    ]
+            rows.append(text)
     for start in range(0, len(frame), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, len(frame))
         index = np.empty((stop - start, len(columns)), dtype=np.int64)
         values, at = list(fixed), size
         for j, base in enumerate(bases):
             if base >= 0:
-                index[:, j] = codes[j][start:stop]
+                index[:, j] = rows[j][start:stop]
                 index[:, j] += base + 1
+                continue
+            column_rows = rows[j]
+            if isinstance(column_rows, pa.Array):  # text: escaped and quoted as categories are
+                cells = _rendered(column_rows.slice(start, stop - start))
             else:  # numbers are written as DuckDB writes them: digits only
-                numbers = pc.cast(pa.array(codes[j][start:stop]), pa.string())
-                values.append(_with(numbers, "\n" if j == last else ","))
-                index[:, j] = np.arange(at, at + stop - start)
-                at += stop - start
+                cells = pc.cast(pa.array(column_rows[start:stop]), pa.string())
+            values.append(_with(cells, "\n" if j == last else ","))
+            index[:, j] = np.arange(at, at + stop - start)
+            at += stop - start
         taken = pa.concat_arrays(values).take(pa.array(index.ravel()))
         offsets = np.frombuffer(taken.buffers()[1], dtype=np.int32)
         first, end = offsets[taken.offset], offsets[taken.offset + len(taken)]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from recon import outcomes as oc
 from recon.engine import reconcile
-from recon.outputs import _write_rows_arrow, why_differ, write_csv, write_result
+from recon.outputs import _copy_rows, _write_rows_arrow, why_differ, write_csv, write_result
 
 # Cells that decide quoting and escaping, in DuckDB's writer and in a spreadsheet.
 SPECIAL = ["=", "+", "-", "@", "\t", "\r", "\n", ",", '"', "#", " ", "'", "5", ".", "e", "é"]
@@ -38,11 +38,24 @@ def starts_a_formula(cell: str) -> bool:
     return bool(cell) and cell[0] in "=+-@\t\r" and not number
 
 
+def duckdb_bytes(frame: pd.DataFrame, folder: Path) -> bytes:
+    """The rows as DuckDB's COPY writes them (:func:`_copy_rows`): the oracle."""
+    data = folder / "copy.rows"
+    _copy_rows(frame, str(data))
+    return data.read_bytes()
+
+
+def arrow_bytes(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    assert _write_rows_arrow(frame, out) is True  # the Arrow path is the one tested
+    return out.getvalue()
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(CELL, CELL, st.integers(-(2**62), 2**62)), min_size=0, max_size=40))
 def test_arrow_writer_writes_what_duckdb_writes(tmp_path_factory, rows):
-    # Categorical text and integers go through Arrow; the same values as plain text
-    # through DuckDB's COPY, the writer every other output uses: the bytes must agree.
+    # Text (plain or categorical) and integers go through Arrow; DuckDB's COPY, the
+    # writer for every other kind of column, is the oracle: the bytes must agree.
     folder = tmp_path_factory.mktemp("csv")
     text = pd.DataFrame(
         {
@@ -52,11 +65,29 @@ def test_arrow_writer_writes_what_duckdb_writes(tmp_path_factory, rows):
         }
     )
     coded = text.assign(a=text["a"].astype("category"), b=text["b"].astype("category"))
-    assert _write_rows_arrow(coded, io.BytesIO()) is True  # the Arrow path is the one tested
-    assert _write_rows_arrow(text, io.BytesIO()) is False
-    fast = write_csv(coded, folder / "fast.csv").read_bytes()
-    slow = write_csv(text, folder / "slow.csv").read_bytes()
-    assert fast == slow
+    expected = duckdb_bytes(text, folder)
+    assert arrow_bytes(text) == expected
+    assert arrow_bytes(coded) == expected
+    assert arrow_bytes(text.assign(b=text["b"].astype("string"))) == expected
+    header = b"n,a,b\n"
+    assert write_csv(coded, folder / "fast.csv").read_bytes() == header + expected
+    assert write_csv(text, folder / "slow.csv").read_bytes() == header + expected
+
+
+def test_columns_arrow_does_not_write_go_to_duckdb(tmp_path):
+    # Floats, booleans and objects that are not all text are DuckDB's to render.
+    others = {
+        "float": pd.Series([1.5, None, 2.0]),
+        "bool": pd.Series([True, False, True]),
+        "mixed": pd.Series(["a", 3, None], dtype=object),
+    }
+    for name, column in others.items():
+        frame = pd.DataFrame({"row": [1, 2, 3], name: column})
+        assert _write_rows_arrow(frame, io.BytesIO()) is False, name
+        written = write_csv(frame, tmp_path / f"{name}.csv").read_bytes()
+        assert written == f"row,{name}\n".encode() + duckdb_bytes(frame, tmp_path)
+    blank = pd.DataFrame({"row": [1, 2], "v": pd.Series([None, None], dtype=object)})
+    assert arrow_bytes(blank) == duckdb_bytes(blank, tmp_path) == b"1,\n2,\n"
 
 
 def test_arrow_writer_across_chunks(tmp_path):
@@ -65,9 +96,10 @@ def test_arrow_writer_across_chunks(tmp_path):
     values = pd.Series(["=x", "a,b", None, "plain", '"q"'] * (n // 5) + ["end"])
     text = pd.DataFrame({"row": range(1, n + 1), "v": values.astype(object)})
     coded = text.assign(v=values.astype("category"))
-    fast = write_csv(coded, tmp_path / "fast.csv").read_bytes()
-    assert fast == write_csv(text, tmp_path / "slow.csv").read_bytes()
-    assert fast.count(b"\n") == n + 1
+    expected = duckdb_bytes(text, tmp_path)
+    assert arrow_bytes(coded) == expected
+    assert arrow_bytes(text) == expected
+    assert expected.count(b"\n") == n
 
 
 def _why_one(local_p, utc_p, local_l, utc_l, zone: str) -> str:
