@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -447,33 +448,43 @@ def why_differ(
 
 
 def write_result(
-    result: Result, out_dir: str | Path, config: Config | None = None
+    result: Result,
+    out_dir: str | Path,
+    config: Config | None = None,
+    *,
+    kinds: Iterable[str] = tuple(OUTPUT_FILES),
 ) -> dict[str, Path]:
     """Write outcomes.csv, proposals.csv, exceptions.csv, review.csv, suggestions.csv and
-    summary.json into ``out_dir``. ``config`` (default: the result's recon.toml) names the
-    files whose words outcomes.csv and review.csv repeat.
+    summary.json into ``out_dir`` (or only the ``kinds`` of :data:`OUTPUT_FILES` named).
+    ``config`` (default: the result's recon.toml) names the files whose words
+    outcomes.csv and review.csv repeat.
 
     Raises :class:`ReconError` when the folder cannot be written (the CLI's exit 2).
     """
     out = Path(out_dir)
+    wanted = set(kinds)
+    if unknown := wanted - set(OUTPUT_FILES):
+        raise ValueError(f"no such output: {sorted(unknown)}")
     config = _config_of(result, config)
     # The engine's own rows when it made the Result; else the files, read again.
     sources = None
-    if not _own_rows(result) and config is not None:
+    if not _own_rows(result) and config is not None and wanted & {"outcomes", "review"}:
         sources = read_sources(config)
     zone = config.external.timezone if config is not None else "UTC"
-    name = OUTPUT_FILES
+    writers: dict[str, Callable[[Path], Path]] = {
+        "outcomes": lambda path: write_csv(outcomes_frame(result, sources), path),
+        "proposals": lambda path: write_csv(
+            result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], path
+        ),
+        "exceptions": lambda path: write_csv(result.exceptions, path),
+        "review": lambda path: write_csv(review_frame(result, sources, zone), path),
+        "suggestions": lambda path: write_csv(result.suggestions, path),
+        "summary": lambda path: write_json(result.to_dict(), path),
+    }
     try:
         out.mkdir(parents=True, exist_ok=True)
         return {
-            "outcomes": write_csv(outcomes_frame(result, sources), out / name["outcomes"]),
-            "proposals": write_csv(
-                result.proposals[PROPOSAL_COLUMNS + SOURCE_COLUMNS], out / name["proposals"]
-            ),
-            "exceptions": write_csv(result.exceptions, out / name["exceptions"]),
-            "review": write_csv(review_frame(result, sources, zone), out / name["review"]),
-            "suggestions": write_csv(result.suggestions, out / name["suggestions"]),
-            "summary": write_json(result.to_dict(), out / name["summary"]),
+            kind: writers[kind](out / OUTPUT_FILES[kind]) for kind in OUTPUT_FILES if kind in wanted
         }
     except (OSError, duckdb.IOException) as exc:
         raise ReconError(f"cannot write the outputs into {out}: {exc}") from None
