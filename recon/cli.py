@@ -778,7 +778,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as noise after the exit
+        return code
+    except BrokenPipeError as exc:  # `recon status | head`: the reader left early
+        # Nothing more can reach stdout; Python's own flush at exit must not try again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _fail(
+            args,
+            exc,
+            "standard output was closed before recon finished writing to it (a pipe "
+            "into head?): it stopped there, and what it had done stands",
+        )
     except ReconError as exc:
         return _fail(args, exc, str(exc))
     except OSError as exc:  # a folder where a file should be, a full disk, no permission

@@ -405,3 +405,29 @@ def test_ping_never_prints_the_key_in_another_case(tmp_path: Path) -> None:
 def test_one_line_shows_control_characters_instead_of_obeying_them() -> None:
     assert _one_line("a\nb\r\nc\td") == "a b  c d"
     assert _one_line("x\x1b[2Jy\u2028z\u200e") == "x\\x1b[2Jy\\u2028z\\u200e"
+
+
+def test_a_closed_pipe_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # `recon status | head`: the reader has gone before recon writes. One line on
+    # stderr that says what happened, not "[Errno 32]" and a second traceback at exit.
+    from recon.ledger import Ledger
+
+    with Ledger(tmp_path / "recon-ledger.db"):
+        pass
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TI_", "RECON_"))}
+        done = subprocess.run(
+            [RECON, "status", "--ledger", str(tmp_path / "recon-ledger.db")],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    done.stdout = ""
+    line = assert_one_line_error(done, "standard output was closed")
+    assert "Errno" not in line and "Exception ignored" not in done.stderr
