@@ -245,8 +245,9 @@ class Evidence:
         return frame
 
     def spreadsheet_line(self, row: int) -> int:
-        """The line a spreadsheet shows for data row ``row``: the header is line 1."""
-        return int(row) + 1
+        """The line a spreadsheet shows for data row ``row``: the header is line 1, and
+        the file's blank lines count (:meth:`recon.inputs.InputInfo.spreadsheet_line`)."""
+        return self._provider_read()[1].spreadsheet_line(row)
 
     def __enter__(self) -> Evidence:
         return self

@@ -25,6 +25,7 @@ not line up with the header (NULL when it does).
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import hashlib
@@ -33,7 +34,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
@@ -94,6 +95,14 @@ class InputInfo:
     """Data rows whose number of fields differs from the header's (see ``__bad``)."""
     blank_lines: int = 0
     """Blank lines between or after the rows: not data rows, only counted."""
+    blank_before: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    """Per blank line before the last data row, how many data rows come before it
+    (ascending): what moves a row's line in a spreadsheet (:meth:`spreadsheet_line`)."""
+
+    def spreadsheet_line(self, row: int) -> int:
+        """The line a spreadsheet shows for data row ``row``: the header is line 1, and a
+        blank line in the file is a line there too (recon does not count it as a row)."""
+        return 1 + int(row) + bisect.bisect_left(self.blank_before, int(row))
 
     @property
     def sql_columns(self) -> tuple[str, ...]:
@@ -295,6 +304,7 @@ class _Read:
     not_utf8_rows: tuple[int, ...] = ()
     bad_rows: tuple[int, ...] = ()
     blank_lines: int = 0
+    blank_before: tuple[int, ...] = ()
 
 
 def _exact(
@@ -308,6 +318,7 @@ def _exact(
     width = 0
     rows = 0
     blank = 0
+    blank_before: list[int] = []  # data rows before each blank line
     bad_rows: list[int] = []
     not_utf8_rows: list[int] = []
     batches: list[pa.RecordBatch] = []
@@ -329,6 +340,7 @@ def _exact(
     for cells in reader:
         if not cells:  # a blank line: no data row (row numbers skip it)
             blank += 1
+            blank_before.append(rows)
             continue
         number = 0 if header is None else rows + 1
         # the lines this row came from: flag it if one of them was not UTF-8
@@ -374,7 +386,9 @@ def _exact(
         encoding = "utf-8"
     else:
         encoding = "cp1252" if not decoded.any_utf8_text else "utf-8+cp1252"
-    return _Read(header, rows, encoding, tuple(not_utf8_rows), tuple(bad_rows), blank)
+    return _Read(
+        header, rows, encoding, tuple(not_utf8_rows), tuple(bad_rows), blank, tuple(blank_before)
+    )
 
 
 def _head(path: Path) -> tuple[str | None, list[str] | None, str]:
@@ -728,5 +742,6 @@ def load_table(
         not_utf8_rows=read.not_utf8_rows,
         bad_rows=read.bad_rows,
         blank_lines=read.blank_lines,
+        blank_before=read.blank_before,
     )
     return info, mapping

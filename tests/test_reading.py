@@ -32,6 +32,7 @@ from recon import outcomes as oc
 from recon.config import load_config
 from recon.engine import _connect, reconcile
 from recon.errors import InputError
+from recon.evidence import Evidence
 from recon.inputs import MAX_COLUMNS, load_table, run
 from recon.normalise import name_key
 
@@ -147,6 +148,12 @@ def test_every_cell_reads_as_pythons_csv_module_reads_it(tmp_path, case):
     assert [[c if c is not None else "" for c in r] for r in got] == expected
     assert info.rows == len(rows)
     assert info.blank_lines == blank
+    # the line a spreadsheet shows: each record's place, blank lines included
+    records = list(
+        csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=delimiter)
+    )
+    shown = [i + 1 for i, r in enumerate(records) if r][1:]
+    assert [info.spreadsheet_line(n) for n in range(1, len(rows) + 1)] == shown
     # a row is flagged exactly when its field count differs from the header's
     assert [i + 1 for i, r in enumerate(rows) if len(r) != width] == list(info.bad_rows)
     assert [b is not None for b in bad] == [len(r) != width for r in rows]
@@ -192,6 +199,10 @@ def test_blank_lines_are_counted_and_shown(write_case, tmp_path):
     assert info.blank_lines == 4
     assert info.to_dict()["blank_lines"] == 4
     assert "4 blank line(s) skipped" in result.render()
+    # a spreadsheet shows the blank lines: row 1 on line 3, row 2 on line 6
+    assert [info.spreadsheet_line(r) for r in (1, 2)] == [3, 6]
+    with Evidence(config) as evidence:
+        assert [evidence.spreadsheet_line(r) for r in (1, 2)] == [3, 6]
 
 
 # --- 2. XLSX: the <dimension> tag is not trusted ----------------------------------------
