@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import hashlib
 import io
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -474,7 +476,28 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """Python's cycle collector paused, and resumed as it was. A sheet's rows arrive as
+    hundreds of thousands of new lists, and every few hundred of them would start a
+    collection that walks all live objects (half of ``to_python``'s time on a
+    200,000-row sheet); lists of cell values cannot form a cycle."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list[int]]:
+    """The sheet as a table; see :func:`_read_sheet`."""
+    with _without_gc():
+        return _read_sheet(path, sheet)
+
+
+def _read_sheet(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list[int]]:
     """The sheet as a table (``__row``, ``c0``..., ``__bad``), the header as written and
     the rows with values right of the header's last column.
 
@@ -517,8 +540,9 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
     width = len(header)
     names = _names([_cell_text(v) or "" for v in header])
     rows = grid[1:]
-    total = max(map(len, rows), default=0)
-    if any(len(r) != total for r in rows):  # calamine's rows are all as wide; in case not
+    widths = set(map(len, rows))
+    total = max(widths, default=0)
+    if len(widths) > 1:  # calamine's rows are all as wide; in case not
         rows = [list(r) + [""] * (total - len(r)) for r in rows]
     # Rows x columns in one object array: a column is then a view, not a Python transpose.
     cells = np.array(rows, dtype=object).reshape(len(rows), total)
