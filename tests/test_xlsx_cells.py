@@ -12,6 +12,7 @@ The reference below is the former reading, kept here verbatim in its rules.
 
 from __future__ import annotations
 
+import gc
 import re
 import zipfile
 from datetime import date, datetime, time, timedelta
@@ -265,3 +266,22 @@ def test_a_named_sheet_and_the_errors_read_as_before(tmp_path):
     empty = write_book(tmp_path / "e.xlsx", [[None], ["below a blank first row"]])
     with pytest.raises(InputError, match="the sheet is empty"):
         _read_xlsx(empty, None)
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_read_leaves_the_cycle_collector_as_it_found_it(tmp_path, collecting):
+    """The read pauses Python's cycle collector (speed); it must come back on after a
+    read and after a failed one, and stay off for a caller that had turned it off."""
+    path = write_book(tmp_path / "g.xlsx", [["a", "b"], ["1", date(2026, 4, 25)]])
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(b"PK\x03\x04 not a workbook")
+    (gc.enable if collecting else gc.disable)()
+    try:
+        assert _read_xlsx(path, None)[0].num_rows == 1
+        assert gc.isenabled() is collecting
+        for bad_path, sheet in ((path, "Nope"), (damaged, None)):
+            with pytest.raises(InputError):
+                _read_xlsx(bad_path, sheet)
+            assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
