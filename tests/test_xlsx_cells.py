@@ -285,3 +285,34 @@ def test_the_read_leaves_the_cycle_collector_as_it_found_it(tmp_path, collecting
             assert gc.isenabled() is collecting
     finally:
         gc.enable()
+
+
+def test_a_sheet_starting_right_of_column_a_reads_as_cell_by_cell(tmp_path):
+    """calamine is asked for the cells from the first column with a value on (not from A1,
+    which makes it copy the whole sheet first): blank columns before it are still columns,
+    numbered as the analyst sees them, with no name and no values."""
+    rows: list[list[Any]] = [
+        ["id", "when"],
+        ["1", datetime(2026, 4, 25, 12, 24, 32)],
+        [],
+        ["3", None, "stray"],
+    ]
+    path = write_book(tmp_path / "c.xlsx", rows, at_column=3)
+    same_reading(path)
+    got, names, bad_rows = column_by_column(path)
+    assert names[2:] == ["id", "when"] and len(names) == 4
+    assert got[0] == {
+        "__row": 1,
+        **{"c0": None, "c1": None, "c2": "1", "c3": "2026-04-25T12:24:32"},
+        "__bad": None,
+    }
+    assert bad_rows == [3] and got[2]["__bad"].endswith("'stray'")
+    # A value in column A below a header that starts in column C: column A has values.
+    rows.append(["4"])
+    path = write_book(tmp_path / "a.xlsx", rows, at_column=3)
+    book = openpyxl.load_workbook(path)
+    book.active["A5"] = "left"
+    book.save(path)
+    same_reading(path)
+    got, _, _ = column_by_column(path)
+    assert got[-1]["c0"] == "left" and got[-1]["c2"] == "4"
