@@ -28,12 +28,14 @@ from __future__ import annotations
 import bisect
 import codecs
 import csv
+import gc
 import hashlib
 import io
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -488,7 +490,28 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """Python's cycle collector paused, and resumed as it was. A sheet's rows arrive as
+    hundreds of thousands of new lists, and every few hundred of them would start a
+    collection that walks all live objects (half of ``to_python``'s time on a
+    200,000-row sheet); lists of cell values cannot form a cycle."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list[int]]:
+    """The sheet as a table; see :func:`_read_sheet`."""
+    with _without_gc():
+        return _read_sheet(path, sheet)
+
+
+def _read_sheet(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list[int]]:
     """The sheet as a table (``__row``, ``c0``..., ``__bad``), the header as written and
     the rows with values right of the header's last column.
 
@@ -512,16 +535,21 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
             )
         try:
             ws = book.get_sheet_by_name(sheet) if sheet is not None else book.get_sheet_by_index(0)
-            # From A1 (row numbers as the analyst sees them), over the cells there are:
-            # calamine sizes the sheet by its cells, not by the <dimension> tag.
+            # Over the cells there are (calamine sizes the sheet by its cells, not by the
+            # <dimension> tag), from the first row and column with a value: asked to start
+            # at A1 instead, calamine copies the whole sheet first. ``start`` says where
+            # that is, so rows and columns are numbered as the analyst sees them.
             with progress_bar(None, f"reading {path.name}", unit="sheet"):
-                grid = ws.to_python(skip_empty_area=False)
+                grid = ws.to_python(skip_empty_area=True)
+                top, left = ws.start or (0, 0)
         except Exception as exc:  # a damaged sheet inside a valid zip
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"{path}: cannot read the sheet: {first}", file=path) from None
     finally:
         book.close()
-    header = list(grid[0]) if grid else []
+    # A blank first row is no header (whatever is below it); blank columns A, B, ... are
+    # columns with no name and no values.
+    header = [""] * left + list(grid[0]) if grid and not top else []
     while header and header[-1] in (None, ""):
         header.pop()
     if not header:
@@ -531,20 +559,25 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pa.Table, list[str], list
     width = len(header)
     names = _names([_cell_text(v) or "" for v in header])
     rows = grid[1:]
-    total = max(map(len, rows), default=0)
-    if any(len(r) != total for r in rows):  # calamine's rows are all as wide; in case not
+    widths = set(map(len, rows))
+    total = max(widths, default=0)
+    if len(widths) > 1:  # calamine's rows are all as wide; in case not
         rows = [list(r) + [""] * (total - len(r)) for r in rows]
     # Rows x columns in one object array: a column is then a view, not a Python transpose.
     cells = np.array(rows, dtype=object).reshape(len(rows), total)
     del grid, rows
-    columns = [
-        _column_text(cells[:, i]) if i < total else pa.nulls(len(cells), pa.string())
-        for i in range(width)
-    ]
+    total += left  # columns from A on; cells[:, i - left] is column i
+
+    def text_of(i: int) -> pa.Array:
+        if left <= i < total:
+            return _column_text(cells[:, i - left])
+        return pa.nulls(len(cells), pa.string())
+
+    columns = [text_of(i) for i in range(width)]
     bad: list[str | None] = [None] * len(cells)
     bad_rows: list[int] = []
     if total > width:  # values right of the header: only the rows that have some
-        extra = [_column_text(cells[:, i]) for i in range(width, total)]
+        extra = [text_of(i) for i in range(width, total)]
         found = extra[0].is_valid()
         for column in extra[1:]:
             found = pc.or_(found, column.is_valid())

@@ -12,6 +12,7 @@ The reference below is the former reading, kept here verbatim in its rules.
 
 from __future__ import annotations
 
+import gc
 import re
 import zipfile
 from datetime import date, datetime, time, timedelta
@@ -265,3 +266,53 @@ def test_a_named_sheet_and_the_errors_read_as_before(tmp_path):
     empty = write_book(tmp_path / "e.xlsx", [[None], ["below a blank first row"]])
     with pytest.raises(InputError, match="the sheet is empty"):
         _read_xlsx(empty, None)
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_read_leaves_the_cycle_collector_as_it_found_it(tmp_path, collecting):
+    """The read pauses Python's cycle collector (speed); it must come back on after a
+    read and after a failed one, and stay off for a caller that had turned it off."""
+    path = write_book(tmp_path / "g.xlsx", [["a", "b"], ["1", date(2026, 4, 25)]])
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(b"PK\x03\x04 not a workbook")
+    (gc.enable if collecting else gc.disable)()
+    try:
+        assert _read_xlsx(path, None)[0].num_rows == 1
+        assert gc.isenabled() is collecting
+        for bad_path, sheet in ((path, "Nope"), (damaged, None)):
+            with pytest.raises(InputError):
+                _read_xlsx(bad_path, sheet)
+            assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
+
+
+def test_a_sheet_starting_right_of_column_a_reads_as_cell_by_cell(tmp_path):
+    """calamine is asked for the cells from the first column with a value on (not from A1,
+    which makes it copy the whole sheet first): blank columns before it are still columns,
+    numbered as the analyst sees them, with no name and no values."""
+    rows: list[list[Any]] = [
+        ["id", "when"],
+        ["1", datetime(2026, 4, 25, 12, 24, 32)],
+        [],
+        ["3", None, "stray"],
+    ]
+    path = write_book(tmp_path / "c.xlsx", rows, at_column=3)
+    same_reading(path)
+    got, names, bad_rows = column_by_column(path)
+    assert names[2:] == ["id", "when"] and len(names) == 4
+    assert got[0] == {
+        "__row": 1,
+        **{"c0": None, "c1": None, "c2": "1", "c3": "2026-04-25T12:24:32"},
+        "__bad": None,
+    }
+    assert bad_rows == [3] and got[2]["__bad"].endswith("'stray'")
+    # A value in column A below a header that starts in column C: column A has values.
+    rows.append(["4"])
+    path = write_book(tmp_path / "a.xlsx", rows, at_column=3)
+    book = openpyxl.load_workbook(path)
+    book.active["A5"] = "left"
+    book.save(path)
+    same_reading(path)
+    got, _, _ = column_by_column(path)
+    assert got[-1]["c0"] == "left" and got[-1]["c2"] == "4"
