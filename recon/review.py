@@ -24,7 +24,6 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,10 @@ _SUBMISSION_COLOURS = {
     "failed": "#ef6c00",
     "unknown": "#ef6c00",
 }
+# What ``LMS now`` says while the LMS export is read in the background, and when it
+# could not be read (the error itself is the cell's tooltip and the red message).
+LMS_READING = "reading…"
+LMS_UNREADABLE = "unreadable"
 # The live summary is redrawn at most this often while sending: each redraw is a message
 # to the browser, and the workers call back once per record.
 _REDRAW_INTERVAL_S = 0.1
@@ -157,19 +160,18 @@ class ReviewWidget(widgets.VBox):
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
-        reading: Future[Evidence] | None = None
         if evidence is None and config is not None:
-            # The input files are read while the ledger is: DuckDB and SQLite both work
-            # outside Python's lock, so the two overlap on a second core.
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-lms")
-            reading = pool.submit(Evidence, config)
-            pool.shutdown(wait=False)
+            evidence = Evidence(config)  # reads the config only
+        if evidence is not None:
+            # The LMS export is read in the background while the ledger is (DuckDB works
+            # outside Python's lock): opening never waits for it. ``LMS now`` says
+            # "reading…" until it is read, then the page's rows are drawn again
+            # (:meth:`_on_lms_read`); an export that cannot be read is said in red.
+            evidence.start_lms()
         self.model = ReviewModel(
             ledger, run=run, target=self.target, by=by, page_size=page_size, evidence=evidence
         )
-        if reading is not None:
-            # Nothing of the model's load needs the files: LMS now is read per page.
-            self.model.evidence = reading.result()
+        self._lms_drawn = threading.Event()
         self.open_key: str | None = None  # the proposal whose evidence is open
         self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
@@ -312,9 +314,13 @@ class ReviewWidget(widgets.VBox):
         self.add_class("recon-review")
         self.apply_filters()
         if self.model.evidence is not None:
+            self.model.evidence.when_lms_read(self._on_lms_read)
             # Only a proposal's evidence needs the provider's export: read it in the
-            # background now, so the first eye clicked finds it read (seconds at 1M rows).
+            # background now (after the LMS export), so the first eye clicked finds it
+            # read (seconds at 1M rows).
             self.model.evidence.start_provider()
+        else:
+            self._lms_drawn.set()
 
     def __repr__(self) -> str:
         return f"<ReviewWidget run={self.run_id} proposals={self.model.proposal_count}>"
@@ -508,7 +514,7 @@ class ReviewWidget(widgets.VBox):
         self._syncing = True
         try:
             row.key = record["key"]
-            row.cells.value = _row_html(record)
+            row.cells.value = _row_html(record, self._lms_state())
             decided = record["decision"] in ("approved", "rejected")
             row.toggle.value = record["decision"] if decided else None
             row.toggle.disabled = record["submission"] in FINAL
@@ -520,7 +526,7 @@ class ReviewWidget(widgets.VBox):
         """After decisions: redraw only the rows on screen they concern, and the counters.
         Every redrawn widget is a message to the browser, so a click on one row must not
         redraw fifty."""
-        page = self.page_frame()
+        page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             if record["key"] in keys:
                 self._draw_row(row, record)
@@ -529,7 +535,7 @@ class ReviewWidget(widgets.VBox):
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
     def _render(self) -> None:
-        page = self.page_frame()
+        page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             self._draw_row(row, record)
         self._syncing = True
@@ -554,6 +560,37 @@ class ReviewWidget(widgets.VBox):
         self.approve_button.tooltip = f"approve the {total:,} matching proposal(s)"
         self.reject_button.tooltip = f"reject the {total:,} matching proposal(s)"
         self.counters.value = f"<b>{self.counters_text()}</b>"
+
+    def _lms_state(self) -> str | BaseException:
+        """What ``LMS now`` can show: "none" (no input files given), "reading", "read",
+        or the error that kept the LMS export from being read."""
+        evidence = self.model.evidence
+        if evidence is None:
+            return "none"
+        if evidence.lms_ready():
+            return "read"
+        return evidence.lms_error() or "reading"
+
+    def _on_lms_read(self, error: BaseException | None) -> None:
+        """The LMS export is read (or failed): draw the page's ``LMS now`` again (the
+        cells only: the toggles stay as they are), and say an error in red."""
+        try:
+            with self._lock:
+                if error is not None:
+                    self._message(
+                        f"LMS now is not known: the LMS export could not be read: {error}",
+                        error=True,
+                    )
+                page = self.model.page_frame(wait_lms=False)
+                for row, record in zip(self.rows, page.to_dict("records"), strict=False):
+                    row.cells.value = _row_html(record, self._lms_state())
+        finally:
+            self._lms_drawn.set()
+
+    def wait_for_lms(self, timeout: float | None = None) -> bool:
+        """Wait until ``LMS now`` is drawn from the LMS export (or its error is shown);
+        returns whether it is (False: the timeout passed first)."""
+        return self._lms_drawn.wait(timeout)
 
     # -- evidence -------------------------------------------------------------------------
 
@@ -802,7 +839,8 @@ class ReviewWidget(widgets.VBox):
         return "<br>".join(parts)
 
 
-def _row_html(record: Mapping[Any, Any]) -> str:
+def _row_html(record: Mapping[Any, Any], lms: str | BaseException = "read") -> str:
+    """One row's cells; ``lms``: what ``LMS now`` can show (``ReviewWidget._lms_state``)."""
     learner = esc(record["learner"]) or esc(record["userId"])
     path = f'<span title="{esc(record["learningPathId"])}">{esc(record["path_label"])}</span>'
     wire = record["when"] if isinstance(record["when"], str) else ""
@@ -815,7 +853,7 @@ def _row_html(record: Mapping[Any, Any]) -> str:
             f'<span title="{esc(record["userId"])}">{learner}</span>',
             path,
             _two_lines(esc(record["status"]), esc(local)),
-            _lms_now(record),
+            _lms_now(record, lms),
             f'<span title="{esc(wire)}">'
             + _two_lines(esc(record["status"]), esc(wire[:10]))
             + "</span>",
@@ -828,7 +866,12 @@ def _row_html(record: Mapping[Any, Any]) -> str:
     )
 
 
-def _lms_now(record: Mapping[Any, Any]) -> str:
+def _lms_now(record: Mapping[Any, Any], lms: str | BaseException = "read") -> str:
+    if isinstance(lms, BaseException):
+        why = f"the LMS export could not be read: {lms}"
+        return f'<span style="color:#c62828" title="{esc(why)}">{LMS_UNREADABLE}</span>'
+    if lms == "reading":
+        return f'<i style="color:#757575" title="the LMS export is being read">{LMS_READING}</i>'
     status = record.get("lms_status")
     if not isinstance(status, str):
         return '<span title="no input files given: not known">–</span>'
