@@ -127,6 +127,8 @@ class Evidence:
         con = duckdb.connect(config={"preserve_insertion_order": True})
         try:
             run(con, "SET enable_progress_bar = false")
+            # One thread while reading: the review opening beside it keeps a core.
+            run(con, "SET threads = 1")
             _, cols = load_progress(con, prog)
             lms_macros(con, prog, self.config.source)
             self._cols = cols
@@ -145,6 +147,7 @@ class Evidence:
                 f"CREATE TABLE lms_cells AS SELECT *, hash(pair) AS h FROM (SELECT {cells}, "
                 f"{user} || chr(0) || {path} AS pair FROM progress)",
             )
+            run(con, "RESET threads")
         except BaseException:
             con.close()
             raise
@@ -232,6 +235,8 @@ class Evidence:
         ext = self.config.external
         con = duckdb.connect(config={"preserve_insertion_order": True})
         run(con, "SET enable_progress_bar = false")
+        # One thread: read while the analyst works, it must leave a core to the review.
+        run(con, "SET threads = 1")
         info, _ = load_table(con, "ext", "external", Path(ext.file), {}, sheet=ext.sheet)
         return con, info
 
