@@ -165,9 +165,7 @@ class ReviewModel:
             self._final = np.isin(rows["submission"].to_numpy(dtype=object), FINAL)
             sent = rows["submission"].value_counts()
             self._sent = {k: int(sent[k]) for k in ("accepted", "rejected", "failed") if k in sent}
-            self.spellings = code_spellings(
-                pd.DataFrame({"learningPathId": self._ids, "path": self._codes})
-            )
+            self.spellings = self._code_spellings()
             ids = [str(p) for p in self._ids.categories]
             labels = {p: path_label(self.spellings.get(p.lower()), p) for p in ids}
             self._path_labels = labels
@@ -184,6 +182,25 @@ class ReviewModel:
             self._now_known = np.zeros(n, dtype=bool)
             self._frame = None
             self.apply(self.filters, keep_page=True)
+
+    def _code_spellings(self) -> dict[str, str]:
+        """:func:`code_spellings` of the run, from its distinct (path id, course code)
+        pairs with their counts: the same answer as from every proposal, without a text
+        column of the whole run."""
+        ids, codes = np.asarray(self._ids.codes, np.int64), np.asarray(self._codes.codes)
+        width = len(self._codes.categories) + 1  # code -1 (none) is 0 here
+        pairs, counts = np.unique(ids * width + codes + 1, return_counts=True)
+        code_at = pairs % width - 1
+        return code_spellings(
+            pd.DataFrame(
+                {
+                    "learningPathId": self._ids.categories[pairs // width],
+                    "path": pd.Categorical.from_codes(code_at, self._codes.categories),
+                    "n": counts,
+                }
+            ),
+            weight_column="n",
+        )
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from recon.errors import LedgerError, ReconError
 from recon.evidence import LMS_RANK, NO_RECORD, Evidence
+from recon.fmt import code_spellings
 from recon.ledger import Ledger
 from recon.pipeline import reconcile_run
 from recon.review import LMS_READING, _row_html
@@ -400,3 +401,31 @@ def test_deciding_many_keys_at_once_equals_deciding_them_one_by_one(
         assert len(ledger.decisions()) == len(one.decisions())
     for ledger in ledgers:
         ledger.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["LP-a", "lp-A", "lp-b", "LP-B", "lp-c"]),
+            st.one_of(st.none(), st.sampled_from(["SAFE-1", "safe-1", " Safe-1 ", "DATA", ""])),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_code_spellings_from_counted_pairs_are_those_of_every_row(
+    rows: list[tuple[str, str | None]],
+) -> None:
+    """The review counts distinct (path id, course code) pairs instead of passing every
+    proposal: the spelling chosen per path must be the same (most often, ties sorted)."""
+    every = pd.DataFrame(rows, columns=["learningPathId", "path"])
+    counted = every.fillna({"path": "\0none"}).value_counts().reset_index(name="n")
+    counted["path"] = counted["path"].replace("\0none", None)
+    assert code_spellings(counted, weight_column="n") == code_spellings(every)
+
+
+def test_the_models_spellings_are_those_of_its_frame(ledger: Ledger) -> None:
+    model = ReviewModel(ledger, by="tester")
+    assert model.spellings == code_spellings(model.frame[["learningPathId", "path"]])
+    assert model.spellings  # the case has course codes
