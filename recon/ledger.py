@@ -1498,9 +1498,13 @@ class Ledger:
         # sort every row with its texts before returning the first.
         cells = np.array(rows, dtype=object).reshape(len(rows), len(names))
         cells = cells[np.argsort(cells[:, 0].astype(np.int64), kind="stable")]
+        # Texts stay Python objects (dtype object): pandas would otherwise turn each text
+        # column of the whole run into its string type, and the review works on objects.
         frame = pd.DataFrame(
             {
-                name: cells[:, at].astype(np.int64) if name in ints else cells[:, at].copy()
+                name: cells[:, at].astype(np.int64)
+                if name in ints
+                else pd.Series(cells[:, at], dtype=object)
                 for at, name in enumerate(names)
                 if at
             }

@@ -580,7 +580,8 @@ def _local_dates(when: pd.Series, zone: str) -> pd.Series:
 
 def _words(ids: pd.Series, words: dict[int, str]) -> pd.Categorical[str]:
     """Word ids as their texts (0: none), a categorical: one text per distinct word."""
-    distinct, codes = np.unique(ids.to_numpy(dtype=np.int64), return_inverse=True)
+    # factorize (hashing) rather than np.unique (sorting every id): few distinct words
+    codes, distinct = pd.factorize(ids.to_numpy(dtype=np.int64), sort=True)
     texts = [words.get(int(i)) for i in distinct]
     if distinct.size and distinct[0] == 0:  # none: a missing value
         return pd.Categorical.from_codes(codes - 1, pd.Index([str(t) for t in texts[1:]]))
