@@ -29,6 +29,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .client import ApiClient
 from .errors import ReconError
@@ -89,40 +90,58 @@ def _cells(values: Sequence[str], header: bool = False) -> str:
     )
 
 
+class _Shared:
+    """Layouts and styles every row uses alike (never changed per row): one model each for
+    the fifty rows rather than one per widget, each a message to the browser and most of
+    the time it takes to open the review."""
+
+    def __init__(self) -> None:
+        self.toggle_style = widgets.ToggleButtonsStyle(button_width="38px")
+        self.toggle_layout = widgets.Layout(width=f"{_TOGGLE_PX}px", margin="0", flex="0 0 auto")
+        self.eye_style = widgets.ButtonStyle()
+        self.eye_layout = widgets.Layout(
+            width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
+        )
+        self.html_style = HTMLStyle()
+        self.cells_layout = widgets.Layout()
+        self.outer_layout = widgets.Layout()
+
+
 class _Row:
     """The widgets of one table row, reused for whichever proposal sits in that slot."""
 
-    def __init__(self, slot: int, owner: ReviewWidget) -> None:
+    def __init__(self, slot: int, owner: ReviewWidget, shared: _Shared) -> None:
         self.slot = slot
         self.key: str | None = None
         self.toggle = widgets.ToggleButtons(
             options=[("✓", "approved"), ("✗", "rejected")],
             value=None,
             tooltips=["approve", "reject"],
-            style={"button_width": "38px"},
-            layout=widgets.Layout(width=f"{_TOGGLE_PX}px", margin="0", flex="0 0 auto"),
+            style=shared.toggle_style,
+            layout=shared.toggle_layout,
         )
         self.toggle.add_class("recon-row-decision")
         self.toggle.observe(lambda change: owner._on_row_decision(self, change), "value")
         self.show = widgets.Button(
             icon="eye",
             tooltip="show the evidence: provider rows, LMS rows, body, decisions, attempts",
-            layout=widgets.Layout(
-                width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
-            ),
+            style=shared.eye_style,
+            layout=shared.eye_layout,
         )
         self.show.add_class("recon-row-preview")
         self.show.on_click(lambda _: owner._guard(lambda: owner.toggle_evidence(self.slot)))
-        self.cells = widgets.HTML()
+        self.cells = widgets.HTML(style=shared.html_style, layout=shared.cells_layout)
         self.box = widgets.HBox(
             [self.toggle, self.show, self.cells],
             layout=widgets.Layout(align_items="center", display="none"),
         )
         self.box.add_class("recon-row")
         # The evidence opens right under its row, not below the page.
-        self.panel = widgets.HTML(layout=widgets.Layout(display="none", margin="2px 0 8px 124px"))
+        self.panel = widgets.HTML(
+            style=shared.html_style, layout=widgets.Layout(display="none", margin="2px 0 8px 124px")
+        )
         self.panel.add_class("recon-evidence")
-        self.outer = widgets.VBox([self.box, self.panel])
+        self.outer = widgets.VBox([self.box, self.panel], layout=shared.outer_layout)
 
 
 class ReviewWidget(widgets.VBox):
@@ -255,7 +274,8 @@ class ReviewWidget(widgets.VBox):
         self.status.add_class("recon-status")
 
         # -- the page
-        self.rows = [_Row(slot, self) for slot in range(page_size)]
+        shared = _Shared()
+        self.rows = [_Row(slot, self, shared) for slot in range(page_size)]
         header = widgets.HTML(_cells([name for name, _ in _COLUMNS], header=True))
         # As wide as a row's toggle, eye and their margins, so the columns line up.
         spacer = widgets.HTML(
