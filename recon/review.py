@@ -530,11 +530,11 @@ class ReviewWidget(widgets.VBox):
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _draw_row(self, row: _Row, record: Mapping[Any, Any]) -> None:
+    def _draw_row(self, row: _Row, record: Mapping[Any, Any], lms: str | BaseException) -> None:
         self._syncing = True
         try:
             row.key = record["key"]
-            row.cells.value = _row_html(record, self._lms_state())
+            row.cells.value = _row_html(record, lms)
             decided = record["decision"] in ("approved", "rejected")
             row.toggle.value = record["decision"] if decided else None
             row.toggle.disabled = record["submission"] in FINAL
@@ -546,18 +546,20 @@ class ReviewWidget(widgets.VBox):
         """After decisions: redraw only the rows on screen they concern, and the counters.
         Every redrawn widget is a message to the browser, so a click on one row must not
         redraw fifty."""
+        lms = self._lms_state()  # before the page: a reading ending between is drawn after
         page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             if record["key"] in keys:
-                self._draw_row(row, record)
+                self._draw_row(row, record, lms)
         if self.open_key in keys:
             self._place_evidence()
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
     def _render(self) -> None:
+        lms = self._lms_state()  # before the page: a reading ending between is drawn after
         page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
-            self._draw_row(row, record)
+            self._draw_row(row, record, lms)
         self._syncing = True
         try:
             for row in self.rows[len(page) :]:
@@ -601,9 +603,10 @@ class ReviewWidget(widgets.VBox):
                         f"LMS now is not known: the LMS export could not be read: {error}",
                         error=True,
                     )
+                lms = self._lms_state()
                 page = self.model.page_frame(wait_lms=False)
                 for row, record in zip(self.rows, page.to_dict("records"), strict=False):
-                    row.cells.value = _row_html(record, self._lms_state())
+                    row.cells.value = _row_html(record, lms)
         finally:
             self._lms_drawn.set()
 
