@@ -3,15 +3,20 @@
 Usage (from the repository root):
 
     .venv/bin/python benchmarks/review.py [--config recon.toml] [--rows N] [--work DIR]
+                                          [--ledger LEDGER]
 
 The run is made as an analyst makes it: ``recon reconcile`` in a fresh process, recording
 into a real ledger under ``--work`` (default /tmp/reviewspeed2). Its inputs are ``--config``
 (read only), else synthetic ones from :mod:`recon.devtools.synth` (``--rows``, default
-900,000 provider rows: about 100,000 proposals), written under ``--work``. Then:
+900,000 provider rows: about 100,000 proposals), written under ``--work``. With
+``--ledger`` (a ledger whose latest run ``recon reconcile`` made from ``--config``), a copy
+of it is reviewed instead (the ledger given is left as it is). Then:
 
-- opening: ``ReviewWidget(ledger, None, config=...)`` as notebook 02 makes it (``LMS now``
-  read from the LMS export), in a fresh process (imports included, best of 2, wall and
-  CPU) and in this process (3 times: median and max, wall and CPU);
+- opening: ``ReviewWidget(ledger, None, config=...)`` as notebook 02 makes it, in a fresh
+  process (imports included, best of 2, wall and CPU) and in this process (3 times:
+  median and max, wall and CPU). The widget returns before the LMS export is read
+  (``LMS now`` says "reading…" until then): the time until ``LMS now`` is drawn is
+  printed beside it;
 - every interaction, repeated: median and max wall milliseconds, median CPU.
 
 Prints the load average and the date with the figures: the machine is shared.
@@ -39,9 +44,13 @@ start = time.perf_counter()
 from recon.ledger import Ledger
 from recon.review import ReviewWidget
 imported = time.perf_counter()
+main = time.thread_time()
 widget = ReviewWidget(Ledger(sys.argv[1]), None, by="bench", config=sys.argv[2])
-opened = time.perf_counter()
+opened, main = time.perf_counter(), time.thread_time() - main
+widget.wait_for_lms()
+lms_now = time.perf_counter()
 print(json.dumps({"import_s": imported - start, "open_s": opened - imported,
+                  "open_main_thread_cpu_s": main, "lms_now_s": lms_now - imported,
                   "proposals": widget.model.proposal_count}))
 """
 
@@ -80,6 +89,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=900_000, help="synthetic provider rows")
     parser.add_argument("--work", type=Path, default=Path("/tmp/reviewspeed2"))
     parser.add_argument("--as-of", default="2026-11-27T00:00:00Z")
+    parser.add_argument("--ledger", type=Path, help="review a copy of this ledger's latest run")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     config = args.config or generate_inputs(args.work / "inputs", args.rows)
@@ -87,26 +97,33 @@ def main() -> None:
     for stale in (ledger_path, Path(f"{ledger_path}-wal"), Path(f"{ledger_path}-shm")):
         stale.unlink(missing_ok=True)
     print(f"{datetime.now():%Y-%m-%d %H:%M}, load average {os.getloadavg()[0]:.2f}; {config}")
-    made = run_command(
-        _recon(
-            "reconcile",
-            "--config",
-            str(config),
-            "--out",
-            str(args.work / "out"),
-            "--ledger",
-            str(ledger_path),
-            "--as-of",
-            args.as_of,
-        )
-    )
-    if made["exit"] not in (0, 1):
-        sys.exit(f"recon reconcile failed:\n{made['stderr']}")
-    print(
-        f"recon reconcile (records into the ledger): {made['s']:.1f} s, cpu {made['cpu_s']:.1f} s"
-    )
+    if args.ledger is not None:
+        import shutil
 
-    print("opening the widget (config=: LMS now read from the LMS export)")
+        shutil.copyfile(args.ledger, ledger_path)
+        print(f"reviewing a copy of {args.ledger}")
+    else:
+        made = run_command(
+            _recon(
+                "reconcile",
+                "--config",
+                str(config),
+                "--out",
+                str(args.work / "out"),
+                "--ledger",
+                str(ledger_path),
+                "--as-of",
+                args.as_of,
+            )
+        )
+        if made["exit"] not in (0, 1):
+            sys.exit(f"recon reconcile failed:\n{made['stderr']}")
+        print(
+            f"recon reconcile (records into the ledger): {made['s']:.1f} s, "
+            f"cpu {made['cpu_s']:.1f} s"
+        )
+
+    print("opening the widget (config=: LMS now read from the LMS export in the background)")
     fresh = []
     for _ in range(2):
         child = run_command([sys.executable, "-c", OPEN_CHILD, str(ledger_path), str(config)])
@@ -133,20 +150,36 @@ def main() -> None:
     )
     print(
         f"  fresh process split: imports {split['import_s']:.2f} s, "
-        f"open {split['open_s']:.2f} s ({split['proposals']:,} proposals)"
+        f"open {split['open_s']:.2f} s (main thread cpu {split['open_main_thread_cpu_s']:.2f} s), "
+        f"LMS now drawn {split['lms_now_s']:.2f} s after the imports "
+        f"({split['proposals']:,} proposals)"
     )
     ledger = Ledger(ledger_path)
-    walls, cpus = [], []
+    walls, cpus, mains, drawn = [], [], [], []
     widget = None
     for _ in range(3):
-        start, started_cpu = time.perf_counter(), cpu()
+        if widget is not None:  # the last one's background reading, not this opening's
+            widget.model.evidence._provider_read()
+        start, started_cpu, main = time.perf_counter(), cpu(), time.thread_time()
         widget = ReviewWidget(ledger, None, by="bench", config=config)
         walls.append(time.perf_counter() - start)
         cpus.append(cpu() - started_cpu)
+        mains.append(time.thread_time() - main)
+        widget.wait_for_lms()
+        drawn.append(time.perf_counter() - start)
     assert widget is not None
     print(
         f"  in this process (imports done), x3: median {statistics.median(walls):.2f} s, "
-        f"max {max(walls):.2f} s wall; median {statistics.median(cpus):.2f} s cpu"
+        f"max {max(walls):.2f} s wall; median {statistics.median(cpus):.2f} s cpu "
+        f"(main thread {statistics.median(mains):.2f} s); LMS now drawn after median "
+        f"{statistics.median(drawn):.2f} s"
+    )
+    provider_wait = time.perf_counter()
+    widget.model.evidence._provider_read()  # the background reading started at opening
+    print(
+        "  the provider's export is read in the background after the LMS export (for the "
+        f"evidence panel); waited {time.perf_counter() - provider_wait:.2f} s more for it "
+        "before timing the interactions (its CPU would count in theirs)"
     )
     print(f"{widget.model.proposal_count:,} proposals; interactions (wall, in Python):")
 
@@ -191,12 +224,6 @@ def main() -> None:
     timed("approve one (widget.approve([key]))", lambda: widget.approve([next(ka)]), repeat=20)
     timed("reject one (widget.reject([key]))", lambda: widget.reject([next(ka)]), repeat=20)
 
-    provider_wait = time.perf_counter()
-    widget.model.evidence._provider_read()  # the background read started at opening
-    print(
-        "  (the provider's export is read in the background from opening on; waited "
-        f"{time.perf_counter() - provider_wait:.2f} s more for it)"
-    )
     slots = cycle(range(10))
     timed(
         "evidence panel (toggle_evidence, open or close)",

@@ -10,8 +10,8 @@ read here differently from how ``recon reconcile`` read it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, load_config
-from .duck import literal, quote
+from .duck import quote
 from .engine import lms_macros, lms_rows_sql, load_progress
 from .inputs import BAD, ROW, InputInfo, load_table, run
 
@@ -57,43 +57,101 @@ class Evidence:
     completed rows with a readable date only), ``completion_raw``).
     ``provider_rows(rows)``: the provider's rows by row number, with their original cells.
 
-    Why opening is quick with a million rows: the LMS export is read at once (``LMS now``
-    needs it) but kept in DuckDB with only each row's pair (and its hash) computed; the
-    written rules and the fold run on the rows of the pairs asked about (a page's,
-    :meth:`now_for`; one pair's, :meth:`lms_rows`), and on every row only when all are
-    asked for (:attr:`lms`, :meth:`now`, ``now_for`` of more than 500 pairs). Nothing is
+    Neither export is read when this is made: the LMS export is read on first use (any
+    question below waits for it, and raises its error if it cannot be read, the same
+    :class:`~recon.errors.InputError` ``recon reconcile`` gives), or in the background
+    once :meth:`start_lms` is called (the review widget calls it as it opens, and draws
+    ``LMS now`` when :meth:`when_lms_read` says it is read, or failed).
+
+    Why a page's ``LMS now`` is quick with a million rows: the LMS export is kept in
+    DuckDB with only each row's pair (and its hash) computed; the written rules and the
+    fold run on the rows of the pairs asked about (a page's, :meth:`now_for`; one
+    pair's, :meth:`lms_rows`), and on every row only when all are asked for
+    (:attr:`lms`, :meth:`now`, ``now_for`` of more than 500 pairs). Nothing is
     turned into a pandas frame of every row unless ``lms`` is asked for. The provider's
     export (only the evidence of a proposal needs it) is read on first use, or in the
     background once :meth:`start_provider` is called (the review widget calls it when it
-    has drawn its first page); reading it takes seconds at a million rows.
+    has drawn its first page; it starts after the LMS export's reading); reading it takes
+    seconds at a million rows.
     """
 
     def __init__(self, config: Config | str | Path) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
-        ext, prog = self.config.external, self.config.progress
+        ext = self.config.external
         self.provider_zone = ext.timezone
         self.provider_file = Path(ext.file)
-        self._con = duckdb.connect(config={"preserve_insertion_order": True})
-        run(self._con, "SET enable_progress_bar = false")
-        _, cols = load_progress(self._con, prog)
-        lms_macros(self._con, prog, self.config.source)
-        self._cols = cols
-        # Opening computes only each row's pair (trim and lower, as the rules do) beside
-        # the cells the rules read; the rules themselves (status words, completion
-        # dates: the costly part) run on the rows of the pairs asked about
-        # (:meth:`_pair_rows`), or on every row through the view ``lms_rows`` when all
-        # of them are asked for (:attr:`lms`, :meth:`now`, a whole run's ``LMS now``).
-        run(self._con, f"CREATE VIEW lms_rows AS {self._rows_sql('progress')}")
-        user, path = (f"lower(nullif(recon_trim({quote(cols[c])}), ''))" for c in ("user", "path"))
-        cells = ", ".join([ROW, BAD, *(quote(c) for c in cols.values())])
-        run(
-            self._con,
-            f"CREATE TABLE lms_cells AS SELECT *, hash(pair) AS h FROM (SELECT {cells}, "
-            f"{user} || chr(0) || {path} AS pair FROM progress)",
-        )
+        self._cols: dict[str, str] = {}
         self._lms: pd.DataFrame | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the LMS export's connection: one question at a time
+        self._starting = threading.Lock()
+        # Neither export is read here: opening the review must not wait for either.
+        self._reading_lms: Future[duckdb.DuckDBPyConnection] | None = None
         self._provider: Future[tuple[duckdb.DuckDBPyConnection, InputInfo]] | None = None
+
+    # -- the LMS export, read on first use or in the background ------------------------
+
+    def start_lms(self) -> None:
+        """Begin reading the LMS export in the background (once); what needs it waits."""
+        with self._starting:
+            if self._reading_lms is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-lms")
+                self._reading_lms = pool.submit(self._read_lms)
+                pool.shutdown(wait=False)
+
+    def lms_ready(self) -> bool:
+        """Whether the LMS export has been read, and read without error."""
+        reading = self._reading_lms
+        return reading is not None and reading.done() and reading.exception() is None
+
+    def lms_error(self) -> BaseException | None:
+        """Why the LMS export could not be read (None: not read yet, or read)."""
+        reading = self._reading_lms
+        return reading.exception() if reading is not None and reading.done() else None
+
+    def when_lms_read(self, callback: Callable[[BaseException | None], None]) -> None:
+        """Call ``callback(error)`` once the LMS export is read (error None) or has
+        failed; at once if that has already happened. Starts the reading."""
+        self.start_lms()
+        assert self._reading_lms is not None
+        self._reading_lms.add_done_callback(lambda done: callback(done.exception()))
+
+    def _lms_con(self) -> duckdb.DuckDBPyConnection:
+        """The connection holding the LMS export, waiting for its reading (its error, if
+        it failed: the same :class:`~recon.errors.InputError` ``recon reconcile`` gives)."""
+        self.start_lms()
+        assert self._reading_lms is not None
+        return self._reading_lms.result()
+
+    def _read_lms(self) -> duckdb.DuckDBPyConnection:
+        prog = self.config.progress
+        con = duckdb.connect(config={"preserve_insertion_order": True})
+        try:
+            run(con, "SET enable_progress_bar = false")
+            # One thread while reading: the review opening beside it keeps a core.
+            run(con, "SET threads = 1")
+            _, cols = load_progress(con, prog)
+            lms_macros(con, prog, self.config.source)
+            self._cols = cols
+            # Only each row's pair (trim and lower, as the rules do) is computed beside
+            # the cells the rules read; the rules themselves (status words, completion
+            # dates: the costly part) run on the rows of the pairs asked about
+            # (:meth:`_pair_rows`), or on every row through the view ``lms_rows`` when all
+            # of them are asked for (:attr:`lms`, :meth:`now`, a whole run's ``LMS now``).
+            run(con, f"CREATE VIEW lms_rows AS {self._rows_sql('progress')}")
+            user, path = (
+                f"lower(nullif(recon_trim({quote(cols[c])}), ''))" for c in ("user", "path")
+            )
+            cells = ", ".join([ROW, BAD, *(quote(c) for c in cols.values())])
+            run(
+                con,
+                f"CREATE TABLE lms_cells AS SELECT *, hash(pair) AS h FROM (SELECT {cells}, "
+                f"{user} || chr(0) || {path} AS pair FROM progress)",
+            )
+            run(con, "RESET threads")
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def _rows_sql(self, table: str) -> str:
         """The LMS rows of ``table`` (the export, or a subset of its rows) as the engine
@@ -106,61 +164,79 @@ class Evidence:
             "WHERE user_id IS NOT NULL AND path_id IS NOT NULL"
         )
 
-    def _pair_rows(self, pairs: Iterable[tuple[str, str]]) -> str:
+    def _pair_rows(self, con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]]) -> str:
         """Make the table ``picked``: :meth:`_rows_sql` of only the rows of ``pairs``
         (user id, learning path id; any case) and return its name. The rows are found in
         ``lms_cells`` by their pair's hash (a superset: the pair of the trimmed cells, and
         any collision), then the rules run on them and their own pair is compared."""
-        pairs = list(pairs)
-        wanted = ", ".join(
-            f"lower({literal(str(u))}) || chr(0) || lower({literal(str(p))})" for u, p in pairs
+        users, paths = [], []
+        for user, path in pairs:
+            users.append(str(user))
+            paths.append(str(path))
+        # The pairs as parameters (a list each), folded by DuckDB's lower() as the
+        # export's are: a literal per pair made DuckDB spend longer reading the statement
+        # than running it.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE wanted_pairs AS SELECT DISTINCT pair, hash(pair) AS h "
+            "FROM (SELECT lower(u) || chr(0) || lower(p) AS pair "
+            "FROM (SELECT unnest($1::VARCHAR[]) AS u, unnest($2::VARCHAR[]) AS p))",
+            [users, paths],
         )
-        if not wanted:
-            wanted = "NULL"
+        # by the pairs' hashes (integers: the quickest to find; a rare collision is
+        # dropped below, where the rules' own pair is compared)
         run(
-            self._con,
-            # by the pairs' hashes (integers: the quickest to find; a rare collision is
-            # dropped below, where the rules' own pair is compared)
-            f"CREATE OR REPLACE TEMP TABLE picked_cells AS SELECT * EXCLUDE (h) FROM "
-            f"lms_cells WHERE h IN (SELECT hash(unnest([{wanted}])))",
+            con,
+            "CREATE OR REPLACE TEMP TABLE picked_cells AS SELECT * EXCLUDE (h) FROM "
+            "lms_cells WHERE h IN (SELECT h FROM wanted_pairs)",
         )
         run(
-            self._con,
+            con,
             f"CREATE OR REPLACE TEMP TABLE picked AS SELECT * FROM ("
-            f"{self._rows_sql('picked_cells')}) WHERE pair IN ({wanted})",
+            f"{self._rows_sql('picked_cells')}) WHERE pair IN (SELECT pair FROM wanted_pairs)",
         )
         return "picked"
 
     def close(self) -> None:
-        self._con.close()
-        if self._provider is not None and self._provider.done() and not self._provider.exception():
-            self._provider.result()[0].close()
+        """Close what was read (a reading still under way closes when it ends)."""
+        for reading in (self._reading_lms, self._provider):
+            if reading is not None:
+                reading.add_done_callback(_close_read)
 
     @property
     def lms(self) -> pd.DataFrame:
         """Every LMS row as a frame (built on first use: a million rows take seconds)."""
         with self._lock:
             if self._lms is None:
-                self._lms = self._con.sql(
-                    "SELECT row, userId, learningPathId, word, status, completionDate, "
-                    "completion_raw, pair FROM lms_rows ORDER BY row"
-                ).df()
+                self._lms = (
+                    self._lms_con()
+                    .sql(
+                        "SELECT row, userId, learningPathId, word, status, completionDate, "
+                        "completion_raw, pair FROM lms_rows ORDER BY row"
+                    )
+                    .df()
+                )
             return self._lms
 
     # -- the provider's export, read on first use ------------------------------------------
 
     def start_provider(self) -> None:
         """Begin reading the provider's export in the background (once)."""
-        with self._lock:
+        with self._starting:
             if self._provider is None:
                 pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-evidence")
                 self._provider = pool.submit(self._read_provider)
                 pool.shutdown(wait=False)
 
     def _read_provider(self) -> tuple[duckdb.DuckDBPyConnection, InputInfo]:
+        if self._reading_lms is not None:
+            # After the LMS export (``LMS now`` of the page on screen needs it first),
+            # whether or not it could be read: two reads at once slow both.
+            wait([self._reading_lms])
         ext = self.config.external
         con = duckdb.connect(config={"preserve_insertion_order": True})
         run(con, "SET enable_progress_bar = false")
+        # One thread: read while the analyst works, it must leave a core to the review.
+        run(con, "SET threads = 1")
         info, _ = load_table(con, "ext", "external", Path(ext.file), {}, sheet=ext.sheet)
         return con, info
 
@@ -180,7 +256,8 @@ class Evidence:
         understand it; ``lms_date``: the completion date (UTC wire format) or None.
         """
         return (
-            self._con.sql(_NOW_SQL.format(rows="lms_rows") + " ORDER BY pair")
+            self._lms_con()
+            .sql(_NOW_SQL.format(rows="lms_rows") + " ORDER BY pair")
             .df()
             .set_index("pair")
         )
@@ -198,13 +275,13 @@ class Evidence:
             }
         )
         pairs = set(zip(wanted["user"], wanted["path"], strict=True))
-        # A page asks about a few pairs; a NUL in an id cannot be a SQL literal.
+        # A page asks about a few pairs (a NUL in an id: the whole export's fold, as ever).
         few = len(pairs) <= _FEW_PAIRS and not any("\0" in u + p for u, p in pairs)
         # The connection itself, under the lock: the rules' macros are its own (TEMP),
         # a cursor would not see them.
         with self._lock:
-            con = self._con
-            rows = self._pair_rows(pairs) if few else "lms_rows"
+            con = self._lms_con()
+            rows = self._pair_rows(con, pairs) if few else "lms_rows"
             con.register("wanted", wanted)
             found = con.sql(
                 f"WITH now AS ({_NOW_SQL.format(rows=rows)}) SELECT n.lms_status, n.lms_date "
@@ -218,8 +295,9 @@ class Evidence:
         """Every LMS row for one learner and path, as the export has them."""
         pair = (str(user_id), str(path_id))
         with self._lock:
-            rows = "lms_rows" if "\0" in pair[0] + pair[1] else self._pair_rows([pair])
-            return self._con.execute(
+            con = self._lms_con()
+            rows = "lms_rows" if "\0" in pair[0] + pair[1] else self._pair_rows(con, [pair])
+            return con.execute(
                 "SELECT row, userId, learningPathId, word, status, completionDate, "
                 f"completion_raw FROM {rows} WHERE pair = lower(?) || chr(0) || lower(?) "
                 "ORDER BY row",
@@ -254,3 +332,11 @@ class Evidence:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _close_read(reading: Future[Any]) -> None:
+    """Close the connection a finished reading made (nothing if it failed)."""
+    if reading.cancelled() or reading.exception() is not None:
+        return
+    made = reading.result()
+    (made[0] if isinstance(made, tuple) else made).close()

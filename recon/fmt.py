@@ -47,12 +47,17 @@ def path_label(code: Any, path_id: Any) -> str:
 
 
 def code_spellings(
-    frame: pd.DataFrame, id_column: str = "learningPathId", code_column: str = "path"
+    frame: pd.DataFrame,
+    id_column: str = "learningPathId",
+    code_column: str = "path",
+    weight_column: str | None = None,
 ) -> dict[str, str]:
     """One spelling per learning path's code: lower-cased id -> the code as the provider
     wrote it most often (ties: the first in sorted order), whatever case single rows used.
 
-    Ids are compared case-insensitively, as everywhere in recon.
+    Ids are compared case-insensitively, as everywhere in recon. ``weight_column``: how
+    many rows each row of ``frame`` stands for (default: one each), so a caller holding
+    distinct (id, code) pairs with their counts gets the same answer as with every row.
     """
     if frame.empty or code_column not in frame.columns:
         return {}
@@ -60,12 +65,13 @@ def code_spellings(
         {
             "id": frame[id_column].astype("string").str.lower(),
             "code": frame[code_column].astype("string").str.strip(),
+            "n": frame[weight_column] if weight_column else 1,
         }
     ).dropna()
     pairs = pairs[pairs["code"] != ""]
     if pairs.empty:
         return {}
-    counts = pairs.groupby(["id", "code"], observed=True).size().reset_index(name="n")
+    counts = pairs.groupby(["id", "code"], observed=True)["n"].sum().reset_index(name="n")
     counts = counts.sort_values(["id", "n", "code"], ascending=[True, False, True])
     first = counts.drop_duplicates("id")
     return dict(zip(first["id"].astype(str), first["code"].astype(str), strict=True))

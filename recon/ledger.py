@@ -1457,7 +1457,9 @@ class Ledger:
         run_id = self.resolve_run(run)
         target = target if target is not None else self.home_target()
         with self._lock:
-            rows = self._db.execute(
+            cursor = self._db.cursor()
+            cursor.row_factory = None  # plain tuples: a Row object per proposal costs
+            rows = cursor.execute(
                 f"""
                 WITH state AS ({_STATE_SQL})
                 SELECT r.seq, r.correction, c.key,
@@ -1491,14 +1493,20 @@ class Ledger:
             "decision_id", "decision", "submission", "attempts", "api_errors", "http_status",
         )  # fmt: skip
         ints = {"correction", "path_word", "code_word", "category_word", "decision_id", "attempts"}
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        # In the run's order (seq), sorted here: an ORDER BY made SQLite sort every row
-        # with its texts before returning the first.
-        order = np.argsort(np.array(columns[0], dtype=np.int64), kind="stable")
+        # One object array of every cell (built in C, no Python step per proposal), cut
+        # into columns; in the run's order (seq), sorted here: an ORDER BY made SQLite
+        # sort every row with its texts before returning the first.
+        cells = np.array(rows, dtype=object).reshape(len(rows), len(names))
+        cells = cells[np.argsort(cells[:, 0].astype(np.int64), kind="stable")]
+        # Texts stay Python objects (dtype object): pandas would otherwise turn each text
+        # column of the whole run into its string type, and the review works on objects.
         frame = pd.DataFrame(
             {
-                name: np.array(values, dtype=np.int64 if name in ints else object)[order]
-                for name, values in zip(names[1:], columns[1:], strict=True)
+                name: cells[:, at].astype(np.int64)
+                if name in ints
+                else pd.Series(cells[:, at], dtype=object)
+                for at, name in enumerate(names)
+                if at
             }
         )
         return frame, words

@@ -24,12 +24,12 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from .client import ApiClient
 from .errors import ReconError
@@ -62,6 +62,10 @@ _SUBMISSION_COLOURS = {
     "failed": "#ef6c00",
     "unknown": "#ef6c00",
 }
+# What ``LMS now`` says while the LMS export is read in the background, and when it
+# could not be read (the error itself is the cell's tooltip and the red message).
+LMS_READING = "reading…"
+LMS_UNREADABLE = "unreadable"
 # The live summary is redrawn at most this often while sending: each redraw is a message
 # to the browser, and the workers call back once per record.
 _REDRAW_INTERVAL_S = 0.1
@@ -86,40 +90,58 @@ def _cells(values: Sequence[str], header: bool = False) -> str:
     )
 
 
+class _Shared:
+    """Layouts and styles every row uses alike (never changed per row): one model each for
+    the fifty rows rather than one per widget, each a message to the browser and most of
+    the time it takes to open the review."""
+
+    def __init__(self) -> None:
+        self.toggle_style = widgets.ToggleButtonsStyle(button_width="38px")
+        self.toggle_layout = widgets.Layout(width=f"{_TOGGLE_PX}px", margin="0", flex="0 0 auto")
+        self.eye_style = widgets.ButtonStyle()
+        self.eye_layout = widgets.Layout(
+            width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
+        )
+        self.html_style = HTMLStyle()
+        self.cells_layout = widgets.Layout()
+        self.outer_layout = widgets.Layout()
+
+
 class _Row:
     """The widgets of one table row, reused for whichever proposal sits in that slot."""
 
-    def __init__(self, slot: int, owner: ReviewWidget) -> None:
+    def __init__(self, slot: int, owner: ReviewWidget, shared: _Shared) -> None:
         self.slot = slot
         self.key: str | None = None
         self.toggle = widgets.ToggleButtons(
             options=[("✓", "approved"), ("✗", "rejected")],
             value=None,
             tooltips=["approve", "reject"],
-            style={"button_width": "38px"},
-            layout=widgets.Layout(width=f"{_TOGGLE_PX}px", margin="0", flex="0 0 auto"),
+            style=shared.toggle_style,
+            layout=shared.toggle_layout,
         )
         self.toggle.add_class("recon-row-decision")
         self.toggle.observe(lambda change: owner._on_row_decision(self, change), "value")
         self.show = widgets.Button(
             icon="eye",
             tooltip="show the evidence: provider rows, LMS rows, body, decisions, attempts",
-            layout=widgets.Layout(
-                width=f"{_EYE_PX}px", padding="0", margin="0 6px 0 2px", flex="0 0 auto"
-            ),
+            style=shared.eye_style,
+            layout=shared.eye_layout,
         )
         self.show.add_class("recon-row-preview")
         self.show.on_click(lambda _: owner._guard(lambda: owner.toggle_evidence(self.slot)))
-        self.cells = widgets.HTML()
+        self.cells = widgets.HTML(style=shared.html_style, layout=shared.cells_layout)
         self.box = widgets.HBox(
             [self.toggle, self.show, self.cells],
             layout=widgets.Layout(align_items="center", display="none"),
         )
         self.box.add_class("recon-row")
         # The evidence opens right under its row, not below the page.
-        self.panel = widgets.HTML(layout=widgets.Layout(display="none", margin="2px 0 8px 124px"))
+        self.panel = widgets.HTML(
+            style=shared.html_style, layout=widgets.Layout(display="none", margin="2px 0 8px 124px")
+        )
         self.panel.add_class("recon-evidence")
-        self.outer = widgets.VBox([self.box, self.panel])
+        self.outer = widgets.VBox([self.box, self.panel], layout=shared.outer_layout)
 
 
 class ReviewWidget(widgets.VBox):
@@ -157,19 +179,18 @@ class ReviewWidget(widgets.VBox):
         # Where submissions go, as known without a request (a practice sandbox of this
         # process, else the LMS's URL); a submit's ping then says for sure.
         self.target = guess(client)
-        reading: Future[Evidence] | None = None
         if evidence is None and config is not None:
-            # The input files are read while the ledger is: DuckDB and SQLite both work
-            # outside Python's lock, so the two overlap on a second core.
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-lms")
-            reading = pool.submit(Evidence, config)
-            pool.shutdown(wait=False)
+            evidence = Evidence(config)  # reads the config only
+        if evidence is not None:
+            # The LMS export is read in the background while the ledger is (DuckDB works
+            # outside Python's lock): opening never waits for it. ``LMS now`` says
+            # "reading…" until it is read, then the page's rows are drawn again
+            # (:meth:`_on_lms_read`); an export that cannot be read is said in red.
+            evidence.start_lms()
         self.model = ReviewModel(
             ledger, run=run, target=self.target, by=by, page_size=page_size, evidence=evidence
         )
-        if reading is not None:
-            # Nothing of the model's load needs the files: LMS now is read per page.
-            self.model.evidence = reading.result()
+        self._lms_drawn = threading.Event()
         self.open_key: str | None = None  # the proposal whose evidence is open
         self._lock = self.model.lock
         self._syncing = False  # set while the code (not a person) moves the row toggles
@@ -253,7 +274,8 @@ class ReviewWidget(widgets.VBox):
         self.status.add_class("recon-status")
 
         # -- the page
-        self.rows = [_Row(slot, self) for slot in range(page_size)]
+        shared = _Shared()
+        self.rows = [_Row(slot, self, shared) for slot in range(page_size)]
         header = widgets.HTML(_cells([name for name, _ in _COLUMNS], header=True))
         # As wide as a row's toggle, eye and their margins, so the columns line up.
         spacer = widgets.HTML(
@@ -312,9 +334,13 @@ class ReviewWidget(widgets.VBox):
         self.add_class("recon-review")
         self.apply_filters()
         if self.model.evidence is not None:
+            self.model.evidence.when_lms_read(self._on_lms_read)
             # Only a proposal's evidence needs the provider's export: read it in the
-            # background now, so the first eye clicked finds it read (seconds at 1M rows).
+            # background now (after the LMS export), so the first eye clicked finds it
+            # read (seconds at 1M rows).
             self.model.evidence.start_provider()
+        else:
+            self._lms_drawn.set()
 
     def __repr__(self) -> str:
         return f"<ReviewWidget run={self.run_id} proposals={self.model.proposal_count}>"
@@ -504,11 +530,11 @@ class ReviewWidget(widgets.VBox):
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _draw_row(self, row: _Row, record: Mapping[Any, Any]) -> None:
+    def _draw_row(self, row: _Row, record: Mapping[Any, Any], lms: str | BaseException) -> None:
         self._syncing = True
         try:
             row.key = record["key"]
-            row.cells.value = _row_html(record)
+            row.cells.value = _row_html(record, lms)
             decided = record["decision"] in ("approved", "rejected")
             row.toggle.value = record["decision"] if decided else None
             row.toggle.disabled = record["submission"] in FINAL
@@ -520,18 +546,20 @@ class ReviewWidget(widgets.VBox):
         """After decisions: redraw only the rows on screen they concern, and the counters.
         Every redrawn widget is a message to the browser, so a click on one row must not
         redraw fifty."""
-        page = self.page_frame()
+        lms = self._lms_state()  # before the page: a reading ending between is drawn after
+        page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
             if record["key"] in keys:
-                self._draw_row(row, record)
+                self._draw_row(row, record, lms)
         if self.open_key in keys:
             self._place_evidence()
         self.counters.value = f"<b>{self.counters_text()}</b>"
 
     def _render(self) -> None:
-        page = self.page_frame()
+        lms = self._lms_state()  # before the page: a reading ending between is drawn after
+        page = self.model.page_frame(wait_lms=False)
         for row, record in zip(self.rows, page.to_dict("records"), strict=False):
-            self._draw_row(row, record)
+            self._draw_row(row, record, lms)
         self._syncing = True
         try:
             for row in self.rows[len(page) :]:
@@ -554,6 +582,38 @@ class ReviewWidget(widgets.VBox):
         self.approve_button.tooltip = f"approve the {total:,} matching proposal(s)"
         self.reject_button.tooltip = f"reject the {total:,} matching proposal(s)"
         self.counters.value = f"<b>{self.counters_text()}</b>"
+
+    def _lms_state(self) -> str | BaseException:
+        """What ``LMS now`` can show: "none" (no input files given), "reading", "read",
+        or the error that kept the LMS export from being read."""
+        evidence = self.model.evidence
+        if evidence is None:
+            return "none"
+        if evidence.lms_ready():
+            return "read"
+        return evidence.lms_error() or "reading"
+
+    def _on_lms_read(self, error: BaseException | None) -> None:
+        """The LMS export is read (or failed): draw the page's ``LMS now`` again (the
+        cells only: the toggles stay as they are), and say an error in red."""
+        try:
+            with self._lock:
+                if error is not None:
+                    self._message(
+                        f"LMS now is not known: the LMS export could not be read: {error}",
+                        error=True,
+                    )
+                lms = self._lms_state()
+                page = self.model.page_frame(wait_lms=False)
+                for row, record in zip(self.rows, page.to_dict("records"), strict=False):
+                    row.cells.value = _row_html(record, lms)
+        finally:
+            self._lms_drawn.set()
+
+    def wait_for_lms(self, timeout: float | None = None) -> bool:
+        """Wait until ``LMS now`` is drawn from the LMS export (or its error is shown);
+        returns whether it is (False: the timeout passed first)."""
+        return self._lms_drawn.wait(timeout)
 
     # -- evidence -------------------------------------------------------------------------
 
@@ -802,7 +862,8 @@ class ReviewWidget(widgets.VBox):
         return "<br>".join(parts)
 
 
-def _row_html(record: Mapping[Any, Any]) -> str:
+def _row_html(record: Mapping[Any, Any], lms: str | BaseException = "read") -> str:
+    """One row's cells; ``lms``: what ``LMS now`` can show (``ReviewWidget._lms_state``)."""
     learner = esc(record["learner"]) or esc(record["userId"])
     path = f'<span title="{esc(record["learningPathId"])}">{esc(record["path_label"])}</span>'
     wire = record["when"] if isinstance(record["when"], str) else ""
@@ -815,7 +876,7 @@ def _row_html(record: Mapping[Any, Any]) -> str:
             f'<span title="{esc(record["userId"])}">{learner}</span>',
             path,
             _two_lines(esc(record["status"]), esc(local)),
-            _lms_now(record),
+            _lms_now(record, lms),
             f'<span title="{esc(wire)}">'
             + _two_lines(esc(record["status"]), esc(wire[:10]))
             + "</span>",
@@ -828,7 +889,12 @@ def _row_html(record: Mapping[Any, Any]) -> str:
     )
 
 
-def _lms_now(record: Mapping[Any, Any]) -> str:
+def _lms_now(record: Mapping[Any, Any], lms: str | BaseException = "read") -> str:
+    if isinstance(lms, BaseException):
+        why = f"the LMS export could not be read: {lms}"
+        return f'<span style="color:#c62828" title="{esc(why)}">{LMS_UNREADABLE}</span>'
+    if lms == "reading":
+        return f'<i style="color:#757575" title="the LMS export is being read">{LMS_READING}</i>'
     status = record.get("lms_status")
     if not isinstance(status, str):
         return '<span title="no input files given: not known">–</span>'

@@ -165,9 +165,7 @@ class ReviewModel:
             self._final = np.isin(rows["submission"].to_numpy(dtype=object), FINAL)
             sent = rows["submission"].value_counts()
             self._sent = {k: int(sent[k]) for k in ("accepted", "rejected", "failed") if k in sent}
-            self.spellings = code_spellings(
-                pd.DataFrame({"learningPathId": self._ids, "path": self._codes})
-            )
+            self.spellings = self._code_spellings()
             ids = [str(p) for p in self._ids.categories]
             labels = {p: path_label(self.spellings.get(p.lower()), p) for p in ids}
             self._path_labels = labels
@@ -185,6 +183,25 @@ class ReviewModel:
             self._frame = None
             self.apply(self.filters, keep_page=True)
 
+    def _code_spellings(self) -> dict[str, str]:
+        """:func:`code_spellings` of the run, from its distinct (path id, course code)
+        pairs with their counts: the same answer as from every proposal, without a text
+        column of the whole run."""
+        ids, codes = np.asarray(self._ids.codes, np.int64), np.asarray(self._codes.codes)
+        width = len(self._codes.categories) + 1  # code -1 (none) is 0 here
+        pairs, counts = np.unique(ids * width + codes + 1, return_counts=True)
+        code_at = pairs % width - 1
+        return code_spellings(
+            pd.DataFrame(
+                {
+                    "learningPathId": self._ids.categories[pairs // width],
+                    "path": pd.Categorical.from_codes(code_at, self._codes.categories),
+                    "n": counts,
+                }
+            ),
+            weight_column="n",
+        )
+
     @property
     def frame(self) -> pd.DataFrame:
         """Every proposal of the run as a frame (see the class): built when first asked
@@ -200,9 +217,10 @@ class ReviewModel:
         """How many proposals the run has."""
         return len(self._rows)
 
-    def rows_at(self, positions: np.ndarray) -> pd.DataFrame:
+    def rows_at(self, positions: np.ndarray, *, wait_lms: bool = True) -> pd.DataFrame:
         """The rows of :attr:`frame` at ``positions`` (index: the positions), read for
-        those rows only."""
+        those rows only. Without ``wait_lms``, ``LMS now`` is None while the LMS export
+        is still being read (or could not be read) rather than waited for."""
         with self.lock:
             positions = np.asarray(positions, dtype=np.int64)
             rows = self._rows.iloc[positions]
@@ -238,8 +256,7 @@ class ReviewModel:
             )
             frame["path_label"] = frame["learningPathId"].astype(str).map(self._path_labels)
             frame["provider_date"] = _local_dates(when, self.provider_zone)
-            self._add_lms_now(frame)
-            self._now_known[positions] = self.evidence is not None
+            self._now_known[positions] = self._add_lms_now(frame, wait_lms)
             for column, _ in _HELD_COLUMNS:
                 frame[column] = frame[column].astype(object)
             return frame
@@ -248,11 +265,12 @@ class ReviewModel:
     def provider_zone(self) -> str:
         return self.evidence.provider_zone if self.evidence is not None else "UTC"
 
-    def _add_lms_now(self, frame: pd.DataFrame) -> None:
-        if self.evidence is None:
+    def _add_lms_now(self, frame: pd.DataFrame, wait: bool) -> bool:
+        """Add ``LMS now`` to ``frame``; returns whether it is known (read)."""
+        if self.evidence is None or not (wait or self.evidence.lms_ready()):
             frame["lms_status"] = None
             frame["lms_date"] = None
-            return
+            return False
         users, paths = frame["userId"].astype(str), frame["learningPathId"].astype(str)
         pairs = list(zip(users, paths, strict=True))
         missing = list(dict.fromkeys(p for p in pairs if p not in self._now))
@@ -266,10 +284,11 @@ class ReviewModel:
                 fresh = dict(zip(missing, zip(status, day, strict=True), strict=True))
                 frame["lms_status"] = [fresh[p][0] for p in pairs]
                 frame["lms_date"] = [fresh[p][1] for p in pairs]
-                return
+                return True
             self._now.update(zip(missing, zip(status, day, strict=True), strict=True))
         frame["lms_status"] = [self._now[p][0] for p in pairs]
         frame["lms_date"] = [self._now[p][1] for p in pairs]
+        return True
 
     def kind_options(self) -> list[tuple[str, str]]:
         """(label, category) per category of the run, proposed ones first, with counts."""
@@ -372,13 +391,17 @@ class ReviewModel:
         with self.lock:
             return self.rows_at(self._matching)
 
-    def page_frame(self) -> pd.DataFrame:
-        """The proposals on the current page."""
+    def page_frame(self, *, wait_lms: bool = True) -> pd.DataFrame:
+        """The proposals on the current page (``wait_lms``: see :meth:`rows_at`)."""
         with self.lock:
             start = self.page * self.page_size
             shown = self._matching[start : start + self.page_size]
-            if self.evidence is None or self._now_known[shown].all():
-                return self.rows_at(shown)
+            if (
+                self.evidence is None
+                or self._now_known[shown].all()
+                or not (wait_lms or self.evidence.lms_ready())
+            ):
+                return self.rows_at(shown, wait_lms=wait_lms)
             # LMS now costs one query per page whatever its size: ask it for the pages
             # around too, so the next and previous page find theirs read.
             size = self.page_size
@@ -557,7 +580,8 @@ def _local_dates(when: pd.Series, zone: str) -> pd.Series:
 
 def _words(ids: pd.Series, words: dict[int, str]) -> pd.Categorical[str]:
     """Word ids as their texts (0: none), a categorical: one text per distinct word."""
-    distinct, codes = np.unique(ids.to_numpy(dtype=np.int64), return_inverse=True)
+    # factorize (hashing) rather than np.unique (sorting every id): few distinct words
+    codes, distinct = pd.factorize(ids.to_numpy(dtype=np.int64), sort=True)
     texts = [words.get(int(i)) for i in distinct]
     if distinct.size and distinct[0] == 0:  # none: a missing value
         return pd.Categorical.from_codes(codes - 1, pd.Index([str(t) for t in texts[1:]]))

@@ -15,7 +15,7 @@ from recon.client import ApiClient
 from recon.evidence import NO_RECORD
 from recon.ledger import Ledger
 from recon.pipeline import reconcile_run
-from recon.review import ReviewWidget
+from recon.review import LMS_READING, LMS_UNREADABLE, ReviewWidget
 from recon.sandbox import Sandbox
 from recon.submit import Pace
 
@@ -84,7 +84,10 @@ def test_lms_now_column_says_no_record_or_what_the_lms_holds(ledger: Ledger, cas
     assert frame.loc["cy@example.com", "lms_status"] == "started"
     header = widget.table.children[0].children[1].value
     assert "LMS now" in header and "provider says" in header and "will send" in header
+    # The LMS export is read in the background: the page's cells are drawn again then.
+    assert widget.wait_for_lms(30)
     cells = [r.cells.value for r in widget.rows if r.key is not None]
+    assert not any(LMS_READING in c for c in cells)
     assert sum(NO_RECORD in c for c in cells) == 2
     # provider says: the provider's day in its own zone; will send: the UTC instant.
     cy = widget.rows[row_of(widget, "cy@example.com", "LEAD-300")].cells.value
@@ -197,6 +200,8 @@ def test_a_configured_lms_completion_column_the_file_lacks_is_an_error_everywher
     none)."""
     import csv
 
+    import pandas as pd
+
     from recon.config import load_config
     from recon.engine import reconcile
     from recon.errors import InputError
@@ -205,10 +210,15 @@ def test_a_configured_lms_completion_column_the_file_lacks_is_an_error_everywher
 
     case = write_case_in(
         tmp_path / "case",
-        [ext("ana@example.com", "SAFE-101", "Completed", "2026-03-01")],
-        [lms("U1", "LP-1", "completed", "2026-03-01")],
+        [
+            ext("ann@example.com", "SAFE-101", "Completed", "2026-03-01"),
+            ext("bob@example.com", "DATA-200", "Completed", "2026-03-02"),
+        ],
+        [lms("u-ann", "lp-safe", "started", "")],
     )
     config = load_config(case)
+    ledger = Ledger(tmp_path / "ledger.db")
+    reconcile_run(case, as_of=AS_OF, ledger=ledger)  # while the export was whole
     progress = Path(config.progress.file)
     with progress.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -220,7 +230,26 @@ def test_a_configured_lms_completion_column_the_file_lacks_is_an_error_everywher
     missing = f"column {config.progress.completion_date!r} not found"
     with pytest.raises(InputError, match=missing):
         reconcile(config, as_of=AS_OF)
+    evidence = Evidence(config)  # reads nothing yet: each question raises it
     with pytest.raises(InputError, match=missing):
-        Evidence(config)
+        evidence.lms  # noqa: B018  (read on first use)
+    with pytest.raises(InputError, match=missing):
+        evidence.now_for(pd.Series(["u-ann"]), pd.Series(["lp-safe"]))
     with pytest.raises(InputError, match=missing):
         read_sources(config).lms  # noqa: B018  (read on first use)
+    # The review opens (the export is read in the background) and says it, in red, in
+    # the message and in every row's LMS now; asking for the rows is the same error.
+    widget = ReviewWidget(ledger, None, by="tester", config=case)
+    assert widget.wait_for_lms(30)
+    assert "#c62828" in widget.summary.value
+    assert "could not be read" in widget.summary.value
+    assert "not found" in widget.summary.value
+    cells = [r.cells.value for r in widget.rows if r.key is not None]
+    assert len(cells) == widget.model.proposal_count >= 1
+    assert all(LMS_UNREADABLE in c and "not found" in c for c in cells)
+    with pytest.raises(InputError, match=missing):
+        widget.page_frame()
+    widget.summary.value = ""
+    widget.rows[0].show.click()  # the evidence needs the LMS rows: said, not a traceback
+    assert "not found" in widget.summary.value and widget.open_key is None
+    ledger.close()

@@ -15,9 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon.errors import LedgerError, ReconError
-from recon.evidence import LMS_RANK, Evidence
+from recon.evidence import LMS_RANK, NO_RECORD, Evidence
+from recon.fmt import code_spellings
 from recon.ledger import Ledger
 from recon.pipeline import reconcile_run
+from recon.review import LMS_READING, _row_html
 from recon.review_model import DECISIONS, ReviewModel, _local_dates
 
 USERS = [{"email": f"user{i:02d}@example.com", "userId": f"U{i:02d}"} for i in range(9)]
@@ -165,6 +167,31 @@ def test_lms_now_of_the_model_matches_the_fold(ledger: Ledger, case: Path) -> No
         want = expected["lms_status"].reindex(pair.to_numpy()).fillna("no record").tolist()
         assert model.frame["lms_status"].tolist() == want
         assert "no record" in want and "not-started" in want
+
+
+def test_lms_export_is_read_on_first_use_and_a_page_drawn_before_is_not_left_so(
+    ledger: Ledger, case: Path
+) -> None:
+    """Opening reads no LMS export; a page drawn without waiting shows ``LMS now`` as not
+    yet known (the widget says "reading…"), and the next page asked for the usual way
+    reads it and has it: a page drawn early is never kept as if the LMS had no record."""
+    with Evidence(case) as evidence:
+        model = ReviewModel(ledger, by="tester", evidence=evidence)
+        assert evidence._reading_lms is None and not evidence.lms_ready()
+        early = model.page_frame(wait_lms=False)
+        assert len(early) and early["lms_status"].isna().all()
+        assert evidence._reading_lms is None  # drawing did not read it either
+        record = early.iloc[0].to_dict()
+        cell = _row_html(record, "reading")
+        assert LMS_READING in cell and NO_RECORD not in cell
+        shown = model.page_frame()
+        assert evidence.lms_ready()
+        expected = _pandas_now(evidence.lms)
+        pair = shown["userId"].str.lower() + "\x00" + shown["learningPathId"].str.lower()
+        want = expected["lms_status"].reindex(pair.to_numpy()).fillna(NO_RECORD).tolist()
+        assert shown["lms_status"].tolist() == want
+        assert model.page_frame(wait_lms=False)["lms_status"].tolist() == want
+        assert NO_RECORD in _row_html(shown.loc[shown["lms_status"] == NO_RECORD].iloc[0])
 
 
 def test_provider_rows_are_read_on_first_use(case: Path, tmp_path: Path) -> None:
@@ -374,3 +401,31 @@ def test_deciding_many_keys_at_once_equals_deciding_them_one_by_one(
         assert len(ledger.decisions()) == len(one.decisions())
     for ledger in ledgers:
         ledger.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["LP-a", "lp-A", "lp-b", "LP-B", "lp-c"]),
+            st.one_of(st.none(), st.sampled_from(["SAFE-1", "safe-1", " Safe-1 ", "DATA", ""])),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_code_spellings_from_counted_pairs_are_those_of_every_row(
+    rows: list[tuple[str, str | None]],
+) -> None:
+    """The review counts distinct (path id, course code) pairs instead of passing every
+    proposal: the spelling chosen per path must be the same (most often, ties sorted)."""
+    every = pd.DataFrame(rows, columns=["learningPathId", "path"])
+    counted = every.fillna({"path": "\0none"}).value_counts().reset_index(name="n")
+    counted["path"] = counted["path"].replace("\0none", None)
+    assert code_spellings(counted, weight_column="n") == code_spellings(every)
+
+
+def test_the_models_spellings_are_those_of_its_frame(ledger: Ledger) -> None:
+    model = ReviewModel(ledger, by="tester")
+    assert model.spellings == code_spellings(model.frame[["learningPathId", "path"]])
+    assert model.spellings  # the case has course codes
