@@ -9,8 +9,13 @@ course code (trimmed, case-folded), maps the status words, reads ISO 8601 dates,
 one row per learner and path (the furthest status, the latest date), compares with the
 LMS's progress and counts what recon calls missing-completion and missing-progress. It
 writes nothing and checks nothing else (no look-alikes, no line accounting, no
-exceptions, no outputs, no ledger): the floor a plain script would have. Each side runs
-as a fresh process; best of K.
+exceptions, no outputs, no ledger): the floor a plain script would have.
+
+A third process, "DuckDB floor", does the least any tool must do with these inputs: it
+reads the provider's and the LMS's exports as text with DuckDB (on every core), folds the
+LMS per learner and path, joins them and writes one CSV of the provider's rows. No rule,
+no check: what reading and writing the data alone costs on this machine, so a speed
+goal can be set against it. Each runs as a fresh process, interleaved; best of K.
 """
 
 from __future__ import annotations
@@ -70,6 +75,30 @@ missing_progress = (both["st"] == "started") & (both["lms"].isna() | (both["lms"
 print(int(missing_completion.sum()), int(missing_progress.sum()))
 """
 
+FLOOR = r"""
+import sys, tomllib
+from pathlib import Path
+import duckdb
+
+config = Path(sys.argv[1])
+cfg = tomllib.loads(config.read_text())
+folder = config.parent
+ext, prog = cfg["external"], cfg["progress"]
+con = duckdb.connect()
+def q(name):
+    return '"' + name.replace('"', '""') + '"'
+def text(name):
+    return "read_csv(" + repr(str(folder / name)) + ", all_varchar = true, header = true)"
+con.execute(f"CREATE TABLE e AS SELECT * FROM {text(ext['file'])}")
+con.execute(f"CREATE TABLE p AS SELECT * FROM {text(prog['file'])}")
+con.execute(
+    f"COPY (SELECT e.*, l.status AS lms FROM e LEFT JOIN ("
+    f"SELECT {q(prog['user_id'])} AS u, {q(prog['path_id'])} AS c, max({q(prog['status'])}) "
+    f"AS status FROM p GROUP BY ALL) l ON l.u = e.{q(ext['learner'])} "
+    f"AND l.c = e.{q(ext['path'])}) TO {repr(sys.argv[2])} (HEADER)"
+)
+"""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,9 +123,12 @@ def main() -> int:
             "--no-ledger",
         ]
         naive = [sys.executable, str(script), str(config)]
+        floor_script = work / "floor.py"
+        floor_script.write_text(FLOOR, encoding="utf-8")
+        floor = [sys.executable, str(floor_script), str(config), str(work / "floor.csv")]
         best: dict[str, dict[str, float]] = {}
-        for _ in range(args.repeat):  # interleaved: both see the same load
-            for name, argv in (("recon", recon), ("pandas", naive)):
+        for _ in range(args.repeat):  # interleaved: all see the same load
+            for name, argv in (("recon", recon), ("pandas", naive), ("floor", floor)):
                 run = run_command(argv)
                 if run["exit"] not in (0, 1):
                     print(run["stderr"], file=sys.stderr)
@@ -104,7 +136,11 @@ def main() -> int:
                 if name not in best or run["s"] < best[name]["s"]:
                     best[name] = run
     print(f"{args.rows:,} provider rows, best of {args.repeat}, whole processes:")
-    for name, label in (("recon", "recon reconcile --no-ledger"), ("pandas", "naive pandas")):
+    for name, label in (
+        ("recon", "recon reconcile --no-ledger"),
+        ("pandas", "naive pandas"),
+        ("floor", "DuckDB floor"),
+    ):
         r = best[name]
         print(f"  {label:<30} {r['s']:7.2f} s  {r['cpu_s']:7.2f} s CPU  {r['peak_mb']:7,.0f} MB")
     ratio, cpu = (
