@@ -1650,11 +1650,12 @@ def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]
     keys = texts["key"]
     held: list[sqlite3.Row] = []
     if db.execute("SELECT 1 FROM corrections LIMIT 1").fetchone():
-        # the list's keys stored before (position in the list, their correction), by id
+        # the list's keys stored before (position in the list, their correction), by id;
+        # CROSS JOIN: SQLite walks the list and looks each key up, never the other way
         held = db.execute(
             "SELECT j.key, c.id, c.category, c.rows, c.learner, c.path "
-            "FROM json_each(?) j JOIN corrections c ON c.key = j.value ORDER BY c.id",
-            (_json_list(_values(keys)),),
+            "FROM json_each(?) j CROSS JOIN corrections c ON c.key = j.value ORDER BY c.id",
+            (_json_list(keys.to_pylist()),),
         ).fetchall()
         _refer_to_held(db, list_id, held, texts, words)
     fresh = np.ones(len(keys), dtype=bool)
@@ -1662,7 +1663,7 @@ def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]
     at = pa.array(np.flatnonzero(fresh))
     at = at.take(pc.sort_indices(keys.take(at)))  # in key order
     new = {name: column.take(at) for name, column in texts.items()}
-    values = [_values(words[n].take(at) if n in words else new[n]) for n in _LIST_COLUMNS]
+    values = [(words[n].take(at) if n in words else new[n]).to_pylist() for n in _LIST_COLUMNS]
     first = int(db.execute("SELECT coalesce(max(id), 0) + 1 FROM corrections").fetchone()[0])
     db.executemany(
         f"INSERT INTO corrections (id, {', '.join(_LIST_COLUMNS)}) "
@@ -1737,15 +1738,6 @@ def _word_ids(db: sqlite3.Connection, columns: dict[str, Any]) -> dict[str, Any]
         name: known.take(pc.index_in(column, value_set=distinct))
         for name, column in columns.items()
     }
-
-
-def _values(array: Any) -> list[Any]:
-    """An Arrow column as Python values (None where null) for ``executemany``."""
-    import pyarrow as pa
-
-    if pa.types.is_large_string(array.type) or pa.types.is_string(array.type):
-        return list(array.to_numpy(zero_copy_only=False))  # faster than to_pylist
-    return array.to_pylist()  # ints with nulls: numpy would make them floats
 
 
 def _json_list(values: list[Any]) -> str:
