@@ -1648,15 +1648,18 @@ def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]
 
     words = _word_ids(db, {name: texts[name] for name in _WORD_COLUMNS})
     keys = texts["key"]
-    held: list[sqlite3.Row] = []
+    held: list[tuple[Any, ...]] = []
     if db.execute("SELECT 1 FROM corrections LIMIT 1").fetchone():
         # the list's keys stored before (position in the list, their correction), by id;
         # CROSS JOIN: SQLite walks the list and looks each key up, never the other way
-        held = db.execute(
+        lookup = db.cursor()
+        lookup.row_factory = None  # plain tuples: they may be many
+        held = lookup.execute(
             "SELECT j.key, c.id, c.category, c.rows, c.learner, c.path "
             "FROM json_each(?) j CROSS JOIN corrections c ON c.key = j.value ORDER BY c.id",
             (_json_list(keys.to_pylist()),),
         ).fetchall()
+    if held:
         _refer_to_held(db, list_id, held, texts, words)
     fresh = np.ones(len(keys), dtype=bool)
     fresh[[int(row[0]) for row in held]] = False
@@ -1687,39 +1690,39 @@ def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]
 def _refer_to_held(
     db: sqlite3.Connection,
     list_id: int,
-    held: list[sqlite3.Row],
+    held: list[tuple[Any, ...]],
     texts: dict[str, Any],
     words: dict[str, Any],
 ) -> None:
     """The list's references to keys stored before (``held``: position in the list,
-    correction id and the fields it was first proposed with), with what this list saw
-    differently as ``_OVERRIDES_SQL`` has it: NULL the same, else the value ('' or 0:
-    none)."""
+    correction id and the category, rows, learner and path it was first proposed with),
+    with what this list saw differently as ``_OVERRIDES_SQL`` has it: NULL the same,
+    else the value ('' or 0: none). Compared in Arrow, a column at a time."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    at = pa.array([int(row[0]) for row in held], pa.int64())
-    category, path = (words[name].take(at).to_pylist() for name in ("category", "path"))
-    rows, learner = (texts[name].take(at).to_pylist() for name in ("rows", "learner"))
-
-    def differs(mine: Any, first: Any, none: Any) -> Any:
-        return None if mine == first else (none if mine is None else mine)
-
+    at, ids, *first = (list(column) for column in zip(*held, strict=True))
+    positions = pa.array(at, pa.int64())
+    overrides = []
+    for (name, none), stored in zip(_OVERRIDDEN, first, strict=True):
+        mine = (words[name] if name in words else texts[name]).take(positions)
+        stored_array = pa.array(stored, mine.type)
+        same = pc.or_kleene(
+            pc.fill_null(pc.equal(mine, stored_array), False),
+            pc.and_(pc.is_null(mine), pc.is_null(stored_array)),
+        )
+        told = pc.fill_null(mine, pa.scalar(none, mine.type))
+        overrides.append(pc.if_else(same, pa.scalar(None, mine.type), told).to_pylist())
     db.executemany(
         "INSERT INTO proposal_lists (list_id, correction, seq, category, rows, learner, path) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            (
-                list_id,
-                row[1],
-                int(row[0]) + 1,
-                differs(category[i], row[2], None),
-                differs(rows[i], row[3], ""),
-                differs(learner[i], row[4], ""),
-                differs(path[i], row[5], 0),
-            )
-            for i, row in enumerate(held)
-        ),
+        zip([list_id] * len(ids), ids, (p + 1 for p in at), *overrides, strict=True),
     )
+
+
+# What a list may see differently from a key's first proposal, and what stands for "none"
+# (``_OVERRIDES_SQL``): category is never none.
+_OVERRIDDEN = (("category", 0), ("rows", ""), ("learner", ""), ("path", 0))
 
 
 def _word_ids(db: sqlite3.Connection, columns: dict[str, Any]) -> dict[str, Any]:
