@@ -47,8 +47,9 @@ in ``words``. A run's exceptions are one zstd-compressed Parquet blob (``blobs``
 per content; runs recorded before schema 4 keep their ``run_exceptions`` rows). The view
 ``proposals`` has the columns and order (``rowid``) of the table it replaced, so every
 query of it still works; queries over many runs read ``run_proposals`` and
-``corrections`` directly (faster). A run is recorded in bulk: one ``executemany`` into a
-temporary table, then SQL (:meth:`Ledger.record_run`).
+``corrections`` directly (faster). A run is recorded in bulk (:meth:`Ledger.record_run`):
+its new keys in key order through one ``executemany``, its list's references to them in
+one ``INSERT ... SELECT``, no Python step per reference but to keys stored before.
 
 Lists (schema 7). A run's list of proposals (its order and what it saw differently) and
 its suggestions are stored once per distinct content (``proposal_lists``,
@@ -698,10 +699,9 @@ class Ledger:
         A run's list of proposals, and its list of suggestions, are stored once per
         distinct content: a run proposing exactly what an earlier run did (the same
         inputs again) refers to that run's list, found by its digest, and adds little
-        more than its line in ``runs``. A new list is stored in bulk, without a Python
-        step per proposal: one ``executemany`` into a temporary table, then SQL stores
-        each new key's payload once (``corrections``) and the list's references to its
-        keys (``proposal_lists``)."""
+        more than its line in ``runs``. A new list is stored in bulk (:func:`_store_proposals`):
+        each new key's payload once (``corrections``), the list's references to its keys
+        (``proposal_lists``)."""
         summary = result.to_dict()
         props = result.proposals
         texts = {name: _arrow_texts(props.get(name), len(props)) for name in _LIST_COLUMNS}
@@ -1562,37 +1562,8 @@ _LIST_COLUMNS = (
 )
 
 
-# Store a staged list (``temp.list_stage``): new words, each new key's payload once, the
-# list's references to its keys.
-_STORE_LIST_SQL = (
-    """
-    INSERT OR IGNORE INTO words (word)
-    SELECT learningPathId FROM temp.list_stage UNION SELECT status FROM temp.list_stage
-    UNION SELECT category FROM temp.list_stage
-    UNION SELECT path FROM temp.list_stage WHERE path IS NOT NULL
-    """,
-    """
-    INSERT INTO corrections (key, userId, learningPathId, status, completionDate,
-                             timeStampDate, category, rows, learner, path, payload)
-    SELECT p.key, p.userId, wp.id, ws.id, p.completionDate, p.timeStampDate, wc.id,
-           p.rows, p.learner, wa.id, p.payload
-    FROM temp.list_stage p
-    JOIN words wp ON wp.word = p.learningPathId
-    JOIN words ws ON ws.word = p.status
-    JOIN words wc ON wc.word = p.category
-    LEFT JOIN words wa ON wa.word = p.path
-    WHERE NOT EXISTS (SELECT 1 FROM corrections c WHERE c.key = p.key)
-    ORDER BY p.seq
-    """,
-    f"""
-    INSERT INTO proposal_lists (list_id, correction, seq, category, rows, learner, path)
-    SELECT :list_id, c.id, p.seq, {_OVERRIDES_SQL}
-    FROM temp.list_stage p
-    JOIN corrections c ON c.key = p.key
-    JOIN words wc ON wc.word = p.category
-    LEFT JOIN words wa ON wa.word = p.path
-    """,
-)
+# The columns of a list stored as word ids (``words``), not as text.
+_WORD_COLUMNS = ("learningPathId", "status", "category", "path")
 
 
 def payload_texts(texts: dict[str, Any]) -> list[str | None]:
@@ -1671,24 +1642,119 @@ def _stored_list(db: sqlite3.Connection, what: str, digest: str) -> int | None:
 
 
 def _store_proposals(db: sqlite3.Connection, list_id: int, texts: dict[str, Any]) -> None:
-    """Store a run's proposals (:func:`_arrow_texts` columns) as list ``list_id``."""
-    columns = ", ".join(_LIST_COLUMNS)
-    # seq the rowid: the stage is read in the list's order without a sort
-    db.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS list_stage (seq INTEGER PRIMARY KEY, {columns}, payload)"
-    )
-    db.execute("DELETE FROM temp.list_stage")
-    values = [texts[name].to_numpy(zero_copy_only=False).tolist() for name in _LIST_COLUMNS]
-    values.append(payload_texts(texts))
-    rows = len(values[0])
-    marks = ", ".join("?" * (len(_LIST_COLUMNS) + 2))
+    """Store a run's proposals (:func:`_arrow_texts` columns) as list ``list_id``: each
+    new key's fields once (``corrections``), the list's references to its keys
+    (``proposal_lists``: its order, and what it saw differently from a key's first
+    proposal).
+
+    Fast for the big first run: new keys go in sorted (ids in key order, so the table and
+    its unique index on random keys grow at their ends), through one ``executemany`` and
+    no join; their references are one ``INSERT ... SELECT`` over a JSON array of their
+    positions. Only references to keys stored before take a Python step each."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words = _word_ids(db, {name: texts[name] for name in _WORD_COLUMNS})
+    keys = texts["key"]
+    held: list[tuple[Any, ...]] = []
+    if db.execute("SELECT 1 FROM corrections LIMIT 1").fetchone():
+        # the list's keys stored before (position in the list, their correction), by id;
+        # CROSS JOIN: SQLite walks the list and looks each key up, never the other way
+        lookup = db.cursor()
+        lookup.row_factory = None  # plain tuples: they may be many
+        held = lookup.execute(
+            "SELECT j.key, c.id, c.category, c.rows, c.learner, c.path "
+            "FROM json_each(?) j CROSS JOIN corrections c ON c.key = j.value ORDER BY c.id",
+            (_json_list(keys.to_pylist()),),
+        ).fetchall()
+    if held:
+        _refer_to_held(db, list_id, held, texts, words)
+    fresh = np.ones(len(keys), dtype=bool)
+    fresh[[int(row[0]) for row in held]] = False
+    at = pa.array(np.flatnonzero(fresh))
+    at = at.take(pc.sort_indices(keys.take(at)))  # in key order
+    new = {name: column.take(at) for name, column in texts.items()}
+    values = [(words[n].take(at) if n in words else new[n]).to_pylist() for n in _LIST_COLUMNS]
+    first = int(db.execute("SELECT coalesce(max(id), 0) + 1 FROM corrections").fetchone()[0])
     db.executemany(
-        f"INSERT INTO temp.list_stage VALUES ({marks})",
-        zip(range(1, rows + 1), *values, strict=True),
+        f"INSERT INTO corrections (id, {', '.join(_LIST_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * (len(_LIST_COLUMNS) + 1))})",
+        zip(range(first, first + len(at)), *values, strict=True),
     )
-    for sql in _STORE_LIST_SQL:
-        db.execute(sql, {"list_id": list_id})
-    db.execute("DELETE FROM temp.list_stage")
+    # payload NULL: the plain JSON the view builds; the few others are stored as sent
+    db.executemany(
+        "UPDATE corrections SET payload = ? WHERE id = ?",
+        ((body, first + i) for i, body in enumerate(payload_texts(new)) if body is not None),
+    )
+    # the i-th new correction (id first + i) is the list's proposal at[i] (seq at[i] + 1),
+    # proposed first by this very list: nothing differs
+    db.execute(
+        "INSERT INTO proposal_lists (list_id, correction, seq) "
+        "SELECT ?, ? + j.key, j.value + 1 FROM json_each(?) j",
+        (list_id, first, _json_list(at.to_pylist())),
+    )
+
+
+def _refer_to_held(
+    db: sqlite3.Connection,
+    list_id: int,
+    held: list[tuple[Any, ...]],
+    texts: dict[str, Any],
+    words: dict[str, Any],
+) -> None:
+    """The list's references to keys stored before (``held``: position in the list,
+    correction id and the category, rows, learner and path it was first proposed with),
+    with what this list saw differently as ``_OVERRIDES_SQL`` has it: NULL the same,
+    else the value ('' or 0: none). Compared in Arrow, a column at a time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    at, ids, *first = (list(column) for column in zip(*held, strict=True))
+    positions = pa.array(at, pa.int64())
+    overrides = []
+    for (name, none), stored in zip(_OVERRIDDEN, first, strict=True):
+        mine = (words[name] if name in words else texts[name]).take(positions)
+        stored_array = pa.array(stored, mine.type)
+        same = pc.or_kleene(
+            pc.fill_null(pc.equal(mine, stored_array), False),
+            pc.and_(pc.is_null(mine), pc.is_null(stored_array)),
+        )
+        told = pc.fill_null(mine, pa.scalar(none, mine.type))
+        overrides.append(pc.if_else(same, pa.scalar(None, mine.type), told).to_pylist())
+    db.executemany(
+        "INSERT INTO proposal_lists (list_id, correction, seq, category, rows, learner, path) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        zip([list_id] * len(ids), ids, (p + 1 for p in at), *overrides, strict=True),
+    )
+
+
+# What a list may see differently from a key's first proposal, and what stands for "none"
+# (``_OVERRIDES_SQL``): category is never none.
+_OVERRIDDEN = (("category", 0), ("rows", ""), ("learner", ""), ("path", 0))
+
+
+def _word_ids(db: sqlite3.Connection, columns: dict[str, Any]) -> dict[str, Any]:
+    """Each text column (Arrow) as the ids of its words (null where the text is null),
+    storing the words ``words`` lacks. One step per distinct word: they are few."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.unique(pa.concat_arrays(list(columns.values()))).drop_null()
+    ids = []
+    for word in distinct.to_pylist():
+        db.execute("INSERT OR IGNORE INTO words (word) VALUES (?)", (word,))
+        ids.append(db.execute("SELECT id FROM words WHERE word = ?", (word,)).fetchone()[0])
+    known = pa.array(ids, pa.int64())
+    return {
+        name: known.take(pc.index_in(column, value_set=distinct))
+        for name, column in columns.items()
+    }
+
+
+def _json_list(values: list[Any]) -> str:
+    """Values as one JSON array: a whole column in one parameter, for SQL's ``json_each``
+    (no Python step per value on SQLite's side)."""
+    return json.dumps(values, ensure_ascii=False)
 
 
 def _optional_texts(column: pd.Series) -> list[str | None]:
