@@ -13,6 +13,7 @@ restart or a second analyst sees it.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +195,7 @@ class ResolveWidget:
         self.choices.children = tuple(boxes)
 
 
-def candidate_html(line: dict[str, Any]) -> str:
+def candidate_html(line: Mapping[Any, Any]) -> str:
     """One candidate in the analyst's words: the email or course code first, its score
     and reason; the LMS id only as grey detail (its tooltip too)."""
     cid = line.get("candidate_id")
