@@ -55,6 +55,7 @@ __all__ = [
     "repo_root",
     "resolve_config",
     "resolve_ledger",
+    "resolve_table",
     "runs_overview",
     "sandbox_for",
     "show_exceptions",
@@ -347,6 +348,29 @@ def table(frame: pd.DataFrame) -> Any:
             {"selector": "th", "props": [("text-align", "left")]},
         ]
     )
+
+
+# LMS ids: kept in notebook 04's tables, but after the columns in the analyst's words.
+_ID_COLUMNS = ("candidate_id", "target_id", "run_id")
+
+
+def resolve_table(frame: pd.DataFrame) -> Any:
+    """Notebook 04's suggestions and aliases for display (every column kept): the
+    emails, course codes, scores and reasons first, the LMS ids last as detail; scores
+    to two decimals, times to the minute (UTC)."""
+    shown = frame.copy()
+    ids = [c for c in _ID_COLUMNS if c in shown.columns]
+    shown = shown[[c for c in shown.columns if c not in ids] + ids]
+    if "score" in shown.columns:
+        shown["score"] = [
+            "" if pd.isna(v) else f"{float(v):.2f}" for v in shown["score"].astype(object)
+        ]
+    if "at" in shown.columns:
+        shown["at"] = [
+            f"{str(v)[:10]} {str(v)[11:16]} UTC" if isinstance(v, str) and len(v) >= 16 else v
+            for v in shown["at"]
+        ]
+    return table(shown)
 
 
 def exceptions_by_kind(result: Result) -> dict[str, pd.DataFrame]:

@@ -13,6 +13,7 @@ restart or a second analyst sees it.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +173,7 @@ class ResolveWidget:
         )
         cells = self.model.evidence(item)
         rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+            f"<tr><th style='text-align:left;white-space:nowrap'>{html.escape(str(k))}</th>"
             f"<td>{html.escape('' if v is None else str(v))}</td></tr>"
             for k, v in cells.items()
         )
@@ -180,12 +181,7 @@ class ResolveWidget:
         boxes = [w.HTML("<b>candidates</b>")]
         for line in self.model.candidates(item).to_dict("records"):
             cid = line["candidate_id"]
-            score = "" if pd.isna(line["score"]) else f"{line['score']:.2f}"
-            label = w.HTML(
-                f"{html.escape(str(line['candidate'] or '(no guess)'))} "
-                f"<code>{html.escape(str(cid or ''))}</code> {score}<br>"
-                f"<small>{html.escape(str(line['reason'] or ''))}</small>"
-            )
+            label = w.HTML(candidate_html(line))
             if cid is None or (not isinstance(cid, str) and pd.isna(cid)):
                 boxes.append(label)
                 continue
@@ -199,4 +195,23 @@ class ResolveWidget:
         self.choices.children = tuple(boxes)
 
 
-__all__ = ["Item", "ResolveModel", "ResolveWidget"]
+def candidate_html(line: Mapping[Any, Any]) -> str:
+    """One candidate in the analyst's words: the email or course code first, its score
+    and reason; the LMS id only as grey detail (its tooltip too)."""
+    cid = line.get("candidate_id")
+    cid = "" if cid is None or (not isinstance(cid, str) and pd.isna(cid)) else str(cid)
+    score = line.get("score")
+    scored = "" if score is None or pd.isna(score) else f" · score {score:.2f}"
+    shown = html.escape(str(line.get("candidate") or "(no guess)"))
+    detail = (
+        f"<br><span style='color:#757575;font-size:11px'>LMS id {html.escape(cid)}</span>"
+        if cid
+        else ""
+    )
+    return (
+        f"<b title='{html.escape(cid)}'>{shown}</b>{scored}<br>"
+        f"<small>{html.escape(str(line.get('reason') or ''))}</small>{detail}"
+    )
+
+
+__all__ = ["Item", "ResolveModel", "ResolveWidget", "candidate_html"]

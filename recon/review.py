@@ -40,7 +40,7 @@ from .review_model import DECISIONS, FINAL, PAGE_SIZE, Filters, ReviewModel
 from .submit import Pace, SubmitReport, submit
 from .target import guess
 
-__all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget"]
+__all__ = ["DECISIONS", "PAGE_SIZE", "ReviewWidget", "lms_unreadable_message"]
 
 # Column widths of the page table, shared by the header and every row so they line up.
 _COLUMNS = (
@@ -292,6 +292,10 @@ class ReviewWidget(widgets.VBox):
             "LMS holds, the exact body, every decision and every attempt.</i>"
         )
         self.hint.add_class("recon-preview")
+        # Why LMS now cannot be shown, in red right above the table whose column says
+        # "unreadable" (the summary below the fifty rows says it too).
+        self.lms_note = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.lms_note.add_class("recon-lms-note")
 
         # -- submission
         self.progress = widgets.IntProgress(
@@ -323,6 +327,7 @@ class ReviewWidget(widgets.VBox):
                 self.counters,
                 widgets.HBox([self.prev_button, self.next_button, self.status]),
                 self.hint,
+                self.lms_note,
                 self.table,
                 widgets.HBox(
                     [self.dry_run_button, self.submit_button, self.target_label, self.progress]
@@ -599,10 +604,10 @@ class ReviewWidget(widgets.VBox):
         try:
             with self._lock:
                 if error is not None:
-                    self._message(
-                        f"LMS now is not known: the LMS export could not be read: {error}",
-                        error=True,
-                    )
+                    said = lms_unreadable_message(error)
+                    self._message(said, error=True)
+                    self.lms_note.value = f'<div style="color:#c62828">{esc(said)}</div>'
+                    self.lms_note.layout.display = "block"
                 lms = self._lms_state()
                 page = self.model.page_frame(wait_lms=False)
                 for row, record in zip(self.rows, page.to_dict("records"), strict=False):
@@ -644,7 +649,7 @@ class ReviewWidget(widgets.VBox):
         """Open the evidence of the proposal in row ``slot`` of the page, right under the
         row; returns its request body."""
         with self._lock:
-            page = self.page_frame()
+            page = self.model.page_frame(wait_lms=False)  # the key only: LMS now not needed
             if not 0 <= slot < len(page):
                 raise IndexError(f"the page has no row {slot}")
             key = str(page.iloc[slot]["key"])
@@ -862,6 +867,16 @@ class ReviewWidget(widgets.VBox):
         return "<br>".join(parts)
 
 
+def lms_unreadable_message(error: BaseException) -> str:
+    """What the widget says when the LMS export cannot be read: what is lost (only LMS
+    now), what still works, and what to do."""
+    return (
+        f"LMS now is not known: the LMS export could not be read: {error}. Deciding, "
+        "the dry run and submitting do not need it. Fix the file (the config's [progress] "
+        "section names it), then run this cell again to see what the LMS holds."
+    )
+
+
 def _row_html(record: Mapping[Any, Any], lms: str | BaseException = "read") -> str:
     """One row's cells; ``lms``: what ``LMS now`` can show (``ReviewWidget._lms_state``)."""
     learner = esc(record["learner"]) or esc(record["userId"])
@@ -955,9 +970,17 @@ def _evidence_html(found: Mapping[str, Any], zone: str) -> str:
         f"<b>Provider row(s)</b> (row numbers as in every output; dates as written, "
         f"read in {esc(zone)}):" + _table(provider, "recon-evidence-provider")
     )
+    if found.get("provider_error") is not None:
+        why = f"the provider's export could not be read: {found['provider_error']}"
+        parts.append(f'<span style="color:#c62828">{esc(why)} (row numbers only)</span>')
     lms = found["lms"]
     status = record.get("lms_status")
-    if not isinstance(status, str):
+    if found.get("lms_error") is not None:
+        why = f"the LMS export could not be read: {found['lms_error']}"
+        parts.append(
+            f'<b>LMS now</b>: <span style="color:#c62828">{LMS_UNREADABLE}</span> ({esc(why)})'
+        )
+    elif not isinstance(status, str):
         parts.append("<b>LMS now</b>: not known (the widget was given no input files)")
     elif lms.empty:
         parts.append(f"<b>LMS now</b>: {NO_RECORD} (the LMS export has no row for this pair)")

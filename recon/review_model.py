@@ -547,23 +547,41 @@ class ReviewModel:
     def evidence_of(self, key: str) -> dict[str, Any]:
         """Everything behind proposal ``key``: the provider row(s) with their original
         cells, the LMS rows for the pair, the exact body, every decision and every attempt.
+        An export that cannot be read does not hide the rest: its part is then the error
+        (``provider_error`` / ``lms_error``, else None) and the other parts are shown.
         """
-        record = self.record(key)
+        lms_error: BaseException | None = None
+        with self.lock:
+            at = self._positions(pd.Index([key]))
+            try:
+                record = self.rows_at(at).iloc[0]  # waits for the LMS export
+            except ReconError:
+                lms_error = self.evidence.lms_error() if self.evidence is not None else None
+                if lms_error is None:
+                    raise  # not the LMS export's error
+                record = self.rows_at(at, wait_lms=False).iloc[0]
         rows = [int(r) for r in str(record["rows"] or "").split(";") if r.strip().isdigit()]
         provider = pd.DataFrame({"row": rows})
         lms = pd.DataFrame()
+        provider_error: ReconError | None = None
         if self.evidence is not None:
-            provider = self.evidence.provider_rows(rows)
-            lines = provider["row"].map(self.evidence.spreadsheet_line)
-            provider.insert(1, "spreadsheet line", lines)
-            lms = self.evidence.lms_rows(str(record["userId"]), str(record["learningPathId"]))
+            try:
+                provider = self.evidence.provider_rows(rows)
+                lines = provider["row"].map(self.evidence.spreadsheet_line)
+                provider.insert(1, "spreadsheet line", lines)
+            except ReconError as exc:
+                provider, provider_error = pd.DataFrame({"row": rows}), exc
+            if lms_error is None:
+                lms = self.evidence.lms_rows(str(record["userId"]), str(record["learningPathId"]))
         decisions = self.ledger.decisions_of(key)
         attempts = self.ledger.attempts_of(key)
         return {
             "record": record,
             "body": json.loads(record["payload"]),
             "provider": provider,
+            "provider_error": provider_error,
             "lms": lms,
+            "lms_error": lms_error,
             "decisions": decisions,
             "attempts": attempts,
         }

@@ -14,8 +14,9 @@ What it does, as an analyst would:
 2. Opens ``notebooks/02_review_and_submit.ipynb`` in Debian's Chromium (Playwright for
    Python, ``/usr/bin/chromium``, a fresh profile), waits until the kernel is really
    connected and idle, runs all cells.
-3. Checks the ``LMS now`` column (``no record`` on the sample), filters the review
-   widget on one kind, opens a row's evidence (right under the row), writes a Note,
+3. Checks the ``LMS now`` column (never left ``reading…``; ``no record`` on the sample),
+   filters the review widget on one kind, opens a row's evidence (right under the row),
+   writes a Note,
    clicks "Approve all matching" and its "Confirm ..." button, checks the counters,
    clicks "Submit approved" and its "Confirm: submit N ... to practice sandbox ...",
    waits for the summary and checks it (accepted = the number approved, nothing rejected
@@ -448,6 +449,11 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
             expect(table).to_contain_text("LMS now")
             expect(table).to_contain_text("provider says")
             expect(table).to_contain_text("will send")
+            # LMS now is read in the background ("reading…" meanwhile): it never stays so,
+            # and the sample's export reads (no red note above the table).
+            reading = page.locator(".recon-row:visible", has_text="reading…")
+            expect(reading).to_have_count(0, timeout=30_000)
+            expect(page.locator(".recon-lms-note")).to_be_hidden()
             first_rows = [_text(t) for t in page.locator(".recon-row:visible").all_inner_texts()]
             assert any("no record" in t for t in first_rows), first_rows[:5]
 
@@ -473,6 +479,7 @@ def test_review_notebook_approves_and_submits_in_a_real_browser(chromium: Path, 
             rows = page.locator(".recon-row:visible")
             expect(rows).to_have_count(min(expected, 50))
             assert all(KIND in _text(t) for t in rows.all_inner_texts())
+            expect(reading).to_have_count(0)  # a new page is drawn from what was read
 
             # -- the evidence of the first row opens right under it
             rows.first.locator("button.recon-row-preview").click()

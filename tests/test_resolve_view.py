@@ -99,3 +99,56 @@ def test_pick_another_accepts_the_candidate_clicked(case):
         widget.accept_buttons[1].click()
         stored = al.active(opened)
         assert list(stored["target_id"]) == [second]
+
+
+def _text(markup: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+def test_each_candidate_reads_in_the_analysts_words_the_id_as_detail(case):
+    """The email or course code leads, with "score N.NN" and the reason; the LMS id is
+    grey detail after them (the widget once led with the id, unlabelled score beside)."""
+    _, ledger, _ = case
+    with Ledger(ledger) as opened:
+        widget = ResolveWidget(ResolveModel(opened, by="ana"))
+        for item in widget.model.items:
+            _go_to(widget, item)
+            lines = widget.model.candidates(item).to_dict("records")
+            labels = [
+                b.children[0] if hasattr(b, "children") else b for b in widget.choices.children[1:]
+            ]
+            assert len(labels) == len(lines)
+            for line, label in zip(lines, labels, strict=True):
+                text = " ".join(_text(label.value).split())
+                assert (
+                    "(no guess)" in text
+                    if not line["candidate"]
+                    else text.startswith(line["candidate"])
+                ), text
+                if isinstance(line["candidate_id"], str):
+                    assert f"score {line['score']:.2f}" in text, text
+                    # the id after the words, in grey
+                    assert text.index(line["candidate_id"]) > text.index(line["reason"])
+                    assert "color:#757575" in label.value
+            # the provider's column names never wrap ("Provider Ref" on one line)
+            assert "white-space:nowrap" in widget.evidence.value
+
+
+def test_notebook_tables_put_the_analysts_words_first_and_ids_last(case):
+    import recon.notebook as rn
+
+    _, ledger, _ = case
+    with Ledger(ledger) as opened:
+        model = ResolveModel(opened, by="ana")
+        model.accept(model.items[0])
+        for frame in (model.open.drop(columns=["rank"]), al.active(opened)):
+            shown = rn.resolve_table(frame).data
+            assert set(shown.columns) == set(frame.columns), "every column is kept"
+            ids = [c for c in shown.columns if c in ("candidate_id", "target_id", "run_id")]
+            assert ids and list(shown.columns[-len(ids) :]) == ids
+            assert all(s == "" or len(s.split(".")[1]) == 2 for s in shown["score"]), shown
+            if "at" in shown.columns:
+                assert all(v.endswith(" UTC") and len(v) == 20 for v in shown["at"]), shown

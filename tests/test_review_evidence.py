@@ -249,7 +249,26 @@ def test_a_configured_lms_completion_column_the_file_lacks_is_an_error_everywher
     assert all(LMS_UNREADABLE in c and "not found" in c for c in cells)
     with pytest.raises(InputError, match=missing):
         widget.page_frame()
+    # Said right above the table too (the summary sits below fifty rows), in the
+    # analyst's words: what is lost, what still works, what to do.
+    assert widget.lms_note.layout.display != "none"
+    assert "#c62828" in widget.lms_note.value and "not found" in widget.lms_note.value
+    assert "run this cell again" in widget.lms_note.value
+    assert "Traceback" not in widget.lms_note.value
     widget.summary.value = ""
-    widget.rows[0].show.click()  # the evidence needs the LMS rows: said, not a traceback
-    assert "not found" in widget.summary.value and widget.open_key is None
+    # The eye still opens the evidence: the provider's row(s), the body, the decisions;
+    # its LMS part says why it is not known.
+    widget.rows[0].show.click()
+    assert widget.open_key == widget.rows[0].key
+    panel = widget.rows[0].panel.value
+    assert widget.rows[0].panel.layout.display == "block"
+    assert LMS_UNREADABLE in panel and "not found" in panel
+    assert "Provider row(s)" in panel and "&quot;learningPathId&quot;" in panel
+    assert "Decisions" in panel and widget.summary.value == ""
+    # ... and, as the message says, deciding and the dry run do not need it.
+    key = widget.rows[0].key
+    assert widget.approve([key]) == 1
+    assert "approved" in widget.rows[0].cells.value
+    report = widget.dry_run()
+    assert report.planned == 1 and report.fatal is None, report
     ledger.close()
