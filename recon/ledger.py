@@ -1546,7 +1546,7 @@ class Ledger:
         )
 
 
-# The columns of a run's list of proposals, as staged (after ``seq``; then ``payload``)
+# The columns of a run's list of proposals, as stored (after ``id``; then ``payload``)
 # and digested.
 _LIST_COLUMNS = (
     "key",

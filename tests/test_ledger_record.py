@@ -18,22 +18,10 @@ from hypothesis import strategies as st
 
 from recon.engine import reconcile
 from recon.ledger import Ledger
-from recon.result import payload
+from recon.result import PROPOSAL_COLUMNS, SOURCE_COLUMNS, payload
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "recon.toml"
-COLUMNS = [
-    "key",
-    "userId",
-    "learningPathId",
-    "status",
-    "completionDate",
-    "timeStampDate",
-    "category",
-    "rows",
-    "learner",
-    "path",
-    "payload",
-]
+COLUMNS = [*PROPOSAL_COLUMNS, *SOURCE_COLUMNS, "payload"]
 # what a run may see differently from a key's first proposal (None: nothing)
 EDITS = {
     "learner": st.sampled_from([None, "Someone Else", "é ü"]),
