@@ -64,7 +64,10 @@ def render_status(ledger: Ledger) -> str:
     lines.append(f"run {run_id}: {len(latest):,} proposal(s)")
     for column, title in (("decision", "decisions"), ("submission", "submissions")):
         counts = latest[column].value_counts()
-        lines.append(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        shown = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        if not shown:  # said, not left blank
+            shown = "none" if len(latest) else "none (the run has no proposal)"
+        lines.append(f"  {title}: {shown}")
     refused = rejected_messages(latest)
     if refused:
         lines.append("  rejected by the API:")

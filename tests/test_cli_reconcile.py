@@ -322,3 +322,28 @@ def test_review_and_settled_outcomes_alone_exit_0(write_case, tmp_path):
     assert reconcile_cli(write_case(rows, progress), out, "--as-of", AS_OF) == 0
     outcomes = read_csv(out / "outcomes.csv")
     assert [r[1] for r in outcomes[1:]] == [oc.COMPLETION_DATE_DIFFERS, oc.DUPLICATE, oc.LMS_AHEAD]
+
+
+def test_status_says_none_rather_than_leaving_a_blank(write_case, tmp_path, capsys) -> None:
+    # A run with proposals nobody decided or sent, then a run with no proposal at all:
+    # every line of `recon status` says something.
+    from conftest import ext, reconcile_into
+
+    from recon.cli import main
+
+    ledger = tmp_path / "recon-ledger.db"
+    proposing = write_case([ext(completed="2026-01-15")])
+    assert reconcile_into(proposing, tmp_path / "a", ledger) == 1
+    capsys.readouterr()
+    assert main(["status", "--ledger", str(ledger)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "  decisions: undecided 1" in shown and "  submissions: not-sent 1" in shown
+    assert not any(line.rstrip().endswith(":") and line.startswith("  ") for line in shown)
+    empty = write_case([ext(status="Registered")])
+    reconcile_into(empty, tmp_path / "b", ledger)
+    capsys.readouterr()
+    assert main(["status", "--ledger", str(ledger)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "run 2: 0 proposal(s)" in shown
+    assert "  decisions: none (the run has no proposal)" in shown
+    assert "  submissions: none (the run has no proposal)" in shown
