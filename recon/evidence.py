@@ -175,27 +175,21 @@ class Evidence:
             paths.append(str(path))
         # The pairs as parameters (a list each), folded by DuckDB's lower() as the
         # export's are: a literal per pair made DuckDB spend longer reading the statement
-        # than running it.
+        # than running it. Their rows are found by the pairs' hashes (integers: the
+        # quickest to find; a rare collision is dropped at the end, where the rules' own
+        # pair is compared). Only the second stage of the rules runs here, the first ran
+        # on reading (lms_cells): the two together over a page's rows took 30 ms, this
+        # one 3 (see lms_read_sql). One statement: each one more cost a few ms.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE wanted_pairs AS SELECT DISTINCT pair, hash(pair) AS h "
+            "CREATE OR REPLACE TEMP TABLE picked AS "
+            "WITH wanted_pairs AS (SELECT DISTINCT pair, hash(pair) AS h "
             "FROM (SELECT lower(u) || chr(0) || lower(p) AS pair "
-            "FROM (SELECT unnest($1::VARCHAR[]) AS u, unnest($2::VARCHAR[]) AS p))",
-            [users, paths],
-        )
-        # Found by the pairs' hashes (integers: the quickest to find; a rare collision is
-        # dropped below, where the rules' own pair is compared). Only the second stage of
-        # the rules runs here, the first ran on reading (lms_cells): the two together
-        # over a page's rows took 30 ms, this one 3 (see lms_read_sql).
-        run(
-            con,
-            "CREATE OR REPLACE TEMP TABLE picked_cells AS SELECT * EXCLUDE (h) FROM "
-            "lms_cells WHERE h IN (SELECT h FROM wanted_pairs)",
-        )
-        run(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE picked AS SELECT * FROM ("
-            f"{self._rows_sql('picked_cells')}) "
+            "FROM (SELECT unnest($1::VARCHAR[]) AS u, unnest($2::VARCHAR[]) AS p))), "
+            "picked_cells AS (SELECT * EXCLUDE (h) FROM lms_cells "
+            "WHERE h IN (SELECT h FROM wanted_pairs)) "
+            f"SELECT * FROM ({self._rows_sql('picked_cells')}) "
             "WHERE pair IN (SELECT pair FROM wanted_pairs)",
+            [users, paths],
         )
         return "picked"
 
