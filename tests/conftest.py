@@ -36,6 +36,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -306,3 +307,16 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
     with contextlib.redirect_stdout(printed):
         result = run_demo(tmp_path_factory.mktemp("demo") / "demo", progress=False)
     return result, printed.getvalue()
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    """A CSV recon wrote, as a spreadsheet's rows of text (the header first)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def starts_a_formula(cell: str) -> bool:
+    """Whether a spreadsheet would run ``cell`` as a formula (OWASP's starts, tab and
+    carriage return included; a number such as -5 is a number)."""
+    number = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell)
+    return bool(cell) and cell[0] in "=+-@\t\r" and not number

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import re
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from conftest import AS_OF, ext
+from conftest import AS_OF, ext, read_rows, starts_a_formula
 
 from recon import outcomes as oc
 from recon.outputs import escape_cell, write_csv, write_result
@@ -16,16 +12,6 @@ from recon.outputs import escape_cell, write_csv, write_result
 FORMULAS = ["=1+1", "+SUM(A1)", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0", "-", "+", "=", "@"]
 NUMBERS = ["-5", "+3.2", "1e5", "-1.5e-3", "+7", "-.5", "-0", "42"]
 PLAIN = ["ann@example.com", "a=b", "1+1", "", "text - with dash", " =space first"]
-
-
-def read(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def starts_a_formula(cell: str) -> bool:
-    number = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell)
-    return bool(cell) and cell[0] in "=+-@" and not number
 
 
 @pytest.mark.parametrize("value", FORMULAS)
@@ -48,7 +34,7 @@ def test_write_csv_escapes_every_text_cell(tmp_path):
     frame = pd.DataFrame(
         {"n": range(len(values)), "value": values, "again": list(reversed(values))}
     )
-    rows = read(write_csv(frame, tmp_path / "x.csv"))
+    rows = read_rows(write_csv(frame, tmp_path / "x.csv"))
     assert rows[0] == ["n", "value", "again"]
     assert [r[1] for r in rows[1:]] == [str(escape_cell(v)) for v in values]
     assert [r[2] for r in rows[1:]] == [str(escape_cell(v)) for v in reversed(values)]
@@ -57,13 +43,13 @@ def test_write_csv_escapes_every_text_cell(tmp_path):
 
 def test_write_csv_escapes_header_cells(tmp_path):
     frame = pd.DataFrame({"=HYPERLINK(1)": ["x"], "ok": ["y"]})
-    rows = read(write_csv(frame, tmp_path / "x.csv"))
+    rows = read_rows(write_csv(frame, tmp_path / "x.csv"))
     assert rows[0] == ["'=HYPERLINK(1)", "ok"]
 
 
 def test_write_csv_quotes_delimiters_quotes_and_newlines(tmp_path):
     values = ["a,b", 'say "hi"', "two\nlines", "=x,y"]
-    rows = read(write_csv(pd.DataFrame({"v": values}), tmp_path / "x.csv"))
+    rows = read_rows(write_csv(pd.DataFrame({"v": values}), tmp_path / "x.csv"))
     assert [r[0] for r in rows[1:]] == ["a,b", 'say "hi"', "two\nlines", "'=x,y"]
 
 
@@ -111,11 +97,11 @@ def test_every_csv_written_is_escaped(reconcile_case, tmp_path):
         "suggestions.csv",
     ]
     for path in csvs:
-        for row in read(path):
+        for row in read_rows(path):
             for cell in row:
                 assert not starts_a_formula(cell), (path.name, cell)
 
-    exceptions = read(out / "exceptions.csv")
+    exceptions = read_rows(out / "exceptions.csv")
     found = [dict(zip(exceptions[0], r, strict=True)) for r in exceptions[1:]]
     first = found[0]
     assert first["row"] == "1"
@@ -125,9 +111,9 @@ def test_every_csv_written_is_escaped(reconcile_case, tmp_path):
     assert found[2]["Last Activity"] == "-5"
     assert found[3]["Note"] == "-5"
 
-    proposals = read(out / "proposals.csv")
+    proposals = read_rows(out / "proposals.csv")
     assert [r[1:3] for r in proposals[1:]] == [["'-u-ann", "'=lp-safe"]]
-    outcomes = read(out / "outcomes.csv")
+    outcomes = read_rows(out / "outcomes.csv")
     assert outcomes[2][2:4] == ["'-u-ann", "'=lp-safe"]
 
 
@@ -154,6 +140,6 @@ def test_categorical_columns_are_escaped_as_text_columns_are(tmp_path, values):
     text_file = write_csv(as_text, tmp_path / "text.csv")
     category_file = write_csv(as_category, tmp_path / "category.csv")
     assert category_file.read_bytes() == text_file.read_bytes()
-    assert [r[1] for r in read(category_file)[1:]] == [
+    assert [r[1] for r in read_rows(category_file)[1:]] == [
         "" if v is None else str(escape_cell(v)) for v in values
     ]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import AS_OF, ext, lms, write_case_in
+from conftest import AS_OF, ext, lms, read_rows, starts_a_formula, write_case_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,16 +25,6 @@ CELL = st.one_of(
     st.text(max_size=8),
     st.sampled_from(["-5", "+3.2", "1e5", "-.5", "=1+1", "@SUM(A1)", "#VALUE!", "", "a,b"]),
 )
-
-
-def read(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def starts_a_formula(cell: str) -> bool:
-    number = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cell)
-    return bool(cell) and cell[0] in "=+-@\t\r" and not number
 
 
 def duckdb_bytes(frame: pd.DataFrame, folder: Path) -> bytes:
@@ -243,11 +232,11 @@ def test_every_output_file_escapes_its_header_and_cells(tmp_path: Path) -> None:
     for kind, path in written.items():
         if kind == "summary":
             continue
-        for row in read(path):
+        for row in read_rows(path):
             for cell in row:
                 assert not starts_a_formula(cell), (kind, cell)
-    header = read(written["exceptions"])[0]
+    header = read_rows(written["exceptions"])[0]
     assert "'=SUM(A1)" in header and "'-Note" in header
-    cells = read(written["exceptions"])[1]
+    cells = read_rows(written["exceptions"])[1]
     assert cells[header.index("'=SUM(A1)")] == "'@x"
     assert cells[header.index("'-Note")] == "-5"  # a number is left alone
