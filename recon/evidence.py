@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -46,6 +46,19 @@ _FEW_PAIRS = 500
 # The pairs of the registered frame ``wanted`` (user, path), folded by DuckDB's lower()
 # as the export's pairs are: the same rule both sides.
 _WANTED_PAIR = "lower(w.user) || chr(0) || lower(w.path)"
+
+
+T = TypeVar("T")
+
+
+def _in_background(work: Callable[[], T], name: str) -> Future[T]:
+    """Run ``work`` on a thread of its own (named ``name``); its Future holds the result
+    or the error, for whoever asks."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return pool.submit(work)
+    finally:
+        pool.shutdown(wait=False)
 
 
 class Evidence:
@@ -93,9 +106,7 @@ class Evidence:
         """Begin reading the LMS export in the background (once); what needs it waits."""
         with self._starting:
             if self._reading_lms is None:
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-lms")
-                self._reading_lms = pool.submit(self._read_lms)
-                pool.shutdown(wait=False)
+                self._reading_lms = _in_background(self._read_lms, "recon-lms")
 
     def lms_ready(self) -> bool:
         """Whether the LMS export has been read, and read without error."""
@@ -220,9 +231,7 @@ class Evidence:
         """Begin reading the provider's export in the background (once)."""
         with self._starting:
             if self._provider is None:
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-evidence")
-                self._provider = pool.submit(self._read_provider)
-                pool.shutdown(wait=False)
+                self._provider = _in_background(self._read_provider, "recon-evidence")
 
     def _read_provider(self) -> tuple[duckdb.DuckDBPyConnection, InputInfo]:
         if self._reading_lms is not None:
