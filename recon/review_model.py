@@ -18,6 +18,10 @@ Why a decision is never lost: each one is written to the ledger (``Ledger.decide
 moment it is made, before the model's copy changes, so a kernel restart or a second
 analyst (:meth:`ReviewModel.load`) sees it.
 
+Size: just over 600 lines because loading a run column-wise, the filters, paging with
+``LMS now`` and the evidence of one proposal all read the same columns and lock: split,
+each part would reach into the others' state.
+
 Why a decision never overrides another by accident: a decision by key is written whatever
 the model's copy of the run says (that copy may be stale); "all matching" changes only
 proposals with no decision yet, as the ledger holds them at that moment (the ledger's
